@@ -1,0 +1,185 @@
+"""One typed configuration for every part of redcloud.
+
+Sources, later ones winning: the packaged ``default.toml``; the file named by
+``REDCLOUD_CONFIG``; ``.run/secrets.env`` (generated at set-up); environment
+variables ``REDCLOUD_<SECTION>__<KEY>``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PROJECT_ROOT = Path(os.environ.get("REDCLOUD_HOME", Path(__file__).resolve().parents[2]))
+DEFAULT_FILE = Path(__file__).with_name("default.toml")
+
+
+def _resolve(p: str) -> str:
+    """Resolve a relative path against the project root; leave URIs alone."""
+    if "://" in p:
+        return p
+    path = Path(p)
+    return str(path if path.is_absolute() else PROJECT_ROOT / path)
+
+
+class PathsConfig(BaseModel):
+    run_dir: str
+    lake_root: str
+    landing_dir: str
+    synth_dir: str
+    jars_dir: str
+
+    def model_post_init(self, _ctx: Any) -> None:
+        for name in type(self).model_fields:
+            setattr(self, name, _resolve(getattr(self, name)))
+
+
+class SparkConfig(BaseModel):
+    master: str = "local[2]"
+    app_name: str = "redcloud"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 4
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class PostgresConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 54329
+    user: str = "redcloud"
+    password: SecretStr | None = None
+    data_dir: str = ".run/pg"
+
+    def model_post_init(self, _ctx: Any) -> None:
+        self.data_dir = _resolve(self.data_dir)
+
+    def url(self, database: str, driver: str = "postgresql+psycopg2") -> str:
+        return f"{driver}://{self.user}:{self._password()}@{self.host}:{self.port}/{database}"
+
+    def _password(self) -> str:
+        if self.password is None:
+            raise RuntimeError(
+                "PostgreSQL password missing: run `make setup` (writes .run/secrets.env) "
+                "or set REDCLOUD_POSTGRES__PASSWORD"
+            )
+        return self.password.get_secret_value()
+
+
+class SourcesConfig(BaseModel):
+    org_url: str
+    cadre_url: str
+    app_url: str
+    web_base_url: str
+    jdbc_row_threshold: int = 50000
+
+
+class WebConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 18080
+    fault_rate: float = 0.05
+    slow_rate: float = 0.05
+    slow_seconds: float = 1.5
+
+
+class SynthConfig(BaseModel):
+    scale: int = 10000
+    seed: int = 20251231
+    start: str = "2023-01-01"
+    end: str = "2025-12-31"
+
+
+class MlflowConfig(BaseModel):
+    tracking_uri: str
+    artifact_root: str
+
+    def model_post_init(self, _ctx: Any) -> None:
+        if self.tracking_uri.startswith("sqlite:///") and not self.tracking_uri.startswith("sqlite:////"):
+            self.tracking_uri = "sqlite:///" + _resolve(self.tracking_uri[len("sqlite:///"):])
+        self.artifact_root = _resolve(self.artifact_root)
+
+
+class ServingConfig(BaseModel):
+    target: str = "duckdb"
+    duckdb_dir: str = ".run/serving"
+    keep_snapshots: int = 5
+
+    def model_post_init(self, _ctx: Any) -> None:
+        self.duckdb_dir = _resolve(self.duckdb_dir)
+
+
+class SecretsConfig(BaseModel):
+    pseudonym_key: SecretStr | None = None
+
+    def pseudonym_key_bytes(self) -> bytes:
+        if self.pseudonym_key is None:
+            raise RuntimeError(
+                "pseudonym key missing: run `make setup` (writes .run/secrets.env) "
+                "or set REDCLOUD_SECRETS__PSEUDONYM_KEY"
+            )
+        return self.pseudonym_key.get_secret_value().encode()
+
+
+class _TomlFiles(PydanticBaseSettingsSource):
+    """Default file, then the REDCLOUD_CONFIG file, merged section by section."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        files = [DEFAULT_FILE]
+        if os.environ.get("REDCLOUD_CONFIG"):
+            files.append(Path(os.environ["REDCLOUD_CONFIG"]))
+        for f in files:
+            with open(f, "rb") as fh:
+                for section, values in tomllib.load(fh).items():
+                    data.setdefault(section, {}).update(values)
+        return data
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REDCLOUD_",
+        env_nested_delimiter="__",
+        env_file=str(PROJECT_ROOT / ".run" / "secrets.env"),
+        extra="ignore",
+    )
+
+    paths: PathsConfig
+    spark: SparkConfig
+    postgres: PostgresConfig
+    sources: SourcesConfig
+    web: WebConfig
+    synth: SynthConfig
+    mlflow: MlflowConfig
+    serving: ServingConfig
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        return (init_settings, env_settings, dotenv_settings, _TomlFiles(settings_cls))
+
+    def source_url(self, system: str) -> str:
+        """SQLAlchemy URL of one organisation system: ``org``, ``cadre`` or ``app``."""
+        template = getattr(self.sources, f"{system}_url")
+        pg = self.postgres
+        return template.format(user=pg.user, password=pg._password(), host=pg.host, port=pg.port)
+
+    def web_base_url(self) -> str:
+        return self.sources.web_base_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment)."""
+    get_settings.cache_clear()

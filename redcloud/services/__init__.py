@@ -1,0 +1,1 @@
+"""Local processes the project starts and stops: PostgreSQL, the web reference server, ..."""
