@@ -196,7 +196,7 @@ def write_exports(rng: np.random.Generator, ic: IronCage, out: Path, start: np.d
         part = po[sel].copy()
         part["status"] = _status(part, as_of)
         part["completed_at"] = part.completed_at.where(part.completed_at.to_numpy() <= as_of)
-        dup = rng.random(len(part)) < 0.005
+        dup = rng.random(len(part)) < 0.001
         if dup.any():
             for op in part.op_id[dup]:
                 faults.add("duplicate_export_row", "ironcage", "power_operations", op, f"exported twice in {label}")

@@ -1,0 +1,117 @@
+"""Stage runner: IO at the edges of the spark_jobs transforms. Every stage is idempotent per logical date.
+
+``run_stage("bronze", date)`` ingests every source into bronze; ``silver`` and ``gold`` build the
+conformed and analytical layers from bronze; ``all`` runs them in order. The reconciliation table
+``ops/reconciliation`` records, per batch and table, source rows = bronze rows and bronze rows =
+silver rows + quarantine rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from redcloud import lake
+from redcloud.config import get_settings
+from redcloud.lake import DeltaDataSet
+from redcloud.spark import get_spark
+from redcloud.synth import PRIMARY_KEYS, SYSTEMS
+
+STAGES = ("bronze", "silver", "gold")
+
+
+def _day_bounds(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+
+
+def bronze_orgdb(spark, day: dt.date, systems: dict[str, list[str]] | None = None) -> list[dict]:
+    """Incremental extract of every organisation-database table into bronze for one logical date."""
+    from pyspark.sql import functions as F
+
+    from redcloud.sources import orgdb
+    from spark_jobs import bronze as B
+
+    s = get_settings()
+    loaded_at = dt.datetime.now().replace(microsecond=0)
+    hi = _day_bounds(day)
+    out = []
+    for system, tables in (systems or SYSTEMS).items():
+        url = s.source_url(system)
+        for table in tables:
+            t0 = time.perf_counter()
+            name = f"{system}__{table}"
+            source = f"{system}.{table}"
+            pk = PRIMARY_KEYS[table]
+            have = lake.exists(spark, "bronze", name)
+            prior = lake.read(spark, "bronze", name) if have else None
+            lo = B.watermark(prior, day) if have else None
+            df, n_source, method = orgdb.extract(spark, url, table, lo, hi, s.sources.jdbc_row_threshold)
+            batch = B.with_load_metadata(df, source, day, loaded_at)
+            n_deleted = 0
+            if have:
+                keys = spark.createDataFrame([(k,) for k in orgdb.source_keys(url, table)], [pk])
+                dead = B.tombstones(B.alive_keys(prior, pk, day), keys, pk, df)
+                dead = B.with_load_metadata(dead, source, day, loaded_at, op="D")
+                n_deleted = dead.count()
+                if n_deleted:
+                    batch = batch.unionByName(dead)
+            lake.write(spark, DeltaDataSet(name, "bronze", batch, mode="replace_partition",
+                                           partition_col="_logical_date", partition_value=day))
+            n_bronze = lake.read(spark, "bronze", name).where(
+                (F.col("_logical_date") == F.lit(day)) & (F.col("_op") == "U")).count()
+            out.append(dict(source=source, table=name, batch_id=B.batch_id(source, day), method=method,
+                            watermark=str(lo) if lo else None, source_rows=n_source, bronze_rows=n_bronze,
+                            deleted=n_deleted, seconds=round(time.perf_counter() - t0, 2)))
+    return out
+
+
+def run_stage(stage: str, day: dt.date) -> dict:
+    spark = get_spark()
+    t0 = time.perf_counter()
+    if stage == "all":
+        return {st: run_stage(st, day) for st in STAGES}
+    if stage == "bronze":
+        result = {"orgdb": bronze_orgdb(spark, day)}
+    elif stage == "silver":
+        from redcloud.stages import silver
+
+        result = silver.run(spark, day)
+    elif stage == "gold":
+        from redcloud.stages import gold
+
+        result = gold.run(spark, day)
+    else:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES + ('all',)}")
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def run_main(day: dt.date) -> dict:
+    """The main job: bronze -> silver -> gold for one logical date."""
+    return {st: run_stage(st, day) for st in STAGES}
+
+
+def format_summary(summary: dict) -> str:
+    s = get_settings()
+    lines = [f"lake root: {s.paths.lake_root}"]
+    b = summary.get("bronze", {})
+    lines.append(f"bronze ({b.get('seconds', '?')}s):")
+    for r in b.get("orgdb", []):
+        lines.append(f"  {r['table']:38s} source {r['source_rows']:>9,} -> bronze {r['bronze_rows']:>9,}"
+                     f"  deleted {r['deleted']:>4}  via {r['method']}")
+    for layer in ("silver", "gold"):
+        part = summary.get(layer)
+        if not part:
+            continue
+        lines.append(f"{layer} ({part.get('seconds', '?')}s):")
+        for r in part.get("tables", []):
+            lines.append(f"  {r['table']:38s} rows {r['rows']:>9,}" +
+                         (f"  quarantined {r['quarantined']:>6,}" if "quarantined" in r else ""))
+    rec = summary.get("silver", {}).get("reconciliation", [])
+    if rec:
+        lines.append("reconciliation (bronze = silver + quarantine):")
+        for r in rec:
+            ok = "OK " if r["balanced"] else "MISMATCH"
+            lines.append(f"  {ok} {r['table']:34s} bronze {r['bronze_rows']:>9,} = silver {r['silver_rows']:>9,}"
+                         f" + quarantine {r['quarantine_rows']:>6,}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Source connectors: organisation databases, 数据铁笼 landing folder, web reference data."""

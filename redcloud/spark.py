@@ -1,0 +1,74 @@
+"""The Spark session factory: local by default, any master URL by configuration, Delta configured."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+
+from redcloud.config import Settings, get_settings
+
+TIMEZONE = "Asia/Shanghai"
+_session = None
+
+
+def jars(settings: Settings) -> list[str]:
+    found = sorted(glob.glob(os.path.join(settings.paths.jars_dir, "*.jar")))
+    if not any("delta-spark" in j for j in found):
+        raise RuntimeError(f"Delta jars missing in {settings.paths.jars_dir}: run `make jars` (Maven, infra/maven/pom.xml)")
+    return found
+
+
+def builder_conf(settings: Settings) -> dict[str, str]:
+    run = Path(settings.paths.run_dir)
+    jvm = f"-Duser.timezone={TIMEZONE} -Dderby.system.home={run / 'spark'} -Dfile.encoding=UTF-8"
+    conf = {
+        "spark.jars": ",".join(jars(settings)),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": TIMEZONE,
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
+        "spark.sql.warehouse.dir": str(run / "spark" / "warehouse"),
+        "spark.driver.memory": settings.spark.driver_memory,
+        "spark.driver.extraJavaOptions": jvm,
+        "spark.executor.extraJavaOptions": jvm,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
+        "spark.sql.sources.default": "delta",
+        "spark.local.dir": str(run / "spark" / "tmp"),
+    }
+    conf.update(settings.spark.extra)
+    return conf
+
+
+def get_spark(settings: Settings | None = None):
+    """The process's SparkSession (created once)."""
+    global _session
+    if _session is not None:
+        return _session
+    from pyspark.sql import SparkSession
+
+    settings = settings or get_settings()
+    (Path(settings.paths.run_dir) / "spark" / "tmp").mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    b = SparkSession.builder.master(settings.spark.master).appName(settings.spark.app_name)
+    for k, v in builder_conf(settings).items():
+        b = b.config(k, v)
+    _session = b.getOrCreate()
+    try:  # classic sessions only; a Spark Connect session has no SparkContext
+        _session.sparkContext.setLogLevel("ERROR")
+    except Exception:  # noqa: BLE001
+        pass
+    return _session
+
+
+def stop_spark() -> None:
+    global _session
+    if _session is not None:
+        _session.stop()
+        _session = None
