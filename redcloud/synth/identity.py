@@ -50,9 +50,21 @@ def id_numbers(rng: np.random.Generator, region: np.ndarray, birth: np.ndarray, 
     """Valid 18-digit 身份证号: region code + birth date + sequence (odd = male) + check digit."""
     n = len(region)
     ymd = np.char.replace(np.datetime_as_string(birth.astype("datetime64[D]")), "-", "")
-    seq = rng.integers(0, 500, n) * 2 + np.where(gender == "男", 1, 0)
-    seq = np.char.zfill(seq.astype(str), 3)
-    first17 = np.char.add(np.char.add(region.astype(str), ymd), seq)
+    prefix = np.char.add(region.astype(str), ymd)
+    parity = np.where(gender == "男", 1, 0)
+    seq = rng.integers(0, 500, n) * 2 + parity
+    # a number belongs to one person: redraw the sequence where two people collide
+    for _ in range(100):
+        first17 = np.char.add(prefix, np.char.zfill(seq.astype(str), 3))
+        _, first, counts = np.unique(first17, return_index=True, return_counts=True)
+        clash = np.ones(n, dtype=bool)
+        clash[first] = False  # the first holder keeps it
+        clash &= np.isin(first17, first17[first][counts > 1])
+        if not clash.any():
+            break
+        seq[clash] = rng.integers(0, 500, clash.sum()) * 2 + parity[clash]
+    else:
+        raise ValueError("too many people share a region and birth date for unique 身份证号")
     return np.char.add(first17, check_digit(first17))
 
 

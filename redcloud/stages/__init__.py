@@ -1,0 +1,1 @@
+"""Stage runners: read inputs, call spark_jobs transforms, gate, write (IO at the edges)."""

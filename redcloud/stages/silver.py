@@ -1,0 +1,103 @@
+"""Silver stage: bronze batch of the logical date -> silver (merge by key) + quarantine + reconciliation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from pyspark.sql import functions as F
+
+from redcloud import lake
+from redcloud.config import get_settings
+from redcloud.lake import DeltaDataSet
+from spark_jobs.silver import build_entity
+from spark_jobs.silver.entities import ENTITIES, EntitySpec
+
+RECON_SCHEMA = ("batch_id string, logical_date date, stage string, entity string, bronze_table string, "
+                "bronze_rows long, silver_rows long, quarantine_rows long, deleted_rows long, balanced boolean")
+
+
+def _merge_silver(spark, spec: EntitySpec, good, deleted, version_col: str) -> None:
+    path = lake.table_path("silver", spec.name)
+    if not lake.exists(spark, "silver", spec.name):
+        good.write.format("delta").mode("overwrite").save(path)
+    else:
+        view = f"_silver_{spec.name}"
+        good.createOrReplaceTempView(view)
+        # a version never overwrites a newer one (backfills of earlier dates are safe)
+        spark.sql(f"""merge into delta.`{path}` t using {view} s on t.{spec.key} = s.{spec.key}
+                      when matched and (s.{version_col} > t.{version_col}
+                                        or (s.{version_col} = t.{version_col} and s._logical_date >= t._logical_date))
+                        then update set *
+                      when not matched then insert *""")
+        spark.catalog.dropTempView(view)
+    if deleted.limit(1).count():
+        view = f"_deleted_{spec.name}"
+        deleted.createOrReplaceTempView(view)
+        spark.sql(f"""merge into delta.`{path}` t using {view} s on t.{spec.key} = s.{spec.key}
+                      when matched then update set t.is_deleted = true, t.deleted_on = s._logical_date""")
+        spark.catalog.dropTempView(view)
+
+
+def run_entity(spark, spec: EntitySpec, day: dt.date, refs: dict, key: bytes) -> dict:
+    t0 = time.perf_counter()
+    if not lake.exists(spark, "bronze", spec.source):
+        return dict(entity=spec.name, table=f"silver/{spec.name}", rows=0, quarantined=0, skipped="no bronze table")
+    bronze = lake.read(spark, "bronze", spec.source)
+    batch = bronze.where(F.col("_logical_date") == F.lit(day))
+    existing = lake.read(spark, "silver", spec.name) if lake.exists(spark, "silver", spec.name) else None
+    sb = build_entity(batch, spec, refs, key, existing)
+    good = sb.good.persist()
+    bad = sb.bad.persist()
+    n_bronze = batch.where(F.col("_op") == "U").count()
+    n_good, n_bad = good.count(), bad.count()
+    n_deleted = sb.deleted.count()
+    _merge_silver(spark, spec, good, sb.deleted, spec.version_col)
+    lake.write(spark, DeltaDataSet(spec.name, "quarantine", bad.withColumn("_logical_date", F.lit(day).cast("date")),
+                                   mode="replace_partition", partition_col="_logical_date", partition_value=day))
+    good.unpersist()
+    bad.unpersist()
+    total = lake.read(spark, "silver", spec.name).count() if lake.exists(spark, "silver", spec.name) else 0
+    return dict(entity=spec.name, table=f"silver/{spec.name}", rows=total, batch_rows=n_good, quarantined=n_bad,
+                bronze_rows=n_bronze, deleted=n_deleted, batch_id=f"{spec.source}@{day.isoformat()}",
+                seconds=round(time.perf_counter() - t0, 2))
+
+
+def reference_frames(spark, day: dt.date) -> dict:
+    """Key universes for reference checks: every key ever loaded into the target bronze table up to ``day``."""
+    targets = {(r.target, r.key) for spec in ENTITIES for r in spec.refs}
+    out = {}
+    for target, key in targets:
+        if lake.exists(spark, "bronze", target):
+            df = lake.read(spark, "bronze", target).where(
+                (F.col("_logical_date") <= F.lit(day)) & (F.col("_op") == "U")).select(key).distinct()
+            out[target] = df.persist()
+        else:
+            out[target] = spark.createDataFrame([], f"{key} long")
+    return out
+
+
+def write_reconciliation(spark, day: dt.date, results: list[dict], stage: str = "silver") -> list[dict]:
+    rows = []
+    for r in results:
+        if "bronze_rows" not in r:
+            continue
+        rows.append(dict(batch_id=r["batch_id"], logical_date=day, stage=stage, entity=r["entity"],
+                         bronze_table=r["batch_id"].split("@")[0], bronze_rows=r["bronze_rows"],
+                         silver_rows=r["batch_rows"], quarantine_rows=r["quarantined"], deleted_rows=r["deleted"],
+                         balanced=r["bronze_rows"] == r["batch_rows"] + r["quarantined"]))
+    if rows:
+        df = spark.createDataFrame(rows, RECON_SCHEMA)
+        lake.write(spark, DeltaDataSet("reconciliation", "ops", df, mode="merge", keys=["batch_id", "stage"]))
+    return [dict(table=r["entity"], bronze_rows=r["bronze_rows"], silver_rows=r["silver_rows"],
+                 quarantine_rows=r["quarantine_rows"], balanced=r["balanced"]) for r in rows]
+
+
+def run(spark, day: dt.date, entities: list[EntitySpec] | None = None) -> dict:
+    key = get_settings().secrets.pseudonym_key_bytes()
+    refs = reference_frames(spark, day)
+    results = [run_entity(spark, spec, day, refs, key) for spec in (entities or ENTITIES)]
+    for df in refs.values():
+        df.unpersist()
+    recon = write_reconciliation(spark, day, results)
+    return {"tables": results, "reconciliation": recon}
