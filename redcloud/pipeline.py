@@ -71,7 +71,9 @@ def run_stage(stage: str, day: dt.date) -> dict:
     if stage == "all":
         return {st: run_stage(st, day) for st in STAGES}
     if stage == "bronze":
-        result = {"orgdb": bronze_orgdb(spark, day)}
+        from redcloud.stages import bronze_web
+
+        result = {"orgdb": bronze_orgdb(spark, day), "web": bronze_web.run(spark, day)}
     elif stage == "silver":
         from redcloud.stages import silver
 
@@ -99,6 +101,9 @@ def format_summary(summary: dict) -> str:
     for r in b.get("orgdb", []):
         lines.append(f"  {r['table']:38s} source {r['source_rows']:>9,} -> bronze {r['bronze_rows']:>9,}"
                      f"  deleted {r['deleted']:>4}  via {r['method']}")
+    for r in b.get("web", []):
+        lines.append(f"  {r['table']:38s} pages {r['pages_fetched']:>4} (unchanged {r['pages_unchanged']:>3})"
+                     f"  records {r['records']:>6,}  retries {r['retries']}")
     for layer in ("silver", "gold"):
         part = summary.get(layer)
         if not part:

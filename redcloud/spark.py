@@ -22,7 +22,9 @@ def jars(settings: Settings) -> list[str]:
 
 def builder_conf(settings: Settings) -> dict[str, str]:
     run = Path(settings.paths.run_dir)
-    jvm = f"-Duser.timezone={TIMEZONE} -Dderby.system.home={run / 'spark'} -Dfile.encoding=UTF-8"
+    log4j = Path(__file__).resolve().parents[1] / "infra" / "spark" / "log4j2.properties"
+    jvm = (f"-Duser.timezone={TIMEZONE} -Dderby.system.home={run / 'spark'} -Dfile.encoding=UTF-8"
+           f" -Dlog4j2.configurationFile=file:{log4j}")
     conf = {
         "spark.jars": ",".join(jars(settings)),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -40,7 +42,8 @@ def builder_conf(settings: Settings) -> dict[str, str]:
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
         "spark.sql.sources.default": "delta",
-        "spark.local.dir": str(run / "spark" / "tmp"),
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
     }
     conf.update(settings.spark.extra)
     return conf
@@ -56,6 +59,8 @@ def get_spark(settings: Settings | None = None):
     settings = settings or get_settings()
     (Path(settings.paths.run_dir) / "spark" / "tmp").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # bind loopback only
+    os.environ.setdefault("SPARK_LOCAL_DIRS", str(Path(settings.paths.run_dir) / "spark" / "tmp"))
     b = SparkSession.builder.master(settings.spark.master).appName(settings.spark.app_name)
     for k, v in builder_conf(settings).items():
         b = b.config(k, v)

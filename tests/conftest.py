@@ -22,6 +22,7 @@ TEST_SEED = 4242
 _base = ROOT / ".run" / "test"
 _base.mkdir(parents=True, exist_ok=True)
 RUN = Path(tempfile.mkdtemp(prefix="session-", dir=_base))
+os.environ["REDCLOUD_PATHS__RUN_DIR"] = str(RUN)
 os.environ["REDCLOUD_PATHS__LAKE_ROOT"] = str(RUN / "lake")
 os.environ["REDCLOUD_PATHS__LANDING_DIR"] = str(RUN / "landing")
 os.environ["REDCLOUD_PATHS__SYNTH_DIR"] = str(_base / "synth")  # cities are deterministic: reuse across sessions
