@@ -71,9 +71,10 @@ def run_stage(stage: str, day: dt.date) -> dict:
     if stage == "all":
         return {st: run_stage(st, day) for st in STAGES}
     if stage == "bronze":
-        from redcloud.stages import bronze_web
+        from redcloud.stages import bronze_ironcage, bronze_web
 
-        result = {"orgdb": bronze_orgdb(spark, day), "web": bronze_web.run(spark, day)}
+        result = {"orgdb": bronze_orgdb(spark, day), "ironcage": bronze_ironcage.run(spark, day),
+                  "web": bronze_web.run(spark, day)}
     elif stage == "silver":
         from redcloud.stages import silver
 
@@ -101,6 +102,9 @@ def format_summary(summary: dict) -> str:
     for r in b.get("orgdb", []):
         lines.append(f"  {r['table']:38s} source {r['source_rows']:>9,} -> bronze {r['bronze_rows']:>9,}"
                      f"  deleted {r['deleted']:>4}  via {r['method']}")
+    for r in b.get("ironcage", []):
+        lines.append(f"  {r['table']:38s} files {r['files_loaded']:>4} (skipped {r['files_skipped']:>3})"
+                     f"  rows {r['source_rows']:>7,} -> bronze {r['bronze_rows']:>7,} + quarantine {r['quarantine_rows']:>3}")
     for r in b.get("web", []):
         lines.append(f"  {r['table']:38s} pages {r['pages_fetched']:>4} (unchanged {r['pages_unchanged']:>3})"
                      f"  records {r['records']:>6,}  retries {r['retries']}")

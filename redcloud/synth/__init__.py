@@ -28,7 +28,7 @@ import pandas as pd
 from redcloud.synth import behaviour, identity, ironcage, orgs, people, web
 
 D = np.timedelta64(1, "D")
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 SYSTEMS: dict[str, list[str]] = {
     "org": ["organizations", "members", "member_status_changes"],
@@ -136,6 +136,18 @@ def _plant_ambiguous(rng, p: people.People, faults: FaultLog) -> pd.DataFrame:
                              expected_link=exp))
 
 
+def _write_table(df: pd.DataFrame, path: Path) -> None:
+    """Parquet with calendar dates as DATE and instants (``*_at``) as TIMESTAMP."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tbl = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    fields = [pa.field(f.name, pa.date32()) if pa.types.is_timestamp(f.type) and not f.name.endswith("_at")
+              else pa.field(f.name, pa.timestamp("us")) if pa.types.is_timestamp(f.type) else f
+              for f in tbl.schema]
+    pq.write_table(tbl.cast(pa.schema(fields)), path)
+
+
 def _checksum(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
@@ -186,7 +198,7 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
         d.mkdir(parents=True)
         for name in names:
             path = d / f"{name}.parquet"
-            tables[name].reset_index(drop=True).to_parquet(path, index=False)
+            _write_table(tables[name], path)
             counts[f"{system}.{name}"] = len(tables[name])
             written.append(path)
     files = ironcage.write_exports(streams[7], ic, tmp / "ironcage", s, e, faults)
