@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import time
 from pathlib import Path
 
 from redcloud.config import Settings, get_settings
@@ -60,6 +61,10 @@ def get_spark(settings: Settings | None = None):
     (Path(settings.paths.run_dir) / "spark" / "tmp").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # bind loopback only
+    # One wall clock for the JVM, the session and this Python process: timestamps collected from
+    # Spark (e.g. a watermark) and timestamps sent back (JDBC literals, Arrow) then mean the same instant.
+    os.environ["TZ"] = TIMEZONE
+    time.tzset()
     os.environ.setdefault("SPARK_LOCAL_DIRS", str(Path(settings.paths.run_dir) / "spark" / "tmp"))
     b = SparkSession.builder.master(settings.spark.master).appName(settings.spark.app_name)
     for k, v in builder_conf(settings).items():

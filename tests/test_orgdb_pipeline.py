@@ -7,6 +7,7 @@ later tests rerun a date, then change the source (a late update, deletes) and ru
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
 import pandas as pd
@@ -44,7 +45,7 @@ def _count(url, sql, **params):
 def _content(spark, layer, name):
     df = lake.read(spark, layer, name)
     cols = sorted(c for c in df.columns if c not in ("_loaded_at",))
-    return sorted(tuple(r) for r in df.select(*cols).collect())
+    return sorted(repr(tuple(r)) for r in df.select(*cols).collect())
 
 
 def test_bronze_holds_every_source_row_with_load_metadata(spark, source_dbs, runs):
@@ -97,13 +98,12 @@ def _string_columns(df):
 
 def test_no_plain_id_number_or_phone_in_silver_or_gold(spark, settings, source_dbs, runs):
     ids = set(pd.read_sql("select id_number, phone from members", sa.create_engine(source_dbs["org"])).stack())
-    id_re = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
-    phone_re = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+    # bounded by non-alphanumerics, so digits inside hex hashes do not count
+    id_re = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+    phone_re = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
     scanned = 0
     for layer in ("silver", "gold"):
         base = settings.paths.lake_root + "/" + layer
-        import os
-
         for name in sorted(os.listdir(base)):
             df = lake.read(spark, layer, name)
             cols = _string_columns(df)
