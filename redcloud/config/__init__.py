@@ -165,6 +165,10 @@ class Settings(BaseSettings):
                                    dotenv_settings, file_secret_settings):
         return (init_settings, env_settings, dotenv_settings, _TomlFiles(settings_cls))
 
+    def model_post_init(self, _ctx: Any) -> None:
+        if not self.sources.web_base_url:  # default: the project's own web reference server
+            self.sources.web_base_url = f"http://{self.web.host}:{self.web.port}"
+
     def source_url(self, system: str) -> str:
         """SQLAlchemy URL of one organisation system: ``org``, ``cadre`` or ``app``."""
         template = getattr(self.sources, f"{system}_url")
