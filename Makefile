@@ -11,7 +11,7 @@ SCALE ?= 10000
 SEED ?= 20251231
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup demo test up down venvs jars secrets requirements clean-lake
+.PHONY: help setup demo test up down venvs jars secrets requirements clean-lake system-packages
 
 help:
 	@echo "make demo   - install everything, start services, generate the city, run the pipeline"
@@ -52,7 +52,11 @@ $(RUN)/secrets.env:
 
 secrets: $(RUN)/secrets.env
 
-setup: venvs jars secrets
+# Debian packages (PostgreSQL, MariaDB for the MySQL source path, Maven): only what is missing.
+system-packages:
+	bash infra/scripts/install_system_packages.sh
+
+setup: system-packages venvs jars secrets
 
 up: setup
 	$(PIPE)/redcloud services up

@@ -139,7 +139,9 @@ def jdbc_url(url: str) -> tuple[str, dict[str, str]]:
     if backend == "postgresql":
         jurl, driver = f"jdbc:postgresql://{u.host}:{u.port or 5432}/{u.database}", "org.postgresql.Driver"
     elif backend in ("mysql", "mariadb"):
-        jurl, driver = f"jdbc:mariadb://{u.host}:{u.port or 3306}/{u.database}", "org.mariadb.jdbc.Driver"
+        # the mysql scheme makes Spark pick its MySQL dialect (backtick quoting); the MariaDB driver accepts it
+        jurl = f"jdbc:mysql://{u.host}:{u.port or 3306}/{u.database}?permitMysqlScheme"
+        driver = "org.mariadb.jdbc.Driver"
     else:
         raise ValueError(f"unsupported source database {backend!r} in {u.render_as_string(hide_password=True)}")
     return jurl, {"user": u.username or "", "password": u.password or "", "driver": driver}
@@ -172,6 +174,9 @@ def extract(spark, url: str, table: str, lo, hi, jdbc_threshold: int, partitions
             cols = list(res.keys())
             rows = res.fetchall()
             data = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
+            for f in schema:  # MySQL/MariaDB booleans arrive as tinyint 0/1
+                if pa.types.is_boolean(f.type):
+                    data[f.name] = [None if v is None else bool(v) for v in data[f.name]]
             tbl = pa.table({f.name: pa.array(data[f.name], type=f.type) for f in schema}, schema=schema)
             eng.dispose()
             return spark.createDataFrame(tbl), int(n), "sqlalchemy"
