@@ -79,6 +79,25 @@ def cmd_run(args) -> int:
     return 0
 
 
+def _fingerprint(city: Path) -> str | None:
+    """City checksum + the code's git commit (None when the tree has uncommitted changes or no git)."""
+    import subprocess
+
+    from redcloud.config import PROJECT_ROOT
+
+    try:
+        head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    if dirty:
+        return None
+    checksum = json.loads((city / "manifest.json").read_text())["checksum"]
+    return f"{checksum}:{head}"
+
+
 def cmd_demo(args) -> int:
     from redcloud import pipeline
     from redcloud.services import stack
@@ -94,8 +113,19 @@ def cmd_demo(args) -> int:
     cmd_load(argparse.Namespace(scale=args.scale, seed=args.seed, force=False))
     print("== 4/4 main job")
     day = dt.date.fromisoformat(s.synth.end)
-    summary = pipeline.run_main(day)
-    print(pipeline.format_summary(summary))
+    marker = Path(s.paths.run_dir) / "state" / f"main-{day.isoformat()}.json"
+    fingerprint = _fingerprint(_city(args))
+    if (fingerprint and marker.exists() and Path(s.paths.lake_root).exists()
+            and json.loads(marker.read_text()).get("fingerprint") == fingerprint):
+        print(json.loads(marker.read_text())["summary"])
+        print(f"main job already ran for {day} on this city and code (fingerprint {fingerprint[:12]}); "
+              f"`redcloud run all --date {day}` rebuilds it (idempotent)")
+    else:
+        summary = pipeline.run_main(day)
+        text = pipeline.format_summary(summary)
+        print(text)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"fingerprint": fingerprint, "summary": text}, ensure_ascii=False))
     print(f"demo finished in {time.perf_counter() - t0:.0f}s; lake at {s.paths.lake_root}")
     return 0
 

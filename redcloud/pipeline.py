@@ -49,7 +49,7 @@ def bronze_orgdb(spark, day: dt.date, systems: dict[str, list[str]] | None = Non
             batch = B.with_load_metadata(df, source, day, loaded_at)
             n_deleted = 0
             if have:
-                keys = spark.createDataFrame([(k,) for k in orgdb.source_keys(url, table)], [pk])
+                keys = orgdb.source_keys(spark, url, table)
                 dead = B.tombstones(B.alive_keys(prior, pk, day), keys, pk, df)
                 dead = B.with_load_metadata(dead, source, day, loaded_at, op="D")
                 n_deleted = dead.count()

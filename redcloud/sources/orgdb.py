@@ -196,11 +196,11 @@ def extract(spark, url: str, table: str, lo, hi, jdbc_threshold: int, partitions
     return df, int(n), "spark-jdbc"
 
 
-def source_keys(url: str, table: str) -> list:
-    """Every primary key currently in the source table (for delete detection)."""
+def source_keys(spark, url: str, table: str):
+    """Every primary key currently in the source table, as a one-column DataFrame (delete detection)."""
     pk = PRIMARY_KEYS[table]
     eng = engine(url)
     with eng.connect() as conn:
-        keys = [r[0] for r in conn.execute(sa.text(f"select {pk} from {table}"))]
+        keys = conn.execute(sa.text(f"select {pk} from {table}")).scalars().all()
     eng.dispose()
-    return keys
+    return spark.createDataFrame(pa.table({pk: pa.array(keys, type=pa.int64())}))
