@@ -1,0 +1,203 @@
+"""Quality suites as data: for each lake layer and table, a list of Great Expectations 1.x expectations.
+
+``expectations/silver.py`` and ``expectations/gold.py`` each define ``SUITES: dict[str, TableSuite]``
+(table name -> suite). :mod:`redcloud.quality` validates a table against its suite and stops the
+publish when any expectation fails.
+
+A suite holds the table's key (used to name failing rows) and its declared expectations. On top of
+those, :meth:`TableSuite.build` adds one "no plain 身份证号/phone number" expectation for *every*
+string column the table actually has (except the keyed-hash columns), so a new string column is
+scanned without anyone remembering to add it.
+
+Every expectation carries ``meta={"check": ...}``, a short stable name (``key_unique``,
+``in_set``, ``no_plain_pii``...), and within one table the pair (expectation type, column) is
+unique: it is the row key of ``ops/quality_results``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # never phone home from a pipeline run
+
+import great_expectations as gx  # noqa: E402
+from great_expectations.expectations.row_conditions import Column  # noqa: E402
+
+E = gx.expectations
+
+# --- patterns -------------------------------------------------------------------------------------
+# Explicit [0-9] instead of \d so Python (pandas engine) and Java (Spark engine) regexes agree.
+PSEUDONYM_RE = r"^[0-9a-f]{64}$"                       # HMAC-SHA256 hex
+MASKED_ID_RE = r"^[0-9]{6}\*{8}[0-9X]{4}$"             # 520102********1234
+MASKED_PHONE_RE = r"^1[0-9]{2}\*{4}[0-9]{4}$"          # 138****5678
+# An 18-character 身份证号 or an 11-digit mobile number standing alone (not inside a longer run of
+# letters/digits, so hex digests and long codes do not count). Chinese text around it does count:
+# "身份证520102199003078515" is a leak.
+PLAIN_ID_RE = r"[0-9]{17}[0-9Xx]"
+PLAIN_PHONE_RE = r"1[3-9][0-9]{9}"
+PLAIN_PII_RE = rf"(?<![0-9A-Za-z])(?:{PLAIN_ID_RE}|{PLAIN_PHONE_RE})(?![0-9A-Za-z])"
+
+# columns holding keyed hashes: never scanned for plain PII (their format check is stronger)
+HASH_SUFFIXES = ("_pseudonym",)
+HASH_COLUMNS = ("_row_hash",)
+
+# --- known value sets -------------------------------------------------------------------------------
+GENDERS = ["男", "女"]
+PARTY_STATUSES = ["正式党员", "预备党员"]
+MEMBERSHIP_STATUSES = ["在册", "已转出", "已去世"]
+ORG_LEVELS = ["市委", "区县委", "乡镇街道", "党委/党总支", "党支部"]
+ORG_TYPES = ["党(工)委", "党委", "党总支", "村", "社区", "机关", "国企", "非公企业", "学校", "医院"]
+EDUCATION = ["初中及以下", "高中/中专", "大专", "大学本科", "研究生"]
+# the 56 officially recognised ethnic groups, plus 其他 (foreign-born / not identified)
+ETHNICITIES = [
+    "汉族", "蒙古族", "回族", "藏族", "维吾尔族", "苗族", "彝族", "壮族", "布依族", "朝鲜族", "满族", "侗族", "瑶族",
+    "白族", "土家族", "哈尼族", "哈萨克族", "傣族", "黎族", "傈僳族", "佤族", "畲族", "高山族", "拉祜族", "水族",
+    "东乡族", "纳西族", "景颇族", "柯尔克孜族", "土族", "达斡尔族", "仫佬族", "羌族", "布朗族", "撒拉族", "毛南族",
+    "仡佬族", "锡伯族", "阿昌族", "普米族", "塔吉克族", "怒族", "乌孜别克族", "俄罗斯族", "鄂温克族", "德昂族",
+    "保安族", "裕固族", "京族", "塔塔尔族", "独龙族", "鄂伦春族", "赫哲族", "门巴族", "珞巴族", "基诺族", "其他",
+]
+CHANGE_TYPES = ["入党", "转正", "转入", "转出", "流动", "去世"]
+RANKS = ["县处级正职", "县处级副职", "乡科级正职", "乡科级副职"]
+POST_RANKS = RANKS + ["科员"]                     # earlier posts in a cadre's history may be below 科级
+GRADES = ["优秀", "称职", "基本称职", "不称职"]
+DISCIPLINE_ACTIONS = ["诫勉谈话", "党内警告", "党内严重警告", "撤销党内职务", "留党察看", "开除党籍"]
+VILLAGE_ROLES = ["第一书记", "驻村工作队长", "驻村工作队员"]
+# 三会一课 + 主题党日, and the innovative activity types branches report; a new type must be added here
+MEETING_TYPES = ["支部党员大会", "支委会", "党小组会", "党课", "主题党日",
+                 "联学共建", "红色教育实践", "专题研讨", "数字党建实践", "党员志愿服务日", "微党课比赛"]
+ATTENDANCE_STATUSES = ["出席", "请假", "缺席"]
+PROJECT_STATUSES = ["进行中", "已完成", "已逾期"]
+AGE_BANDS = ["30岁及以下", "31-40岁", "41-50岁", "51-60岁", "61-70岁", "71岁及以上"]
+PARTY_YEARS_BANDS = ["5年以下", "5-9年", "10-19年", "20-29年", "30-49年", "50年及以上"]
+
+# rows still current in silver (soft-deleted rows keep their key but no longer count)
+ALIVE = Column("is_deleted") == False  # noqa: E712  (a GX Condition, not a Python comparison)
+
+
+# --- expectation builders -------------------------------------------------------------------------
+def _m(check: str, **extra) -> dict:
+    return {"check": check, **extra}
+
+
+def not_null(*cols: str, row_condition=None, check: str = "not_null") -> list:
+    kw = {"row_condition": row_condition} if row_condition is not None else {}
+    return [E.ExpectColumnValuesToNotBeNull(column=c, meta=_m(check), **kw) for c in cols]
+
+
+def key_unique(col: str, alive_only: bool = True) -> list:
+    kw = {"row_condition": ALIVE} if alive_only else {}
+    return [E.ExpectColumnValuesToNotBeNull(column=col, meta=_m("key_not_null")),
+            E.ExpectColumnValuesToBeUnique(column=col, meta=_m("key_unique"), **kw)]
+
+
+def unique(col: str, alive_only: bool = True, check: str = "unique") -> list:
+    kw = {"row_condition": ALIVE} if alive_only else {}
+    return [E.ExpectColumnValuesToBeUnique(column=col, meta=_m(check), **kw)]
+
+
+def compound_unique(cols: list[str], alive_only: bool = True, check: str = "compound_unique") -> list:
+    kw = {"row_condition": ALIVE} if alive_only else {}
+    return [E.ExpectCompoundColumnsToBeUnique(column_list=list(cols), meta=_m(check), **kw)]
+
+
+def in_set(col: str, values: list, check: str = "in_set") -> list:
+    return [E.ExpectColumnValuesToBeInSet(column=col, value_set=list(values), meta=_m(check))]
+
+
+def between(col: str, lo=None, hi=None, strict_min: bool = False, check: str = "range") -> list:
+    return [E.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi, strict_min=strict_min,
+                                            meta=_m(check))]
+
+
+def a_at_least_b(a: str, b: str, check: str = "ordered_pair") -> list:
+    """``a >= b`` on every row where both are present (e.g. deadline >= start_date)."""
+    return [E.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=True,
+                                                      ignore_row_if="either_value_is_missing", meta=_m(check))]
+
+
+def matches(col: str, regex: str, check: str) -> list:
+    return [E.ExpectColumnValuesToMatchRegex(column=col, regex=regex, meta=_m(check))]
+
+
+def pseudonym(*cols: str) -> list:
+    return [e for c in cols for e in matches(c, PSEUDONYM_RE, "pseudonym_format")]
+
+
+def masked_id(*cols: str) -> list:
+    return [e for c in cols for e in matches(c, MASKED_ID_RE, "masked_id_format")]
+
+
+def masked_phone(*cols: str) -> list:
+    return [e for c in cols for e in matches(c, MASKED_PHONE_RE, "masked_phone_format")]
+
+
+def no_plain_pii(col: str) -> list:
+    return [E.ExpectColumnValuesToNotMatchRegex(column=col, regex=PLAIN_PII_RE, meta=_m("no_plain_pii"))]
+
+
+def min_rows(n: int = 1) -> list:
+    return [E.ExpectTableRowCountToBeBetween(min_value=n, meta=_m("not_empty"))]
+
+
+def is_hash_column(name: str) -> bool:
+    return name in HASH_COLUMNS or name.endswith(HASH_SUFFIXES)
+
+
+def column_label(kwargs: dict) -> str:
+    """The column(s) an expectation is about ("" for table-level expectations)."""
+    if kwargs.get("column"):
+        return kwargs["column"]
+    if kwargs.get("column_list"):
+        return ",".join(kwargs["column_list"])
+    if kwargs.get("column_A"):
+        return f"{kwargs['column_A']},{kwargs['column_B']}"
+    return ""
+
+
+@dataclass
+class TableSuite:
+    """The expectations one table must meet before it is published."""
+
+    layer: str
+    table: str
+    key: list[str]
+    expectations: list = field(default_factory=list)   # GX Expectation objects (templates; copied per run)
+    pii_scan: bool = True                                # add no_plain_pii on every non-hash string column
+    description: str = ""
+
+    def build(self, string_columns: list[str]) -> list:
+        """Fresh expectation objects for one validation run.
+
+        ``string_columns`` are the table's actual string columns: each (but hash columns) gets a
+        ``no_plain_pii`` expectation.
+        """
+        out = [e.copy(deep=True, update={"id": None}) for e in self.expectations]
+        if self.pii_scan:
+            out += [e for c in string_columns if not is_hash_column(c) for e in no_plain_pii(c)]
+        seen = set()
+        for e in out:
+            ident = (e.expectation_type, column_label(e.configuration.kwargs))
+            if ident in seen:
+                raise ValueError(f"{self.layer}/{self.table}: two expectations {ident}; "
+                                 "(type, column) must be unique within a suite (it keys ops/quality_results)")
+            seen.add(ident)
+        return out
+
+
+def suites(layer: str) -> dict[str, TableSuite]:
+    """Every suite of a layer: table name -> :class:`TableSuite`."""
+    if layer == "silver":
+        from expectations.silver import SUITES
+    elif layer == "gold":
+        from expectations.gold import SUITES
+    else:
+        raise KeyError(f"no quality suites for layer {layer!r} (have: silver, gold)")
+    return SUITES
+
+
+def suite_for(layer: str, table: str) -> TableSuite:
+    found = suites(layer)
+    if table not in found:
+        raise KeyError(f"no quality suite for {layer}/{table}; add one in expectations/{layer}.py")
+    return found[table]
