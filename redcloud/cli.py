@@ -165,7 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     sp.set_defaults(fn=cmd_demo)
 
     args = p.parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except Exception as exc:  # a failed quality gate is an expected, loud stop: no traceback needed
+        if type(exc).__name__ == "GateFailed":
+            print(f"质量闸门未通过，下游不发布 (quality gate failed; nothing downstream runs):\n{exc}", file=sys.stderr)
+            return 3
+        raise
 
 
 if __name__ == "__main__":

@@ -65,6 +65,12 @@ def bronze_orgdb(spark, day: dt.date, systems: dict[str, list[str]] | None = Non
     return out
 
 
+def _gate(quality, spark, layer: str, day: dt.date) -> dict:
+    """Run the layer's quality gate; a failure raises GateFailed, which stops everything downstream."""
+    results = quality.gate(spark, layer, day)
+    return dict(layer=layer, suites=len(results), expectations=sum(r.n_expectations for r in results), passed=True)
+
+
 def run_stage(stage: str, day: dt.date) -> dict:
     spark = get_spark()
     t0 = time.perf_counter()
@@ -76,13 +82,19 @@ def run_stage(stage: str, day: dt.date) -> dict:
         result = {"orgdb": bronze_orgdb(spark, day), "ironcage": bronze_ironcage.run(spark, day),
                   "web": bronze_web.run(spark, day)}
     elif stage == "silver":
-        from redcloud.stages import silver
+        from redcloud import quality
+        from redcloud.stages import history, silver
 
         result = silver.run(spark, day)
+        result["history"] = history.run(spark, day)
+        result["quality"] = _gate(quality, spark, "silver", day)
     elif stage == "gold":
-        from redcloud.stages import gold
+        from redcloud import quality
+        from redcloud.stages import gold, gold_facts
 
         result = gold.run(spark, day)
+        result["tables"] += gold_facts.run(spark, day).get("tables", [])
+        result["quality"] = _gate(quality, spark, "gold", day)
     else:
         raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES + ('all',)}")
     result["seconds"] = round(time.perf_counter() - t0, 1)
@@ -112,7 +124,9 @@ def format_summary(summary: dict) -> str:
         part = summary.get(layer)
         if not part:
             continue
-        lines.append(f"{layer} ({part.get('seconds', '?')}s):")
+        q = part.get("quality")
+        gate = f"; quality gate passed: {q['suites']} suites, {q['expectations']} expectations" if q else ""
+        lines.append(f"{layer} ({part.get('seconds', '?')}s{gate}):")
         for r in part.get("tables", []):
             lines.append(f"  {r['table']:38s} rows {r['rows']:>9,}" +
                          (f"  quarantined {r['quarantined']:>6,}" if "quarantined" in r else ""))

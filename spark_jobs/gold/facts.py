@@ -1,0 +1,520 @@
+"""Gold facts for the models and the auto-flow (pure transforms over silver and silver history).
+
+Tables (each function's docstring states its grain and columns):
+
+- ``fct_meeting_signals``: one row per meeting: attendance counts and three suspicious-record signals.
+- ``fct_branch_quarter``: one row per branch (党支部) and quarter: organisational life, 三会一课
+  completion, activity types, participation and the suspicious-meeting counts.
+- ``fct_learning_daily``: one row per cadre and working day of the 学习问答 obligation: answered,
+  and the running count of consecutive missed working days (what reminders/escalation read).
+- ``fct_cadre_year``: one row per cadre and year: duty-related inputs of the cadre evaluation model
+  and the assessment grade (the label).
+- ``fct_village_work_daily``: one row per 驻村 assignment and working day of its active window.
+- ``fct_project_status``: one row per 帮扶 project: status as of the logical date.
+
+Working days are China's official calendar with 调休 (:mod:`redcloud.workdays`), brought into
+Spark as a small calendar table (:func:`calendar_frame`), never as a per-row Python function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from redcloud import workdays
+
+ON_ROLL = "在册"
+PRESENT, EXCUSED, ABSENT = "出席", "请假", "缺席"
+COMMITTEE, GENERAL, LECTURE, THEME_DAY = "支委会", "支部党员大会", "党课", "主题党日"
+# 三会一课: required per quarter
+REQUIRED_PER_QUARTER = {COMMITTEE: 3, GENERAL: 1, LECTURE: 1}
+OBLIGATED_RANKS = ("县处级正职", "县处级副职")   # 学习问答 every working day (extendable to 科级)
+ESCALATE_AFTER = 5                              # consecutive missed working days -> escalation
+DEADLINE_WARNING_DAYS = 30
+FAR_FUTURE = dt.date(9999, 12, 31)
+
+
+def _alive(df: DataFrame) -> DataFrame:
+    return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False)))
+
+
+def _d(day: dt.date) -> Column:
+    return F.lit(day).cast("date")
+
+
+def _within(date_col: Column, prefix: str = "") -> Column:
+    """``date_col`` falls in the history period [valid_from, valid_to)."""
+    return (date_col >= F.col(f"{prefix}valid_from")) & (
+        F.col(f"{prefix}valid_to").isNull() | (date_col < F.col(f"{prefix}valid_to")))
+
+
+# ---------------------------------------------------------------------------------------------
+# calendar
+# ---------------------------------------------------------------------------------------------
+
+def first_known_day(start: dt.date, end: dt.date) -> dt.date:
+    """``start``, or the first day of the first year from ``start`` the official calendar knows."""
+    day = start
+    while day <= end:
+        try:
+            workdays.is_workday(day)
+            return day
+        except workdays.CalendarUnknownError:
+            day = dt.date(day.year + 1, 1, 1)
+    return end
+
+
+def calendar_frame(spark, start: dt.date, end: dt.date) -> DataFrame:
+    """One row per day in [start, end]: cal_date, is_workday, is_public_holiday, is_makeup_workday.
+
+    ``is_makeup_workday`` is a Saturday/Sunday that is an official working day (调休). Raises
+    :class:`redcloud.workdays.CalendarUnknownError` for a year the official calendar does not know.
+    """
+    rows = []
+    day = start
+    while day <= end:
+        wd = workdays.is_workday(day)
+        rows.append((day, wd, workdays.is_holiday(day), wd and day.weekday() >= 5))
+        day += dt.timedelta(days=1)
+    return spark.createDataFrame(
+        rows, "cal_date date, is_workday boolean, is_public_holiday boolean, is_makeup_workday boolean")
+
+
+def miss_streaks(df: DataFrame, by: list[str], date_col: str, done_col: str, out: str = "miss_streak") -> DataFrame:
+    """Add ``out``: consecutive rows (ordered by ``date_col`` within ``by``) where ``done_col`` is
+    FALSE, up to and including this row; 0 on a row where it is TRUE.
+
+    ``df`` must hold exactly the days that count (e.g. working days only), so weekends and holidays
+    neither break nor extend a streak, and a 调休 make-up Saturday counts like any working day.
+    """
+    w = Window.partitionBy(*by).orderBy(date_col)
+    grp = F.sum(F.col(done_col).cast("int")).over(w.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    df = df.withColumn("_grp", grp)
+    rn = F.row_number().over(Window.partitionBy(*by, "_grp").orderBy(date_col))
+    return (df.withColumn(out, F.when(F.col(done_col), F.lit(0))
+                          .otherwise(rn - F.when(F.col("_grp") > 0, 1).otherwise(0)).cast("int"))
+            .drop("_grp"))
+
+
+# ---------------------------------------------------------------------------------------------
+# cadre <-> member link
+# ---------------------------------------------------------------------------------------------
+
+def cadre_member_links(cadres: DataFrame, members: DataFrame) -> DataFrame:
+    """(cadre_id, member_id, link_method): which party member record a cadre record is.
+
+    TODO(identity-fusion): the cadre system links to the member system only through identity
+    fusion (name + unit + birth date when the 身份证号 is missing, ambiguity flagged), which is being
+    built separately. Until it lands this links on ``id_number_pseudonym`` only, so cadres without a
+    身份证号 have no member link (their learning and meeting inputs stay NULL). Replace the body of
+    this function (or the stage's call to it) by a read of the fusion table; every fact that needs
+    the link takes it as an argument.
+    """
+    c = _alive(cadres).where(F.col("id_number_pseudonym").isNotNull()).select("cadre_id", "id_number_pseudonym")
+    m = _alive(members).where(F.col("id_number_pseudonym").isNotNull()).groupBy("id_number_pseudonym").agg(
+        F.min("member_id").alias("member_id"))
+    return c.join(m, "id_number_pseudonym").select("cadre_id", "member_id",
+                                                   F.lit("id_number_pseudonym").alias("link_method"))
+
+
+# ---------------------------------------------------------------------------------------------
+# meetings
+# ---------------------------------------------------------------------------------------------
+
+def fct_meeting_signals(meetings: DataFrame, attendance: DataFrame, member_history: DataFrame,
+                        calendar: DataFrame, as_of: dt.date) -> DataFrame:
+    """One row per meeting held up to ``as_of``: attendance counts and suspicious-record signals.
+
+    Signals:
+
+    - ``is_non_working_day``: dated on a weekend or public holiday per the official calendar
+      (a 调休 make-up Saturday is a working day); NULL outside the years the calendar knows.
+    - ``identical_attendance``: the attendance list (the set of member_id + status) is exactly the
+      list of an earlier meeting of the same branch (``identical_to_meeting_id``: the first one).
+    - ``identical_attendance_nontrivial``: the same, when the list carries information: it has at
+      least one 请假/缺席 entry and the meeting is not a 支委会 (a committee's roster is a fixed
+      handful of people, so "all present again" repeats honestly all the time).
+    - ``declared_exceeds_members``: declared attendance above the branch's members on the roll
+      (在册, from member_status_history) on the meeting date.
+
+    ``signal_count`` counts is_non_working_day, identical_attendance_nontrivial and
+    declared_exceeds_members; ``is_suspicious`` is signal_count > 0.
+
+    Columns: meeting_id, org_id, meeting_type, meeting_date, quarter_start, declared_attendance,
+    attendance_rows, attended_count, excused_count, absent_count, attendance_rate,
+    branch_member_count, is_non_working_day, is_public_holiday, is_makeup_workday,
+    identical_attendance, identical_to_meeting_id, identical_attendance_nontrivial,
+    declared_exceeds_members, signal_count, is_suspicious, attendance_signature, as_of_date.
+    """
+    m = _alive(meetings).where(F.col("meeting_date") <= _d(as_of)).select(
+        "meeting_id", "org_id", "meeting_type", "meeting_date", "declared_attendance")
+    a = _alive(attendance).select("meeting_id", "member_id", "status").join(m.select("meeting_id"), "meeting_id")
+    entry = F.concat_ws(":", F.col("member_id").cast("string"), F.col("status"))
+    agg = a.groupBy("meeting_id").agg(
+        F.count("*").alias("attendance_rows"),
+        F.sum(F.when(F.col("status") == PRESENT, 1).otherwise(0)).alias("attended_count"),
+        F.sum(F.when(F.col("status") == EXCUSED, 1).otherwise(0)).alias("excused_count"),
+        F.sum(F.when(F.col("status") == ABSENT, 1).otherwise(0)).alias("absent_count"),
+        F.sha2(F.concat_ws(",", F.array_sort(F.collect_set(entry))), 256).alias("attendance_signature"))
+    roll = (member_history.where(F.col("membership_status") == ON_ROLL)
+            .select("member_id", F.col("org_id").alias("_org"), "valid_from", "valid_to"))
+    counts = (m.select("meeting_id", "org_id", "meeting_date")
+              .join(roll, (F.col("org_id") == F.col("_org")) & _within(F.col("meeting_date")))
+              .groupBy("meeting_id").agg(F.countDistinct("member_id").alias("branch_member_count")))
+    cal = calendar.select(F.col("cal_date").alias("meeting_date"), "is_workday", "is_public_holiday",
+                          "is_makeup_workday")
+    out = (m.join(agg, "meeting_id", "left").join(counts, "meeting_id", "left").join(F.broadcast(cal), "meeting_date", "left")
+           .fillna(0, subset=["attendance_rows", "attended_count", "excused_count", "absent_count", "branch_member_count"]))
+    sig_w = Window.partitionBy("org_id", "attendance_signature").orderBy("meeting_date", "meeting_id")
+    has_sig = F.col("attendance_signature").isNotNull()
+    out = (out
+           .withColumn("identical_attendance", has_sig & (F.row_number().over(sig_w) > 1))
+           .withColumn("identical_to_meeting_id",
+                       F.when(F.col("identical_attendance"), F.first("meeting_id").over(sig_w)))
+           .withColumn("identical_attendance_nontrivial",
+                       F.col("identical_attendance") & ((F.col("excused_count") + F.col("absent_count")) > 0)
+                       & (F.col("meeting_type") != COMMITTEE))
+           .withColumn("is_non_working_day", ~F.col("is_workday"))
+           .withColumn("declared_exceeds_members", F.col("declared_attendance") > F.col("branch_member_count"))
+           .withColumn("attendance_rate", F.when(F.col("attendance_rows") > 0,
+                                                 F.col("attended_count") / F.col("attendance_rows"))))
+    sig = [F.coalesce(F.col(c), F.lit(False)).cast("int")
+           for c in ("is_non_working_day", "identical_attendance_nontrivial", "declared_exceeds_members")]
+    out = out.withColumn("signal_count", sig[0] + sig[1] + sig[2]).withColumn("is_suspicious", F.col("signal_count") > 0)
+    return out.select(
+        "meeting_id", "org_id", "meeting_type", "meeting_date", F.trunc("meeting_date", "quarter").alias("quarter_start"),
+        "declared_attendance", "attendance_rows", "attended_count", "excused_count", "absent_count", "attendance_rate",
+        "branch_member_count", "is_non_working_day", "is_public_holiday", "is_makeup_workday", "identical_attendance",
+        "identical_to_meeting_id", "identical_attendance_nontrivial", "declared_exceeds_members", "signal_count",
+        "is_suspicious", "attendance_signature", _d(as_of).alias("as_of_date"))
+
+
+def fct_branch_quarter(orgs: DataFrame, meeting_signals: DataFrame, member_history: DataFrame,
+                       volunteer: DataFrame, activity: DataFrame, as_of: dt.date,
+                       first_quarter: dt.date | None = None) -> DataFrame:
+    """One row per branch (org_level 党支部) and quarter, from ``first_quarter`` (default: the first
+    quarter with a meeting anywhere) to the quarter of ``as_of`` (``quarter_complete`` FALSE while
+    the quarter is running).
+
+    - ``members_active``: members on the roll (在册) of the branch at any time in the quarter
+      (member_status_history), the denominator of the per-member figures;
+    - meetings by type: ``committee_meetings`` (支委会), ``general_meetings`` (支部党员大会),
+      ``party_lectures`` (党课), ``theme_days`` (主题党日), ``other_meetings``; ``meetings_total``;
+    - ``activity_types`` (distinct meeting types), ``new_activity_types`` (types the branch records
+      for the first time this quarter; in the first quarter of data every type is new);
+    - 三会一课: ``sanhui_required`` (3 支委会 + 1 支部党员大会 + 1 党课 = 5), ``sanhui_held`` (held,
+      capped at the requirement per type) and ``sanhui_completion_rate`` = held / required in [0, 1];
+    - ``mean_attendance_rate``: mean over the quarter's meetings of attended / listed;
+    - ``volunteer_hours_per_member``, ``app_login_days_per_member``: volunteering and app login days
+      of the members while on the branch's roll, per active member;
+    - signals from fct_meeting_signals: ``non_working_day_meetings``, ``identical_attendance_meetings``,
+      ``identical_attendance_nontrivial_meetings``, ``declared_exceeds_members_meetings``,
+      ``suspicious_meetings`` (meetings with any signal) and ``suspicious_signals`` (sum of signals).
+
+    Columns: org_id, org_name, org_type, parent_org_id, quarter_start, quarter_end, quarter_complete,
+    members_active, the counts above, as_of_date.
+    """
+    d = _d(as_of)
+    branches = _alive(orgs).where(F.col("org_level") == "党支部").select(
+        "org_id", "org_name", "org_type", "parent_org_id", "established_date")
+    ms = meeting_signals
+    if first_quarter is not None:
+        q0 = F.lit(first_quarter).cast("date")
+        bounds = ms.sparkSession.range(1).select(F.trunc(q0, "quarter").alias("_q0"))
+    else:
+        bounds = ms.agg(F.min("quarter_start").alias("_q0"))
+    quarters = bounds.select(F.explode(F.sequence(F.coalesce("_q0", F.trunc(d, "quarter")), F.trunc(d, "quarter"),
+                                                  F.expr("interval 3 months"))).alias("quarter_start"))
+    grid = (branches.crossJoin(F.broadcast(quarters))
+            .where(F.col("established_date").isNull() | (F.col("established_date") < F.add_months("quarter_start", 3)))
+            .withColumn("quarter_end", F.date_sub(F.add_months("quarter_start", 3), 1))
+            .withColumn("_eff_end", F.least("quarter_end", d)))
+
+    roll = (member_history.where(F.col("membership_status") == ON_ROLL)
+            .select("member_id", F.col("org_id").alias("_org"), "valid_from", "valid_to"))
+    active = (grid.select("org_id", "quarter_start", "_eff_end")
+              .join(roll, (F.col("org_id") == F.col("_org")) & (F.col("valid_from") <= F.col("_eff_end"))
+                    & (F.col("valid_to").isNull() | (F.col("valid_to") > F.col("quarter_start"))))
+              .groupBy("org_id", "quarter_start").agg(F.countDistinct("member_id").alias("members_active")))
+
+    t = F.col("meeting_type")
+    first_seen = ms.groupBy("org_id", "meeting_type").agg(F.min("quarter_start").alias("_first_q"))
+    mq = (ms.join(first_seen, ["org_id", "meeting_type"])
+          .groupBy("org_id", "quarter_start").agg(
+              F.count("*").alias("meetings_total"),
+              F.sum((t == COMMITTEE).cast("int")).alias("committee_meetings"),
+              F.sum((t == GENERAL).cast("int")).alias("general_meetings"),
+              F.sum((t == LECTURE).cast("int")).alias("party_lectures"),
+              F.sum((t == THEME_DAY).cast("int")).alias("theme_days"),
+              F.sum((~t.isin(COMMITTEE, GENERAL, LECTURE, THEME_DAY)).cast("int")).alias("other_meetings"),
+              F.countDistinct("meeting_type").alias("activity_types"),
+              F.countDistinct(F.when(F.col("_first_q") == F.col("quarter_start"), t)).alias("new_activity_types"),
+              F.avg("attendance_rate").alias("mean_attendance_rate"),
+              F.sum(F.coalesce(F.col("is_non_working_day"), F.lit(False)).cast("int")).alias("non_working_day_meetings"),
+              F.sum(F.col("identical_attendance").cast("int")).alias("identical_attendance_meetings"),
+              F.sum(F.col("identical_attendance_nontrivial").cast("int")).alias("identical_attendance_nontrivial_meetings"),
+              F.sum(F.coalesce(F.col("declared_exceeds_members"), F.lit(False)).cast("int"))
+              .alias("declared_exceeds_members_meetings"),
+              F.sum(F.col("is_suspicious").cast("int")).alias("suspicious_meetings"),
+              F.sum("signal_count").alias("suspicious_signals")))
+
+    vol = (_alive(volunteer).where(F.col("service_date") <= d).select("member_id", "service_date", "hours")
+           .join(roll, "member_id").where(_within(F.col("service_date")))
+           .groupBy(F.col("_org").alias("org_id"), F.trunc("service_date", "quarter").alias("quarter_start"))
+           .agg(F.sum("hours").alias("volunteer_hours")))
+    # a monthly row belongs to the branch whose roll period overlaps the month last
+    act = (_alive(activity).where(F.col("activity_month") <= d)
+           .select("activity_id", "member_id", "activity_month", "login_days")
+           .join(roll, "member_id")
+           .where((F.col("valid_from") <= F.last_day("activity_month"))
+                  & (F.col("valid_to").isNull() | (F.col("valid_to") > F.col("activity_month")))))
+    act = (act.withColumn("_rn", F.row_number().over(Window.partitionBy("activity_id").orderBy(F.col("valid_from").desc())))
+           .where("_rn = 1")
+           .groupBy(F.col("_org").alias("org_id"), F.trunc("activity_month", "quarter").alias("quarter_start"))
+           .agg(F.sum("login_days").alias("app_login_days")))
+
+    keys = ["org_id", "quarter_start"]
+    out = (grid.join(active, keys, "left").join(mq, keys, "left").join(vol, keys, "left").join(act, keys, "left"))
+    zeros = ["members_active", "meetings_total", "committee_meetings", "general_meetings", "party_lectures",
+             "theme_days", "other_meetings", "activity_types", "new_activity_types", "non_working_day_meetings",
+             "identical_attendance_meetings", "identical_attendance_nontrivial_meetings",
+             "declared_exceeds_members_meetings", "suspicious_meetings", "suspicious_signals", "app_login_days"]
+    out = out.fillna(0, subset=zeros).fillna(0.0, subset=["volunteer_hours"])
+    required = sum(REQUIRED_PER_QUARTER.values())
+    held = (F.least(F.col("committee_meetings"), F.lit(REQUIRED_PER_QUARTER[COMMITTEE]))
+            + F.least(F.col("general_meetings"), F.lit(REQUIRED_PER_QUARTER[GENERAL]))
+            + F.least(F.col("party_lectures"), F.lit(REQUIRED_PER_QUARTER[LECTURE])))
+    per_member = lambda c: F.when(F.col("members_active") > 0, F.col(c) / F.col("members_active"))  # noqa: E731
+    return out.select(
+        "org_id", "org_name", "org_type", "parent_org_id", "quarter_start", "quarter_end",
+        (F.col("quarter_end") <= d).alias("quarter_complete"), "members_active",
+        "meetings_total", "committee_meetings", "general_meetings", "party_lectures", "theme_days", "other_meetings",
+        "activity_types", "new_activity_types",
+        F.lit(required).alias("sanhui_required"), held.cast("int").alias("sanhui_held"),
+        (held / F.lit(required)).alias("sanhui_completion_rate"), "mean_attendance_rate",
+        "volunteer_hours", per_member("volunteer_hours").alias("volunteer_hours_per_member"),
+        "app_login_days", per_member("app_login_days").alias("app_login_days_per_member"),
+        "non_working_day_meetings", "identical_attendance_meetings", "identical_attendance_nontrivial_meetings",
+        "declared_exceeds_members_meetings", "suspicious_meetings", "suspicious_signals", d.alias("as_of_date"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 学习问答
+# ---------------------------------------------------------------------------------------------
+
+def fct_learning_daily(links: DataFrame, app_users: DataFrame, answers: DataFrame, member_history: DataFrame,
+                       post_history: DataFrame, calendar: DataFrame, as_of: dt.date,
+                       since: dt.date | None = None) -> DataFrame:
+    """One row per cadre (linked to a member record, see :func:`cadre_member_links`) and working
+    day of the 学习问答 obligation: from the app registration (not before ``since``, the day the
+    question bank went live, when given) to ``as_of``, on days the member is on the roll (在册).
+
+    ``miss_streak`` counts consecutive missed working days up to and including the day (0 on a day
+    with an answer); weekends and public holidays are not rows, 调休 make-up days are. The
+    auto-flow reads it: ``reminder_due`` on a miss, ``escalation_due`` from 5 misses in a row.
+
+    Columns: cadre_id, member_id, work_date, year, is_makeup_workday, answered, answers (sheets
+    that day), miss_streak, reminder_due, escalation_due, rank (post held that day), is_obligated
+    (县处级), obligation_start, as_of_date.
+    """
+    d = _d(as_of)
+    reg = _alive(app_users).select("member_id", F.to_date("registered_at").alias("reg_date"))
+    start = F.greatest(F.col("reg_date"), F.lit(since).cast("date")) if since else F.col("reg_date")
+    base = links.select("cadre_id", "member_id").join(reg, "member_id").withColumn("obligation_start", start)
+    cal = calendar.where(F.col("is_workday") & (F.col("cal_date") <= d)).select(
+        F.col("cal_date").alias("work_date"), "is_makeup_workday")
+    grid = base.join(F.broadcast(cal), F.col("work_date") >= F.col("obligation_start"))
+    roll = (member_history.where(F.col("membership_status") == ON_ROLL)
+            .select(F.col("member_id").alias("_mid"), "valid_from", "valid_to"))
+    grid = (grid.join(roll, (F.col("member_id") == F.col("_mid")) & _within(F.col("work_date")))
+            .drop("_mid", "valid_from", "valid_to"))
+    ans = (_alive(answers).where(F.col("answer_date") <= d)
+           .groupBy("member_id", F.col("answer_date").alias("work_date")).agg(F.count("*").alias("answers")))
+    grid = (grid.join(ans, ["member_id", "work_date"], "left").fillna(0, subset=["answers"])
+            .withColumn("answered", F.col("answers") > 0))
+    posts = post_history.select(F.col("cadre_id").alias("_cid"), "valid_from", "valid_to", "rank")
+    grid = (grid.join(posts, (F.col("cadre_id") == F.col("_cid")) & _within(F.col("work_date")), "left")
+            .drop("_cid", "valid_from", "valid_to"))
+    grid = miss_streaks(grid, ["cadre_id"], "work_date", "answered")
+    return grid.select(
+        "cadre_id", "member_id", "work_date", F.year("work_date").alias("year"), "is_makeup_workday", "answered",
+        "answers", "miss_streak", (~F.col("answered")).alias("reminder_due"),
+        (F.col("miss_streak") >= ESCALATE_AFTER).alias("escalation_due"), "rank",
+        F.coalesce(F.col("rank").isin(*OBLIGATED_RANKS), F.lit(False)).alias("is_obligated"), "obligation_start",
+        d.alias("as_of_date"))
+
+
+# ---------------------------------------------------------------------------------------------
+# 驻村 and 帮扶
+# ---------------------------------------------------------------------------------------------
+
+def fct_village_work_daily(assignments: DataFrame, records: DataFrame, calendar: DataFrame, as_of: dt.date,
+                           since: dt.date | None = None) -> DataFrame:
+    """One row per 驻村 assignment and working day of its active window: from ``start_date`` (not
+    before ``since``, the day 每日工作记实 went live, when given) to ``end_date`` or ``as_of``.
+
+    ``has_record``: a 每日工作记实 exists for the day; ``photo_count`` (sum), ``signed_in`` (any record
+    signed in); ``record_ids`` are the evidence; ``days_without_record`` counts consecutive working
+    days without a record up to the day. Records on non-working days are not counted here.
+
+    Columns: assignment_id, cadre_id, village_org_id, role, work_date, is_makeup_workday, has_record,
+    record_count, photo_count, signed_in, first_sign_in_at, record_ids, days_without_record, as_of_date.
+    """
+    d = _d(as_of)
+    a = _alive(assignments).select("assignment_id", "cadre_id", "village_org_id", "role", "start_date", "end_date")
+    lo = F.greatest(F.col("start_date"), F.lit(since).cast("date")) if since else F.col("start_date")
+    a = a.withColumn("_lo", lo).withColumn("_hi", F.least(F.coalesce("end_date", d), d))
+    cal = calendar.where(F.col("is_workday")).select(F.col("cal_date").alias("work_date"), "is_makeup_workday")
+    grid = a.join(F.broadcast(cal), (F.col("work_date") >= F.col("_lo")) & (F.col("work_date") <= F.col("_hi")))
+    rec = (_alive(records).where(F.col("work_date") <= d)
+           .groupBy("assignment_id", "work_date").agg(
+               F.count("*").alias("record_count"), F.sum("photo_count").alias("photo_count"),
+               F.max(F.coalesce(F.col("signed_in"), F.lit(False))).alias("signed_in"),
+               F.min("sign_in_at").alias("first_sign_in_at"),
+               F.array_sort(F.collect_list("record_id")).alias("record_ids")))
+    out = (grid.join(rec, ["assignment_id", "work_date"], "left")
+           .fillna(0, subset=["record_count", "photo_count"]).fillna(False, subset=["signed_in"])
+           .withColumn("has_record", F.col("record_count") > 0))
+    out = miss_streaks(out, ["assignment_id"], "work_date", "has_record", "days_without_record")
+    return out.select("assignment_id", "cadre_id", "village_org_id", "role", "work_date", "is_makeup_workday",
+                      "has_record", "record_count", "photo_count", "signed_in", "first_sign_in_at",
+                      F.coalesce(F.col("record_ids"), F.array().cast("array<bigint>")).alias("record_ids"),
+                      "days_without_record", d.alias("as_of_date"))
+
+
+def fct_project_status(projects: DataFrame, as_of: dt.date, warn_days: int = DEADLINE_WARNING_DAYS) -> DataFrame:
+    """One row per 帮扶 project started by ``as_of``: its status as of that date.
+
+    ``status``: 已完成 when completed on or before ``as_of``; otherwise 进行中 while the deadline is
+    not past, else 已逾期. ``days_to_deadline`` = deadline - as_of (negative once past; NULL when
+    completed); ``overdue_days`` = days past the deadline of an open project (0 otherwise);
+    ``completed_late_days`` = days a completed project finished after its deadline (0 when on time);
+    ``deadline_warning`` (督办预警): open and due within ``warn_days`` days; ``source_status`` is the
+    status the app stored, for comparison.
+
+    Columns: project_id, project_name, village_org_id, cadre_id, category, start_date, deadline,
+    completed_date, status, days_to_deadline, overdue_days, completed_late_days, deadline_warning,
+    source_status, budget_yuan, as_of_date.
+    """
+    d = _d(as_of)
+    p = _alive(projects).where(F.col("start_date") <= d)
+    done = F.col("completed_date").isNotNull() & (F.col("completed_date") <= d)
+    status = F.when(done, F.lit("已完成")).when(F.col("deadline") >= d, F.lit("进行中")).otherwise(F.lit("已逾期"))
+    to_dl = F.datediff("deadline", d)
+    return p.select(
+        "project_id", "project_name", "village_org_id", "cadre_id", "category", "start_date", "deadline",
+        F.when(done, F.col("completed_date")).alias("completed_date"), status.alias("status"),
+        F.when(~done, to_dl).alias("days_to_deadline"),
+        F.when(~done & (to_dl < 0), -to_dl).otherwise(0).alias("overdue_days"),
+        F.when(done, F.greatest(F.lit(0), F.datediff("completed_date", "deadline"))).otherwise(0).alias("completed_late_days"),
+        (~done & (to_dl >= 0) & (to_dl <= warn_days)).alias("deadline_warning"),
+        F.col("status").alias("source_status"), "budget_yuan", d.alias("as_of_date"))
+
+
+# ---------------------------------------------------------------------------------------------
+# cadre-year
+# ---------------------------------------------------------------------------------------------
+
+def fct_cadre_year(cadres: DataFrame, links: DataFrame, learning_daily: DataFrame, attendance: DataFrame,
+                   meetings: DataFrame, assessments: DataFrame, discipline: DataFrame, post_history: DataFrame,
+                   village_daily: DataFrame, projects: DataFrame, as_of: dt.date, first_year: int) -> DataFrame:
+    """One row per cadre and year from ``first_year`` to the year of ``as_of`` in which the cadre
+    held a post (cadre_post_history) or was assessed: inputs of the cadre evaluation model.
+
+    - 学习问答 (from fct_learning_daily): ``learning_days_required`` = working days between
+      max(Jan 1, registration, go-live) and min(Dec 31, as_of) while on the roll,
+      ``learning_days_answered``, ``learning_answer_rate``, ``learning_longest_miss_streak`` (within
+      the year); NULL when the cadre has no member link or no app account;
+    - organisational life via the cadre's member record: ``meetings_expected``, ``meetings_attended``,
+      ``meeting_attendance_rate``;
+    - 驻村: ``village_workdays`` / ``village_record_days``; 帮扶: ``projects_due`` (deadline in the
+      year, up to as_of), ``projects_completed_on_time``;
+    - ``discipline_count``: disciplinary actions dated in the year;
+    - counts are 0 when nothing happened and NULL for a year before the source's first record
+      (e.g. meetings before the app recorded any), so a model never reads "no data" as "none";
+    - ``assessment_grade``: the annual grade (优秀/称职/基本称职/不称职; the label, NULL while pending);
+    - 数据铁笼 inputs, NULL until identity fusion links handlers to cadres (filled by that work):
+      ``ironcage_items_handled``, ``ironcage_timely_rate``, ``ironcage_overdue_items``,
+      ``ironcage_complaints``, ``duty_target_completion_rate``.
+
+    Columns: cadre_id, year, member_id, link_method, rank, position, unit_org_id (post held at the
+    end of the year or on as_of), the inputs above, year_complete, as_of_date.
+    """
+    d = _d(as_of)
+    years = list(range(first_year, as_of.year + 1))
+    yr = cadres.sparkSession.createDataFrame([(y,) for y in years], "year int").withColumn(
+        "_y0", F.make_date("year", F.lit(1), F.lit(1))).withColumn("_y1", F.make_date("year", F.lit(12), F.lit(31)))
+    c = _alive(cadres).select("cadre_id")
+    ph = post_history.select("cadre_id", "valid_from", "valid_to")
+    held = (ph.crossJoin(F.broadcast(yr))
+            .where((F.col("valid_from") <= F.col("_y1")) & (F.col("valid_to").isNull() | (F.col("valid_to") > F.col("_y0"))))
+            .select("cadre_id", "year"))
+    grade_w = Window.partitionBy("cadre_id", "assess_year").orderBy(F.col("updated_at").desc(), F.col("assessment_id").desc())
+    grades = (_alive(assessments).withColumn("_rn", F.row_number().over(grade_w)).where("_rn = 1")
+              .select("cadre_id", F.col("assess_year").cast("int").alias("year"), F.col("grade").alias("assessment_grade")))
+    keys = (held.unionByName(grades.select("cadre_id", "year")).distinct()
+            .where((F.col("year") >= first_year) & (F.col("year") <= as_of.year))
+            .join(c, "cadre_id", "left_semi"))
+    keys = keys.join(F.broadcast(yr), "year").withColumn("_asof", F.least("_y1", d))
+
+    pos = post_history.select(F.col("cadre_id").alias("_cid"), "valid_from", "valid_to", "rank", "position", "unit_org_id")
+    keys = (keys.join(pos, (F.col("cadre_id") == F.col("_cid")) & _within(F.col("_asof")), "left")
+            .drop("_cid", "valid_from", "valid_to"))
+
+    ld = learning_daily.select("cadre_id", "year", "work_date", "answered")
+    ld = miss_streaks(ld, ["cadre_id", "year"], "work_date", "answered", "_streak")
+    learn = ld.groupBy("cadre_id", "year").agg(
+        F.count("*").alias("learning_days_required"), F.sum(F.col("answered").cast("int")).alias("learning_days_answered"),
+        F.max("_streak").alias("learning_longest_miss_streak"))
+
+    mt = _alive(meetings).where(F.col("meeting_date") <= d).select("meeting_id", F.year("meeting_date").alias("year"))
+    att = (_alive(attendance).join(links.select("member_id", "cadre_id"), "member_id").join(mt, "meeting_id")
+           .groupBy("cadre_id", "year").agg(
+               F.count("*").alias("meetings_expected"),
+               F.sum((F.col("status") == PRESENT).cast("int")).alias("meetings_attended")))
+    disc = (_alive(discipline).where(F.col("action_date") <= d)
+            .groupBy("cadre_id", F.year("action_date").alias("year")).agg(F.count("*").alias("discipline_count")))
+    vil = village_daily.groupBy("cadre_id", F.year("work_date").alias("year")).agg(
+        F.count("*").alias("village_workdays"), F.sum(F.col("has_record").cast("int")).alias("village_record_days"))
+    proj = (_alive(projects).where(F.col("deadline") <= d)
+            .groupBy("cadre_id", F.year("deadline").alias("year")).agg(
+                F.count("*").alias("projects_due"),
+                F.sum((F.col("completed_date").isNotNull() & (F.col("completed_date") <= F.col("deadline"))).cast("int"))
+                .alias("projects_completed_on_time")))
+
+    # a source covers the years from its earliest record: before that "0 meetings" would be a lie
+    fy = F.lit(first_year)
+    coverage = (_alive(meetings).agg(F.coalesce(F.year(F.min("meeting_date")), fy).alias("_cov_meet"))
+                .crossJoin(_alive(discipline).agg(F.coalesce(F.year(F.min("action_date")), fy).alias("_cov_disc")))
+                .crossJoin(_alive(projects).agg(F.coalesce(F.year(F.min("deadline")), fy).alias("_cov_proj"))))
+
+    k = ["cadre_id", "year"]
+    out = (keys.join(links.select("cadre_id", "member_id", "link_method"), "cadre_id", "left")
+           .join(learn, k, "left").join(att, k, "left").join(disc, k, "left").join(vil, k, "left")
+           .join(proj, k, "left").join(grades, k, "left").crossJoin(F.broadcast(coverage)))
+    linked = F.col("member_id").isNotNull()
+    yr_in = lambda cov: F.col("year") >= F.col(cov)  # noqa: E731
+    zero_if = lambda c, cond: F.when(cond, F.coalesce(F.col(c), F.lit(0)))  # noqa: E731
+    out = (out
+           .withColumn("meetings_expected", zero_if("meetings_expected", linked & yr_in("_cov_meet")))
+           .withColumn("meetings_attended", zero_if("meetings_attended", linked & yr_in("_cov_meet")))
+           .withColumn("discipline_count", zero_if("discipline_count", yr_in("_cov_disc")))
+           .withColumn("projects_due", zero_if("projects_due", yr_in("_cov_proj")))
+           .withColumn("projects_completed_on_time", zero_if("projects_completed_on_time", yr_in("_cov_proj"))))
+    null = lambda t: F.lit(None).cast(t)  # noqa: E731
+    return out.select(
+        "cadre_id", "year", "member_id", "link_method", "rank", "position", "unit_org_id",
+        "learning_days_required", "learning_days_answered",
+        F.when(F.col("learning_days_required") > 0, F.col("learning_days_answered") / F.col("learning_days_required"))
+        .alias("learning_answer_rate"), "learning_longest_miss_streak",
+        "meetings_expected", "meetings_attended",
+        F.when(F.col("meetings_expected") > 0, F.col("meetings_attended") / F.col("meetings_expected"))
+        .alias("meeting_attendance_rate"),
+        "village_workdays", "village_record_days", "projects_due", "projects_completed_on_time", "discipline_count",
+        "assessment_grade",
+        null("long").alias("ironcage_items_handled"), null("double").alias("ironcage_timely_rate"),
+        null("long").alias("ironcage_overdue_items"), null("long").alias("ironcage_complaints"),
+        null("double").alias("duty_target_completion_rate"),
+        (F.col("_y1") <= d).alias("year_complete"), d.alias("as_of_date"))
