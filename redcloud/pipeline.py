@@ -83,10 +83,14 @@ def run_stage(stage: str, day: dt.date) -> dict:
                   "web": bronze_web.run(spark, day)}
     elif stage == "silver":
         from redcloud import quality
-        from redcloud.stages import history, silver
+        from redcloud.stages import history, identity, silver, silver_external
 
         result = silver.run(spark, day)
+        ext = silver_external.run(spark, day)
+        result["tables"] += ext.get("tables", [])
+        result["reconciliation"] += ext.get("reconciliation", [])
         result["history"] = history.run(spark, day)
+        result["identity"] = identity.run(spark, day)
         result["quality"] = _gate(quality, spark, "silver", day)
     elif stage == "gold":
         from redcloud import quality
