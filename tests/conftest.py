@@ -39,29 +39,33 @@ reset_settings()
 
 @pytest.fixture(scope="session")
 def settings():
+    """The session's settings. Modules that point the lake elsewhere for a while reset the live
+    settings (``redcloud.config.reset_settings``) and restore them; code under test always reads
+    ``get_settings()``, so a helper that changes paths must change the live object, not this one."""
     return get_settings()
 
 
 @pytest.fixture(scope="session")
-def spark(settings):
+def spark():
     from redcloud.spark import get_spark, stop_spark
 
-    session = get_spark(settings)
+    session = get_spark(get_settings())
     yield session
     stop_spark()
 
 
 @pytest.fixture(scope="session")
-def city(settings) -> Path:
+def city() -> Path:
     """The small test city (generated once, reused while the generator is unchanged)."""
     from redcloud.synth import generate
 
+    settings = get_settings()
     man = generate(TEST_SCALE, TEST_SEED, settings.paths.synth_dir, start=settings.synth.start, end=settings.synth.end)
     return Path(man["path"])
 
 
 @pytest.fixture(scope="session")
-def source_dbs(settings, city) -> dict[str, str]:
+def source_dbs(city) -> dict[str, str]:
     """The test city loaded into real PostgreSQL databases; returns system -> SQLAlchemy URL."""
     from redcloud.services import postgres
     from redcloud.sources import orgdb
@@ -75,7 +79,7 @@ def source_dbs(settings, city) -> dict[str, str]:
             if f"rc_test_{system}" not in have:
                 cur.execute(f"create database rc_test_{system}")
     conn.close()
-    urls = {system: settings.source_url(system) for system in ("org", "cadre", "app")}
+    urls = {system: get_settings().source_url(system) for system in ("org", "cadre", "app")}
     orgdb.load_city(urls, city, force=True)  # pristine sources every session (tests may delete rows)
     return urls
 

@@ -99,6 +99,8 @@ def test_planted_signal_is_there(city):
     assert len(fab) > 0 and branches.innovative.sum() > 0
     vit = pd.read_parquet(truth / "member_vitality.parquet")
     act = pd.read_parquet(city / "source" / "app" / "app_activity_monthly.parquet")
+    act["activity_month"] = pd.to_datetime(act.activity_month)
+    vit["month"] = pd.to_datetime(vit.month)
     j = act.merge(vit, left_on=["member_id", "activity_month"], right_on=["member_id", "month"])
     assert j.login_days.corr(j.latent_vitality, method="spearman") > 0.3
 
