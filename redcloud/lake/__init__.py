@@ -14,6 +14,7 @@ them after the quality gate passes.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -105,3 +106,14 @@ def overwrite(spark, ds: DeltaDataSet) -> None:
 
 def write(spark, ds: DeltaDataSet) -> None:
     {"replace_partition": replace_partition, "merge": merge, "overwrite": overwrite}[ds.mode](spark, ds)
+
+
+def write_all(spark, datasets: list[DeltaDataSet]) -> list[dict]:
+    """Write each dataset in order; return one summary per table (rows after the write, seconds)."""
+    out = []
+    for ds in datasets:
+        t0 = time.perf_counter()
+        write(spark, ds)
+        out.append(dict(table=f"{ds.layer}/{ds.name}", rows=read(spark, ds.layer, ds.name).count(),
+                        seconds=round(time.perf_counter() - t0, 2)))
+    return out

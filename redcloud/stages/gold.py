@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 from redcloud import lake
 from redcloud.lake import DeltaDataSet
@@ -24,10 +23,4 @@ def build(spark, day: dt.date) -> list[DeltaDataSet]:
 
 
 def run(spark, day: dt.date) -> dict:
-    out = []
-    for ds in build(spark, day):
-        t0 = time.perf_counter()
-        lake.write(spark, ds)
-        out.append(dict(table=f"gold/{ds.name}", rows=lake.read(spark, "gold", ds.name).count(),
-                        seconds=round(time.perf_counter() - t0, 2)))
-    return {"tables": out}
+    return {"tables": lake.write_all(spark, build(spark, day))}

@@ -9,7 +9,6 @@ same inputs.
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 from redcloud import lake
 from redcloud.lake import DeltaDataSet
@@ -33,10 +32,4 @@ def build(spark, day: dt.date) -> list[DeltaDataSet]:
 
 
 def run(spark, day: dt.date) -> dict:
-    out = []
-    for ds in build(spark, day):
-        t0 = time.perf_counter()
-        lake.write(spark, ds)
-        out.append(dict(table=f"silver/{ds.name}", rows=lake.read(spark, "silver", ds.name).count(),
-                        seconds=round(time.perf_counter() - t0, 2)))
-    return {"tables": out}
+    return {"tables": lake.write_all(spark, build(spark, day))}
