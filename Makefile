@@ -59,7 +59,7 @@ system-packages:
 setup: system-packages venvs jars secrets
 
 up: setup
-	$(PIPE)/redcloud services up
+	$(PIPE)/redcloud services up --all
 
 demo: setup
 	$(PIPE)/redcloud demo --scale $(SCALE) --seed $(SEED)

@@ -59,7 +59,7 @@ def cmd_services(args) -> int:
     from redcloud.services import stack
 
     if args.action == "up":
-        for line in stack.up(args.scale, args.seed):
+        for line in stack.up(args.scale, args.seed, apps=args.all):
             print(line)
     elif args.action == "down":
         for line in stack.down():
@@ -74,7 +74,7 @@ def cmd_run(args) -> int:
     from redcloud import pipeline
 
     day = dt.date.fromisoformat(args.date) if args.date else dt.date.fromisoformat(get_settings().synth.end)
-    result = pipeline.run_stage(args.stage, day)
+    result = pipeline.run_stage(args.stage, day, args.run_id)
     print(json.dumps(result, ensure_ascii=False, indent=1, default=str))
     return 0
 
@@ -150,13 +150,16 @@ def main(argv: list[str] | None = None) -> int:
 
     sp = sub.add_parser("services", help="start/stop the project's processes")
     sp.add_argument("action", choices=["up", "down", "status"])
+    sp.add_argument("--all", action="store_true",
+                    help="also the application services: MLflow UI, API, Superset, Airflow")
     sp.add_argument("--scale", type=int, default=s.synth.scale)
     sp.add_argument("--seed", type=int, default=s.synth.seed)
     sp.set_defaults(fn=cmd_services)
 
     sp = sub.add_parser("run", help="run one pipeline stage for a logical date (idempotent)")
-    sp.add_argument("stage", help="bronze | silver | gold | all")
+    sp.add_argument("stage", help="bronze | silver | gold | models | marts | alerts | publish | brief | all")
     sp.add_argument("--date", help="logical date YYYY-MM-DD (default: the city's last day)")
+    sp.add_argument("--run-id", dest="run_id", help="run id stamped on what the run publishes (Airflow passes its own)")
     sp.set_defaults(fn=cmd_run)
 
     sp = sub.add_parser("demo", help="services + city + sources + main job, end to end")

@@ -17,7 +17,19 @@ from redcloud.lake import DeltaDataSet
 from redcloud.spark import get_spark
 from redcloud.synth import PRIMARY_KEYS, SYSTEMS
 
-STAGES = ("bronze", "silver", "gold")
+import importlib
+
+# The main job, in order. bronze/silver/gold are built here; every later stage is a function
+# ``run(spark, day, run_id) -> dict`` in its own module (the dict has a "tables" list of
+# {"table", "rows"} and whatever else the stage wants to report).
+STAGES = ("bronze", "silver", "gold", "models", "marts", "alerts", "publish", "brief")
+LATER_STAGES = {
+    "models": "models",                   # models/__init__.py: train or re-score the four N models
+    "marts": "redcloud.marts",            # dbt build (dbt_project/)
+    "alerts": "redcloud.alerts",          # 自流程化 reminders and escalations, outbox delivery
+    "publish": "redcloud.serving.publish",  # the serving snapshot
+    "brief": "redcloud.brief",            # 每周决策参考 for the ISO week ended before the date
+}
 
 
 def _day_bounds(day: dt.date) -> dt.datetime:
@@ -71,12 +83,19 @@ def _gate(quality, spark, layer: str, day: dt.date) -> dict:
     return dict(layer=layer, suites=len(results), expectations=sum(r.n_expectations for r in results), passed=True)
 
 
-def run_stage(stage: str, day: dt.date) -> dict:
+def new_run_id(day: dt.date) -> str:
+    return f"manual__{day.isoformat()}__{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}"
+
+
+def run_stage(stage: str, day: dt.date, run_id: str | None = None) -> dict:
     spark = get_spark()
     t0 = time.perf_counter()
+    run_id = run_id or new_run_id(day)
     if stage == "all":
-        return {st: run_stage(st, day) for st in STAGES}
-    if stage == "bronze":
+        return run_main(day, run_id)
+    if stage in LATER_STAGES:
+        result = importlib.import_module(LATER_STAGES[stage]).run(spark, day, run_id)
+    elif stage == "bronze":
         from redcloud.stages import bronze_ironcage, bronze_web
 
         result = {"orgdb": bronze_orgdb(spark, day), "ironcage": bronze_ironcage.run(spark, day),
@@ -105,9 +124,10 @@ def run_stage(stage: str, day: dt.date) -> dict:
     return result
 
 
-def run_main(day: dt.date) -> dict:
-    """The main job: bronze -> silver -> gold for one logical date."""
-    return {st: run_stage(st, day) for st in STAGES}
+def run_main(day: dt.date, run_id: str | None = None) -> dict:
+    """The main job for one logical date: every stage in order, one run id for all of them."""
+    run_id = run_id or new_run_id(day)
+    return {st: run_stage(st, day, run_id) for st in STAGES}
 
 
 def format_summary(summary: dict) -> str:
@@ -124,7 +144,7 @@ def format_summary(summary: dict) -> str:
     for r in b.get("web", []):
         lines.append(f"  {r['table']:38s} pages {r['pages_fetched']:>4} (unchanged {r['pages_unchanged']:>3})"
                      f"  records {r['records']:>6,}  retries {r['retries']}")
-    for layer in ("silver", "gold"):
+    for layer in ("silver", "gold") + tuple(LATER_STAGES):
         part = summary.get(layer)
         if not part:
             continue

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Debian packages the project needs beyond Python/Java/Maven. Installs only what is missing
+# Debian packages the project needs beyond Python/Java/Maven: PostgreSQL, MariaDB, Maven,
+# Chromium and CJK fonts. Installs only what is missing
 # (apt-get update runs only then), so re-running is fast. Needs root (or sudo).
 set -euo pipefail
 need=()
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+# headless browser for screenshots, brief PDFs and dashboard tests; CJK fonts for charts and PDFs
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -112,6 +112,76 @@ class ServingConfig(BaseModel):
         self.duckdb_dir = _resolve(self.duckdb_dir)
 
 
+class DbtConfig(BaseModel):
+    """dbt marts (issue: dbt marts). Owned by redcloud/marts.py."""
+    project_dir: str = "dbt_project"
+    target: str = "session"          # session (in-process Spark) | thrift (a Spark Thrift server / cluster)
+    threads: int = 1
+
+    def model_post_init(self, _ctx: Any) -> None:
+        self.project_dir = _resolve(self.project_dir)
+
+
+class ModelsConfig(BaseModel):
+    """The N models (models/). ``retrain``: auto (train when no champion), always, never."""
+    retrain: str = "auto"
+    seed: int = 7
+
+
+class ApiConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 18000
+    # jwt_secret: generated at set-up into .run/secrets.env (REDCLOUD_API__JWT_SECRET)
+    jwt_secret: SecretStr | None = None
+
+
+class AirflowConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 18081
+    admin_user: str = "admin"
+    # admin_password: generated at set-up (REDCLOUD_AIRFLOW__ADMIN_PASSWORD)
+    admin_password: SecretStr | None = None
+    home: str = ".run/airflow"
+
+    def model_post_init(self, _ctx: Any) -> None:
+        self.home = _resolve(self.home)
+
+
+class SupersetConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 18088
+    admin_user: str = "admin"
+    # admin_password, secret_key: generated at set-up (REDCLOUD_SUPERSET__ADMIN_PASSWORD / __SECRET_KEY)
+    admin_password: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    home: str = ".run/superset"
+
+    def model_post_init(self, _ctx: Any) -> None:
+        self.home = _resolve(self.home)
+
+
+class SmtpConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 18025
+    sender: str = "redcloud@localhost"
+    party_office: str = "dangjianban@localhost"   # 市委党建办
+
+
+class AlertsConfig(BaseModel):
+    """自流程化 rules (redcloud/alerts)."""
+    learning_min_level: str = "县处级"   # set to 科级 to extend learning reminders to 科级 cadres
+    learning_escalate_after: int = 5   # consecutive missed working days
+    project_warning_days: int = 15     # 督办预警 this many days before a 帮扶 deadline
+    village_reminder_after: int = 2    # missed working days before a 驻村 reminder
+
+
+class BriefConfig(BaseModel):
+    out_dir: str = ".run/briefs"
+
+    def model_post_init(self, _ctx: Any) -> None:
+        self.out_dir = _resolve(self.out_dir)
+
+
 class SecretsConfig(BaseModel):
     pseudonym_key: SecretStr | None = None
 
@@ -158,6 +228,14 @@ class Settings(BaseSettings):
     synth: SynthConfig
     mlflow: MlflowConfig
     serving: ServingConfig
+    dbt: DbtConfig = Field(default_factory=DbtConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    airflow: AirflowConfig = Field(default_factory=AirflowConfig)
+    superset: SupersetConfig = Field(default_factory=SupersetConfig)
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    brief: BriefConfig = Field(default_factory=BriefConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
 
     @classmethod

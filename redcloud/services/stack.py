@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from redcloud.config import get_settings
@@ -25,17 +26,40 @@ def start_web(scale: int, seed: int) -> str:
     return f"web reference server: http://{s.web.host}:{s.web.port} (data {web_data_dir(scale, seed)})"
 
 
-def up(scale: int, seed: int) -> list[str]:
+# Application services, each a module redcloud.services.<name> with start() -> str (one line:
+# where it listens and how to log in), stop() -> bool and status() -> str. Started by `make up`.
+APP_SERVICES = ("mlflow", "smtp", "api", "superset", "airflow")
+
+
+def _app(name: str):
+    try:
+        return importlib.import_module(f"redcloud.services.{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"redcloud.services.{name}":
+            return None
+        raise
+
+
+def up(scale: int, seed: int, apps: bool = False) -> list[str]:
     s = get_settings()
     postgres.ensure_running()
     lines = [f"PostgreSQL: {s.postgres.host}:{s.postgres.port} user {s.postgres.user} "
              f"(databases {', '.join(postgres.DATABASES)}; data {postgres.data_dir().resolve()})"]
     lines.append(start_web(scale, seed))
+    if apps:
+        for name in APP_SERVICES:
+            mod = _app(name)
+            if mod is not None:
+                lines.append(mod.start())
     return lines
 
 
 def down() -> list[str]:
     out = []
+    for name in reversed(APP_SERVICES):
+        mod = _app(name)
+        if mod is not None:
+            out.append(f"{name}: {'stopped' if mod.stop() else 'not running'}")
     for name in ("web",):
         out.append(f"{name}: {'stopped' if procs.stop(name) else 'not running'}")
     out.append(f"postgres: {'stopped' if postgres.stop() else 'not running'}")
@@ -45,4 +69,5 @@ def down() -> list[str]:
 def status() -> list[str]:
     s = get_settings()
     return [f"postgres {s.postgres.host}:{s.postgres.port}: {'up' if procs.port_open(s.postgres.host, s.postgres.port) else 'down'}",
-            f"web {s.web.host}:{s.web.port}: {'up' if procs.port_open(s.web.host, s.web.port) else 'down'}"]
+            f"web {s.web.host}:{s.web.port}: {'up' if procs.port_open(s.web.host, s.web.port) else 'down'}"] + [
+        mod.status() for mod in map(_app, APP_SERVICES) if mod is not None]
