@@ -20,7 +20,7 @@ from typing import Literal
 
 from redcloud.config import get_settings
 
-LAYERS = ("bronze", "silver", "gold", "quarantine", "ops")
+LAYERS = ("bronze", "silver", "gold", "marts", "quarantine", "ops")  # marts: built by dbt (dbt_project/)
 
 
 def table_path(layer: str, name: str) -> str:
