@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     sp.set_defaults(fn=cmd_services)
 
     sp = sub.add_parser("run", help="run one pipeline stage for a logical date (idempotent)")
-    sp.add_argument("stage", help="bronze | silver | gold | models | marts | alerts | publish | brief | all")
+    sp.add_argument("stage", help="bronze | silver | gold | models | marts | alerts | publish | brief | all; or one source kind: bronze_orgdb | bronze_ironcage | bronze_web")
     sp.add_argument("--date", help="logical date YYYY-MM-DD (default: the city's last day)")
     sp.add_argument("--run-id", dest="run_id", help="run id stamped on what the run publishes (Airflow passes its own)")
     sp.set_defaults(fn=cmd_run)

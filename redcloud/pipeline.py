@@ -83,6 +83,9 @@ def _gate(quality, spark, layer: str, day: dt.date) -> dict:
     return dict(layer=layer, suites=len(results), expectations=sum(r.n_expectations for r in results), passed=True)
 
 
+BRONZE_PARTS = ("bronze_orgdb", "bronze_ironcage", "bronze_web")
+
+
 def new_run_id(day: dt.date) -> str:
     return f"manual__{day.isoformat()}__{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}"
 
@@ -100,6 +103,12 @@ def run_stage(stage: str, day: dt.date, run_id: str | None = None) -> dict:
 
         result = {"orgdb": bronze_orgdb(spark, day), "ironcage": bronze_ironcage.run(spark, day),
                   "web": bronze_web.run(spark, day)}
+    elif stage in BRONZE_PARTS:  # one source kind only (Airflow ingests each in its own DAG)
+        from redcloud.stages import bronze_ironcage, bronze_web
+
+        part = stage.removeprefix("bronze_")
+        fn = {"orgdb": bronze_orgdb, "ironcage": bronze_ironcage.run, "web": bronze_web.run}[part]
+        result = {part: fn(spark, day)}
     elif stage == "silver":
         from redcloud import quality
         from redcloud.stages import history, identity, silver, silver_external
@@ -119,7 +128,7 @@ def run_stage(stage: str, day: dt.date, run_id: str | None = None) -> dict:
         result["tables"] += gold_facts.run(spark, day).get("tables", [])
         result["quality"] = _gate(quality, spark, "gold", day)
     else:
-        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES + ('all',)}")
+        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES + BRONZE_PARTS + ('all',)}")
     result["seconds"] = round(time.perf_counter() - t0, 1)
     return result
 
