@@ -1,0 +1,306 @@
+"""Every number in the weekly brief, as a registry of named queries over the published snapshot.
+
+A :class:`Query` is (name, Chinese label, source tables, DuckDB SQL). Scalars (``kind="scalar"``)
+return one value; listings (``kind="rows"``) return a small table. The brief renders values from
+here and footnotes each with its tables, the snapshot id and each table's Delta version (from
+``_snapshot_sources``), plus the query's SQL, so anyone can re-run it against the same snapshot.
+
+SQL parameters (DuckDB ``$name``): ``$ws``/``$we`` the week's Monday/Sunday (inclusive),
+``$asof`` the snapshot's logical date, ``$warn`` the 督办预警 horizon in days, ``$top`` list length.
+Weekly scalars are evaluated for the week and for the week before (week-over-week change).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    label: str                       # Chinese, shown in the brief
+    tables: tuple[str, ...]          # snapshot tables it reads (footnoted with their Delta versions)
+    sql: str
+    kind: str = "scalar"             # scalar | rows
+    fmt: str = "int"                 # int | pct | float (scalars)
+    unit: str = ""                   # 人, 个, 场 ...
+    better: str | None = None        # up | down: which direction of change is good
+    weekly: bool = True              # also evaluated for the previous week
+    columns: tuple[str, ...] = field(default_factory=tuple)  # Chinese headers for kind="rows"
+
+
+# Project status as of the week's Sunday, reconstructed from dates (fct_project_status carries
+# the status as of the snapshot's logical date; completed_date is set only when completed by then).
+_PROJECT_AT_WE = """
+    select *,
+           case when completed_date is not null and completed_date <= $we then '已完成'
+                when deadline < $we then '已逾期' else '进行中' end as status_at_we
+    from fct_project_status where start_date <= $we"""
+
+QUERIES: tuple[Query, ...] = (
+    # ---- headline numbers (week, with week-over-week change) ----
+    Query("learning_answer_rate", "学习问答作答率", ("fct_learning_daily",),
+          """select avg(case when answered then 1.0 else 0.0 end) from fct_learning_daily
+             where is_obligated and work_date between $ws and $we""", fmt="pct", better="up"),
+    Query("learning_reminded_cadres", "学习问答提醒人数", ("fct_learning_daily",),
+          """select count(distinct cadre_id) from fct_learning_daily
+             where is_obligated and reminder_due and work_date between $ws and $we""",
+          unit="人", better="down"),
+    Query("learning_escalated_cadres", "学习问答升级督办人数", ("fct_learning_daily",),
+          """select count(distinct cadre_id) from fct_learning_daily
+             where is_obligated and escalation_due and work_date between $ws and $we""",
+          unit="人", better="down"),
+    Query("village_record_rate", "驻村工作日志填报率", ("fct_village_work_daily",),
+          """select avg(case when has_record then 1.0 else 0.0 end) from fct_village_work_daily
+             where work_date between $ws and $we""", fmt="pct", better="up"),
+    Query("projects_overdue", "帮扶项目逾期数", ("fct_project_status",),
+          f"select count(*) from ({_PROJECT_AT_WE}) where status_at_we = '已逾期'",
+          unit="个", better="down"),
+    Query("projects_completed_week", "帮扶项目本周完成数", ("fct_project_status",),
+          """select count(*) from fct_project_status
+             where completed_date between $ws and $we""", unit="个", better="up"),
+    Query("meetings_held", "组织生活会议场次", ("fct_meeting_signals",),
+          "select count(*) from fct_meeting_signals where meeting_date between $ws and $we",
+          unit="场"),
+    Query("suspicious_meetings", "疑似异常会议场次", ("fct_meeting_signals",),
+          """select count(*) from fct_meeting_signals
+             where is_suspicious and meeting_date between $ws and $we""", unit="场", better="down"),
+    Query("new_members", "新入党人数", ("dim_member",),
+          "select count(*) from dim_member where join_date between $ws and $we", unit="人"),
+    # ---- state as of the snapshot (no week-over-week) ----
+    Query("members_on_roll", "在册党员总数", ("dim_member",),
+          "select count(*) from dim_member where membership_status = '在册'", unit="人", weekly=False),
+    Query("organizations", "党组织总数", ("dim_organization",),
+          "select count(*) from dim_organization", unit="个", weekly=False),
+    Query("branches", "党支部数", ("dim_organization",),
+          "select count(*) from dim_organization where org_level = '党支部'", unit="个", weekly=False),
+    Query("projects_due_soon", "临近截止帮扶项目（督办预警）", ("fct_project_status",),
+          f"""select count(*) from ({_PROJECT_AT_WE}) where status_at_we = '进行中'
+              and deadline between $we and $we + to_days(cast($warn as integer))""",
+          unit="个", better="down"),
+    # ---- listings ----
+    Query("learning_escalation_units", "升级督办干部所在单位", ("fct_learning_daily", "fct_cadre_year", "dim_organization"),
+          """with esc as (
+                 select cadre_id, max(miss_streak) as streak from fct_learning_daily
+                 where is_obligated and escalation_due and work_date between $ws and $we group by cadre_id),
+             unit as (select cadre_id, arg_max(unit_org_id, year) as unit_org_id from fct_cadre_year group by cadre_id)
+             select coalesce(o.org_name, '（单位未知）') as unit, count(*) as cadres, max(esc.streak) as longest
+             from esc left join unit using (cadre_id) left join dim_organization o on o.org_id = unit.unit_org_id
+             group by all order by cadres desc, longest desc, unit limit $top""",
+          kind="rows", weekly=False, columns=("单位", "升级人数", "最长连续未答（工作日）")),
+    Query("learning_rate_trend", "学习问答作答率（按周）", ("fct_learning_daily",),
+          """select date_trunc('week', work_date)::date as week_start,
+                    avg(case when answered then 1.0 else 0.0 end) as rate
+             from fct_learning_daily
+             where is_obligated and work_date between $we - to_days(7 * 12 - 1) and $we
+             group by 1 order by 1""", kind="rows", weekly=False, columns=("周一", "作答率")),
+    Query("village_rate_trend", "驻村日志填报率（按周）", ("fct_village_work_daily",),
+          """select date_trunc('week', work_date)::date as week_start,
+                    avg(case when has_record then 1.0 else 0.0 end) as rate
+             from fct_village_work_daily
+             where work_date between $we - to_days(7 * 12 - 1) and $we
+             group by 1 order by 1""", kind="rows", weekly=False, columns=("周一", "填报率")),
+    Query("village_missing_cadres", "本周驻村日志缺报最多的驻村干部", ("fct_village_work_daily", "dim_organization"),
+          """select v.cadre_id, any_value(v.role) as role, coalesce(any_value(o.org_name), '') as village,
+                    count(*) filter (where not v.has_record) as missed, count(*) as workdays
+             from fct_village_work_daily v left join dim_organization o on o.org_id = v.village_org_id
+             where v.work_date between $ws and $we
+             group by v.cadre_id having missed > 0
+             order by missed desc, v.cadre_id limit $top""",
+          kind="rows", weekly=False, columns=("干部编号", "身份", "驻点村", "缺报天数", "工作日")),
+    Query("projects_by_county", "帮扶项目状态（按区县，截至周日）", ("fct_project_status", "dim_organization"),
+          f"""select coalesce(o.county_name, '（未知）') as county,
+                     count(*) filter (where p.status_at_we = '进行中') as open,
+                     count(*) filter (where p.status_at_we = '已逾期') as overdue,
+                     count(*) filter (where p.status_at_we = '已完成') as done
+              from ({_PROJECT_AT_WE}) p left join dim_organization o on o.org_id = p.village_org_id
+              group by 1 order by overdue desc, county""",
+          kind="rows", weekly=False, columns=("区县", "进行中", "已逾期", "已完成")),
+    Query("projects_most_overdue", "逾期最久的帮扶项目", ("fct_project_status", "dim_organization"),
+          f"""select p.project_name, coalesce(o.org_name, '') as village, p.deadline,
+                     datediff('day', p.deadline, $we) as overdue_days
+              from ({_PROJECT_AT_WE}) p left join dim_organization o on o.org_id = p.village_org_id
+              where p.status_at_we = '已逾期' order by overdue_days desc, p.project_id limit $top""",
+          kind="rows", weekly=False, columns=("项目", "所在村", "截止日期", "逾期天数")),
+    Query("suspicious_meeting_branches", "疑似异常会议较多的支部（本周）", ("fct_meeting_signals", "dim_organization"),
+          """select coalesce(o.org_name, '') as branch, count(*) as meetings,
+                    count(*) filter (where m.is_non_working_day) as non_working_day,
+                    count(*) filter (where m.identical_attendance_nontrivial) as identical,
+                    count(*) filter (where m.declared_exceeds_members) as over_declared
+             from fct_meeting_signals m left join dim_organization o on o.org_id = m.org_id
+             where m.is_suspicious and m.meeting_date between $ws and $we
+             group by 1 order by meetings desc, branch limit $top""",
+          kind="rows", weekly=False, columns=("支部", "疑似场次", "非工作日", "签到雷同", "申报超员")),
+    Query("members_by_county", "在册党员（按区县）", ("dim_member",),
+          """select coalesce(county_name, '（未知）') as county, count(*) as members,
+                    count(*) filter (where party_status = '预备党员') as probationary
+             from dim_member where membership_status = '在册' group by 1 order by members desc""",
+          kind="rows", weekly=False, columns=("区县", "在册党员", "其中预备党员")),
+)
+
+# Sections that read tables built by other stages (marts, models, alerts). Each runs only when its
+# table is in the snapshot AND has the columns listed; otherwise the brief says so plainly.
+OPTIONAL: tuple[tuple[Query, tuple[str, ...]], ...] = (
+    (Query("membership_changes_month", "本月党员队伍变动（全市）", ("mart_membership_changes", "dim_organization"),
+           """select strftime(date_trunc('month', $we), '%Y-%m') as month, sum(joined) as joined,
+                     sum(transferred_in) as transferred_in, sum(transferred_out) as transferred_out,
+                     sum(deceased) as deceased
+              from mart_membership_changes
+              where org_id in (select org_id from dim_organization where parent_org_id is null)
+                and date_trunc('month', cast(month as date)) = date_trunc('month', $we)
+              having count(*) > 0""",
+           kind="rows", weekly=False, columns=("月份", "发展党员", "转入", "转出", "去世")),
+     ("month", "org_id", "joined", "transferred_in", "transferred_out", "deceased")),
+    (Query("alerts_new_by_rule", "本周新增自流程化提醒/督办（按规则）", ("alerts",),
+           """select rule_name,
+                     case level when 'reminder' then '提醒' when 'warning' then '预警' when 'escalation' then '督办'
+                                when 'closure' then '注销' when 'report' then '报送' else level end as level_cn,
+                     count(*) as alerts, count(*) filter (where status = 'open') as still_open
+              from alerts where first_seen between $ws and $we
+              group by all order by alerts desc, rule_name limit 10""",
+           kind="rows", weekly=False, columns=("规则", "级别", "新增", "仍未关闭")),
+     ("rule_name", "level", "status", "first_seen")),
+    (Query("power_overdue_departments", "权力运行：逾期最多的部门（本周所在月，按受理月份）",
+           ("mart_power_operation_monthly",),
+           """with m as (select max(month) as mx from mart_power_operation_monthly
+                         where cast(month as date) <= $we)
+              select dept_name, sum(operations) as operations, sum(overdue) as overdue,
+                     sum(complaints) as complaints, round(100 * any_value(dept_on_time_rate), 1) as on_time_pct,
+                     min(dept_month_rank) as dept_rank
+              from mart_power_operation_monthly, m where month = m.mx
+              group by dept_name order by overdue desc, complaints desc, dept_name limit $top""",
+           kind="rows", weekly=False, columns=("部门", "受理事项", "逾期", "投诉", "按时办结率%", "月度排名")),
+     ("dept_name", "month", "operations", "overdue", "complaints", "dept_on_time_rate", "dept_month_rank")),
+    (Query("vitality_movers", "党员活力指数变化最大的支部（最近两个月）", ("score_member_vitality", "dim_member", "dim_organization"),
+           """with months as (select distinct month from score_member_vitality where month <= $we
+                              order by month desc limit 2),
+                   s as (select d.org_id, v.month, avg(v.vitality_index) as idx
+                         from score_member_vitality v join dim_member d using (member_id)
+                         where v.month in (select month from months) group by all),
+                   w as (select org_id,
+                                max(idx) filter (where month = (select max(month) from months)) as now_idx,
+                                max(idx) filter (where month = (select min(month) from months)) as prev_idx
+                         from s group by org_id)
+              select coalesce(o.org_name, '') as branch, round(now_idx, 1) as now_idx,
+                     round(now_idx - prev_idx, 1) as change
+              from w left join dim_organization o using (org_id)
+              where now_idx is not null and prev_idx is not null
+              order by abs(now_idx - prev_idx) desc, branch limit $top""",
+           kind="rows", weekly=False, columns=("支部", "本月活力指数", "较上月")),
+     ("member_id", "month", "vitality_index")),
+    (Query("branch_anomalies", "支部组织生活异常（模型识别，最近季度）", ("score_branch_innovation", "dim_organization"),
+           """with q as (select max(quarter) as mx from score_branch_innovation)
+              select coalesce(o.org_name, '') as branch, s.archetype, round(s.innovation_score, 1) as score
+              from score_branch_innovation s join q on s.quarter = q.mx
+              left join dim_organization o using (org_id)
+              where s.is_anomaly order by s.innovation_score, branch limit $top""",
+           kind="rows", weekly=False, columns=("支部", "类型", "创新力得分")),
+     ("org_id", "quarter", "innovation_score", "archetype", "is_anomaly")),
+    (Query("integrity_flags", "廉政画像触发预警门限的干部人数", ("score_integrity_portrait",),
+           """select count(distinct cadre_id) from score_integrity_portrait
+              where flag_gate and as_of_date = (select max(as_of_date) from score_integrity_portrait)""",
+           unit="人", weekly=False, better="down"),
+     ("cadre_id", "as_of_date", "flag_gate")),
+)
+
+
+def by_name(name: str) -> Query:
+    for q in QUERIES + tuple(q for q, _ in OPTIONAL):
+        if q.name == name:
+            return q
+    raise KeyError(name)
+
+
+@dataclass
+class Week:
+    year: int
+    week: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}-W{self.week:02d}"
+
+    @property
+    def start(self) -> dt.date:
+        return dt.date.fromisocalendar(self.year, self.week, 1)
+
+    @property
+    def end(self) -> dt.date:
+        return dt.date.fromisocalendar(self.year, self.week, 7)
+
+    def previous(self) -> "Week":
+        y, w, _ = (self.start - dt.timedelta(days=7)).isocalendar()
+        return Week(y, w)
+
+    @classmethod
+    def parse(cls, text: str) -> "Week":
+        m = re.fullmatch(r"(\d{4})-?W(\d{1,2})", text.strip(), re.I)
+        if not m:
+            raise ValueError(f"ISO week expected like 2025-W52, got {text!r}")
+        y, w = int(m.group(1)), int(m.group(2))
+        dt.date.fromisocalendar(y, w, 1)  # validates the week number
+        return cls(y, w)
+
+    @classmethod
+    def ended_by(cls, day: dt.date) -> "Week":
+        """The ISO week that ended on or before ``day`` (its Sunday is ``day`` or earlier)."""
+        sunday = day - dt.timedelta(days=day.isoweekday() % 7)
+        y, w, _ = sunday.isocalendar()
+        return cls(y, w)
+
+
+def params_for(sql: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Only the parameters the statement uses (DuckDB rejects unused named parameters)."""
+    used = set(re.findall(r"\$([a-z_]+)", sql))
+    return {k: v for k, v in values.items() if k in used}
+
+
+def run_query(con: duckdb.DuckDBPyConnection, q: Query, week: Week, *, asof: dt.date,
+              warn_days: int, top: int):
+    values = {"ws": week.start, "we": week.end, "asof": asof, "warn": warn_days, "top": top}
+    cur = con.execute(q.sql, params_for(q.sql, values))
+    if q.kind == "scalar":
+        row = cur.fetchone()
+        return None if row is None else row[0]
+    return cur.fetchall()
+
+
+def snapshot_tables(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    rows = con.execute("select table_name, column_name from information_schema.columns "
+                       "where table_schema = 'main'").fetchall()
+    out: dict[str, set[str]] = {}
+    for t, c in rows:
+        out.setdefault(t, set()).add(c)
+    return out
+
+
+def format_value(q: Query, v) -> str:
+    if v is None:
+        return "无数据"
+    if q.fmt == "pct":
+        return f"{float(v) * 100:.1f}%"
+    if q.fmt == "float":
+        return f"{float(v):.1f}"
+    return f"{int(v)}"
+
+
+def format_change(q: Query, now, prev) -> tuple[str, str]:
+    """(text, css class) of the week-over-week change: 'good', 'bad' or 'flat'."""
+    if now is None or prev is None:
+        return "—", "flat"
+    d = float(now) - float(prev)
+    if q.fmt == "pct":
+        text = f"{d * 100:+.1f} 个百分点"
+        flat = abs(d) < 0.0005
+    else:
+        text = f"{d:+.0f}" if q.fmt == "int" else f"{d:+.1f}"
+        flat = d == 0
+    if flat:
+        return ("持平", "flat")
+    good = (d > 0) == (q.better == "up") if q.better else None
+    return text, ("flat" if good is None else "good" if good else "bad")

@@ -1,0 +1,263 @@
+"""每周决策参考: week selection, the query registry, and the brief generated end to end for the test
+city from a snapshot published from ``main_lake`` (HTML + Chromium PDF + archive).
+
+The headline numbers are recomputed here INDEPENDENTLY of ``redcloud.brief.numbers`` (pandas over
+the snapshot's tables) and must appear, formatted, in the text extracted from the PDF.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from redcloud.brief import numbers as N
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / ".run" / "artifacts" / "brief"
+WEEK = "2025-W52"
+
+
+# ---- fast: week arithmetic and the registry ----
+
+@pytest.mark.parametrize("day,week", [
+    ("2025-12-31", "2025-W52"),   # Wednesday: the week Mon 12-22..Sun 12-28
+    ("2025-12-28", "2025-W52"),   # a Sunday ends its own week
+    ("2025-12-29", "2025-W52"),   # Monday: the week just ended
+    ("2026-01-04", "2026-W01"),   # ISO year differs from the calendar year
+    ("2021-01-05", "2020-W53"),   # a 53-week ISO year
+])
+def test_week_ended_by(day, week):
+    w = N.Week.ended_by(dt.date.fromisoformat(day))
+    assert w.label == week
+    assert w.start.isoweekday() == 1 and w.end.isoweekday() == 7
+    assert w.end <= dt.date.fromisoformat(day) < w.end + dt.timedelta(days=7)
+
+
+def test_week_parse_and_previous():
+    w = N.Week.parse("2026-W01")
+    assert (w.start, w.end) == (dt.date(2025, 12, 29), dt.date(2026, 1, 4))
+    assert w.previous().label == "2025-W52"
+    with pytest.raises(ValueError):
+        N.Week.parse("2025-W54")
+    with pytest.raises(ValueError):
+        N.Week.parse("last week")
+
+
+def test_registry_is_consistent():
+    everything = list(N.QUERIES) + [q for q, _ in N.OPTIONAL]
+    names = [q.name for q in everything]
+    assert len(names) == len(set(names))
+    for q in everything:
+        for t in q.tables:  # every footnoted table is really read by the query, and vice versa
+            assert re.search(rf"\b{t}\b", q.sql), (q.name, t)
+        assert q.kind in ("scalar", "rows") and q.fmt in ("int", "pct", "float")
+        if q.kind == "rows":
+            assert q.columns, q.name
+    for q, cols in N.OPTIONAL:
+        assert all(re.search(rf"\b{c}\b", q.sql) for c in cols), q.name
+
+
+def test_change_formatting():
+    q = N.by_name("learning_answer_rate")
+    assert N.format_value(q, 0.8997) == "90.0%"
+    assert N.format_change(q, 0.90, 0.95) == ("-5.0 个百分点", "bad")
+    q = N.by_name("projects_overdue")
+    assert N.format_change(q, 3, 5) == ("-2", "good")
+    assert N.format_change(q, 5, 5) == ("持平", "flat")
+    assert N.format_value(q, None) == "无数据"
+
+
+# ---- slow: the brief for a week of the test city ----
+
+@pytest.fixture(scope="module")
+def snapshot(spark, main_lake):
+    """Publish the test city's gold (and whatever marts/scores exist) as the current snapshot."""
+    from redcloud.serving import publish, snapshot as snap
+
+    with main_lake.use():
+        res = publish.run(spark, main_lake.day, main_lake.run_id)
+    path = snap.resolve_current()
+    assert path.name == f"{res['snapshot_id']}.duckdb"
+    return dict(id=res["snapshot_id"], path=path)
+
+
+@pytest.fixture(scope="module")
+def brief(spark, main_lake, snapshot):
+    from redcloud import brief as B
+
+    first = B.run(spark, main_lake.day, main_lake.run_id)   # 2025-12-31 -> the ISO week just ended
+    second = B.run(spark, main_lake.day, main_lake.run_id)  # rerun: replaces, never duplicates
+    return dict(first=first, second=second, out=Path(second["out_dir"]))
+
+
+def _pdf_text(pdf: Path) -> tuple[str, int]:
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(pdf))
+    text = "\n".join(p.extract_text() or "" for p in reader.pages)
+    # CJK fonts map some glyphs to Kangxi radicals (⼀ for 一): compare in NFKC
+    return unicodedata.normalize("NFKC", text), len(reader.pages)
+
+
+def _independent_headline(path: Path, week: N.Week) -> dict[str, tuple[str, str]]:
+    """The headline numbers for ``week`` and the week before, from the snapshot with pandas only."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        ld = con.table("fct_learning_daily").df()
+        vw = con.table("fct_village_work_daily").df()
+        ps = con.table("fct_project_status").df()
+        ms = con.table("fct_meeting_signals").df()
+        dm = con.table("dim_member").df()
+    finally:
+        con.close()
+    for df, cols in ((ld, ["work_date"]), (vw, ["work_date"]), (ms, ["meeting_date"]),
+                     (ps, ["start_date", "deadline", "completed_date"]), (dm, ["join_date"])):
+        for c in cols:
+            df[c] = pd.to_datetime(df[c]).dt.date
+
+    def one(w: N.Week) -> dict[str, str]:
+        inw = lambda s: (s >= w.start) & (s <= w.end)  # noqa: E731
+        lw = ld[ld.is_obligated.astype(bool) & inw(ld.work_date)]
+        vv = vw[inw(vw.work_date)]
+        started = ps[ps.start_date <= w.end]
+        done_by = started.completed_date.notna() & (started.completed_date.fillna(dt.date.max) <= w.end)
+        return {
+            "学习问答作答率": f"{lw.answered.astype(float).mean() * 100:.1f}%",
+            "学习问答提醒人数": str(lw[~lw.answered.astype(bool)].cadre_id.nunique()),
+            "学习问答升级督办人数": str(lw[lw.miss_streak >= 5].cadre_id.nunique()),
+            "驻村工作日志填报率": f"{vv.has_record.astype(float).mean() * 100:.1f}%",
+            "帮扶项目逾期数": str(int(((~done_by) & (started.deadline < w.end)).sum())),
+            "帮扶项目本周完成数": str(int(inw(ps.completed_date.dropna()).sum())),
+            "组织生活会议场次": str(int(inw(ms.meeting_date).sum())),
+            "疑似异常会议场次": str(int((inw(ms.meeting_date) & ms.is_suspicious.astype(bool)).sum())),
+            "新入党人数": str(int(inw(dm.join_date.dropna()).sum())),
+        }
+
+    now, prev = one(week), one(week.previous())
+    return {k: (now[k], prev[k]) for k in now}
+
+
+@pytest.mark.slow
+def test_pdf_headline_numbers_equal_independent_computation(brief, snapshot):
+    entry = brief["second"]
+    assert entry["week"] == WEEK and entry["snapshot_id"] == snapshot["id"]
+    pdf = brief["out"] / entry["pdf"]
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    text, pages = _pdf_text(pdf)
+    assert 2 <= pages <= 6, pages
+    assert "每周决策参考" in text and WEEK in text
+    expected = _independent_headline(snapshot["path"], N.Week.parse(WEEK))
+    # sanity: the test city has activity this week, so these are not vacuous zeros
+    assert expected["组织生活会议场次"][0] != "0" and expected["学习问答作答率"][0].endswith("%")
+    for label, (now, prev) in expected.items():
+        pattern = re.escape(label) + r"\s+" + re.escape(now) + r"\s+" + re.escape(prev) + r"\s"
+        assert re.search(pattern, text), f"{label}: expected {now} (上周 {prev}) in the PDF headline table"
+    assert "需要决策的事项" in text
+    # Every optional section whose table is absent from the snapshot says so plainly.
+    import duckdb
+
+    con = duckdb.connect(str(snapshot["path"]), read_only=True)
+    tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    con.close()
+    for q, _ in N.OPTIONAL:
+        if q.tables[0] not in tables:
+            assert f"当前快照中没有 {q.tables[0]}" in text, q.name
+
+
+@pytest.mark.slow
+def test_every_number_is_footnoted_with_table_snapshot_and_delta_version(brief, snapshot):
+    import duckdb
+
+    con = duckdb.connect(str(snapshot["path"]), read_only=True)
+    versions = dict(con.execute("select table_name, delta_version from _snapshot_sources").fetchall())
+    con.close()
+    html = (brief["out"] / brief["second"]["html"]).read_text(encoding="utf-8")
+    from redcloud.brief.render import browser
+
+    with browser() as b:
+        page = b.new_page()
+        page.goto((brief["out"] / brief["second"]["html"]).as_uri())
+        notes = page.locator("section.notes li").all_inner_texts()
+        rows = page.locator("#headline tbody tr").evaluate_all(
+            "rs => rs.map(r => [r.dataset.number, r.cells[4].innerText])")
+        refs_in_body = set(int(x) for x in re.findall(r"<sup>\[(\d+)\]</sup>", html))
+    assert len(rows) == 9
+    assert refs_in_body and max(refs_in_body) <= len(notes)
+    for name, ref in rows:
+        note = notes[int(ref.strip("[]")) - 1]
+        q = N.by_name(name)
+        assert f"({name})" in unicodedata.normalize("NFKC", note)
+        assert snapshot["id"] in note
+        for t in q.tables:
+            assert f"{t}（gold，Delta 版本 {versions[t]}" in note, (name, t, note)
+        assert " ".join(q.sql.split()) in note  # the exact SQL, to reproduce it
+
+
+@pytest.mark.slow
+def test_html_opens_in_chromium_without_errors_and_page1_png(brief):
+    from redcloud.brief.render import browser
+
+    html = brief["out"] / brief["second"]["html"]
+    errors, failed, requests = [], [], []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = ARTIFACTS / f"brief-{WEEK}-page1.png"
+    png.unlink(missing_ok=True)
+    with browser() as b:
+        page = b.new_page(viewport={"width": 794, "height": 1123})  # A4 at 96 dpi
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.on("request", lambda r: requests.append(r.url))
+        resp = page.goto(html.as_uri(), wait_until="load")
+        assert resp is None or resp.ok
+        page.emulate_media(media="print")
+        page.screenshot(path=str(png))  # the first page's area
+        imgs = page.locator("img.chart").evaluate_all("xs => xs.map(i => [i.complete, i.naturalWidth])")
+        title = page.title()
+    assert errors == [] and failed == []
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests  # self-contained
+    assert imgs and all(ok and w > 100 for ok, w in imgs)
+    assert WEEK in title
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.size == (794, 1123)
+        colors = im.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colors is not None and len(colors) > 50  # not a blank page
+
+
+@pytest.mark.slow
+def test_archive_index_lists_it_once_and_rerun_replaces(brief):
+    out = brief["out"]
+    entries = json.loads((out / "index.json").read_text(encoding="utf-8"))
+    mine = [e for e in entries if e["week"] == WEEK]
+    assert len(mine) == 1
+    e = mine[0]
+    assert {"week", "title", "html", "pdf", "snapshot_id", "generated_at"} <= set(e)
+    assert e["generated_at"] == brief["second"]["generated_at"]
+    assert (out / e["html"]).is_file() and (out / e["pdf"]).is_file()
+    assert sorted(p.name for p in (out / WEEK).iterdir()) == [f"brief-{WEEK}.html", f"brief-{WEEK}.pdf"]
+    index_html = (out / "index.html").read_text(encoding="utf-8")
+    assert index_html.count(f"<td>{WEEK}</td>") == 1 and e["pdf"] in index_html
+
+
+@pytest.mark.slow
+def test_another_week_by_parameter_and_future_week_refused(brief, snapshot):
+    from redcloud import brief as B
+
+    r = B.generate("2025-W50", pdf=False)
+    assert r["week"] == "2025-W50" and r["pdf"] is None
+    weeks = [e["week"] for e in json.loads((brief["out"] / "index.json").read_text(encoding="utf-8"))]
+    assert weeks == sorted(weeks, reverse=True) and {"2025-W50", WEEK} <= set(weeks)
+    expected = _independent_headline(snapshot["path"], N.Week.parse("2025-W50"))
+    assert f"{r['numbers']['meetings_held']}" == expected["组织生活会议场次"][0]
+    with pytest.raises(ValueError, match="not complete"):
+        B.generate("2026-W01", pdf=False)  # ends 2026-01-04, after the snapshot's logical date
