@@ -1,0 +1,276 @@
+"""Superset from code: start it on a snapshot published from the test lake, import the bundle, and
+check every dashboard in headless Chromium and every chart through the chart data API; row-level
+security is checked through the API with the county user.
+
+Screenshots (test artifacts): ``<repo>/.run/artifacts/superset/``.
+
+The metadata database is ``rc_test_superset`` on the project's PostgreSQL (kept between sessions,
+like the ``rc_test_*`` source databases, so a re-run only re-imports: the import overwrites).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from redcloud.config import PROJECT_ROOT, get_settings
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = PROJECT_ROOT / ".run" / "artifacts" / "superset"
+CORE_DASHBOARDS = {"组织概况", "党员活力", "干部考核", "基层组织创新与异常"}
+# shown once their source tables are in the snapshot (dbt mart / model output)
+LATER_DASHBOARDS = {"数据铁笼权力运行": "mart_power_operation_monthly", "诚信画像": "score_integrity_portrait"}
+
+CHART_STATE_JS = """
+() => Array.from(document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')).map(h => ({
+  title: (h.querySelector('[data-test="slice-header"]') || {innerText: ''}).innerText.trim().split('\\n')[0],
+  loading: !!h.querySelector('[data-test="loading-indicator"]'),
+  error: !!h.querySelector('[data-test="error-alert"], .alert-danger, .ant-alert-error'),
+  empty: !!h.querySelector('[data-test="empty-state"]'),
+  canvas: h.querySelectorAll('canvas').length,
+  rows: h.querySelectorAll('table tbody tr').length,
+  bignum: (h.querySelector('.header-line') || {innerText: ''}).innerText.trim(),
+}))
+"""
+
+
+def _publish(main_lake, spark) -> Path:
+    """The serving snapshot for the test lake: the real publish stage if it exists, else the dev builder."""
+    from redcloud.serving import snapshot
+
+    with main_lake.use():
+        try:
+            from redcloud.serving import publish
+        except ImportError:
+            publish = None
+        if publish is not None:
+            publish.run(spark, main_lake.day, main_lake.run_id)
+        else:  # pragma: no cover - only before the publish stage existed
+            import importlib.util
+
+            spec = importlib.util.spec_from_file_location("dev_snapshot", PROJECT_ROOT / "infra/superset/dev_snapshot.py")
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            mod.build(Path(main_lake.root), Path(get_settings().serving.duckdb_dir), run_id=main_lake.run_id)
+    return snapshot.current_path()
+
+
+@pytest.fixture(scope="module")
+def superset(request):
+    """Superset on the test lake's published snapshot. ``REDCLOUD_TEST_SUPERSET_LAKE=<lake root>``
+    publishes that (already built) lake instead of building ``main_lake``: a developer shortcut
+    when the machine is too busy for the main job; CI leaves it unset."""
+    import os
+
+    from redcloud.services import superset as ss
+
+    live = get_settings()
+    old_db = live.superset.metadata_db
+    live.superset.metadata_db = "rc_test_superset"
+    other = os.environ.get("REDCLOUD_TEST_SUPERSET_LAKE")
+    if other:
+        import datetime as dt
+        from types import SimpleNamespace
+
+        import contextlib
+
+        @contextlib.contextmanager
+        def use():
+            old = live.paths.lake_root
+            live.paths.lake_root = other
+            try:
+                yield
+            finally:
+                live.paths.lake_root = old
+
+        day = dt.date.fromisoformat(live.synth.end)
+        lake = SimpleNamespace(root=Path(other), day=day, run_id=f"dev__{day}", use=use)
+        snap = _publish(lake, None)
+    else:
+        snap = _publish(request.getfixturevalue("main_lake"), request.getfixturevalue("spark"))
+    assert snap.exists()
+    try:
+        t = time.monotonic()
+        line = ss.start()
+        started = time.monotonic() - t
+        assert line.startswith("Superset: http://"), line
+        report = json.loads((Path(live.superset.home) / "provisioned.json").read_text(encoding="utf-8"))
+        yield {"url": ss.url(), "report": report, "snapshot": snap, "start_seconds": started, "line": line}
+    finally:
+        ss.stop()
+        live.superset.metadata_db = old_db
+
+
+def _login(base: str, username: str, password: str) -> httpx.Client:
+    c = httpx.Client(base_url=base, timeout=120)
+    r = c.post("/api/v1/security/login", json={"username": username, "password": password,
+                                              "provider": "db", "refresh": False})
+    assert r.status_code == 200, r.text
+    c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    return c
+
+
+def _admin(superset) -> httpx.Client:
+    s = get_settings().superset
+    return _login(superset["url"], s.admin_user, s.admin_password.get_secret_value())
+
+
+def _county(superset) -> httpx.Client:
+    from redcloud.services import superset as ss
+
+    return _login(superset["url"], get_settings().superset.county_user, ss.county_password())
+
+
+def _list(c: httpx.Client, what: str) -> list[dict]:
+    r = c.get(f"/api/v1/{what}/", params={"q": json.dumps({"page_size": 100})})
+    assert r.status_code == 200, r.text
+    return r.json()["result"]
+
+
+def _snapshot_tables(path: Path) -> set[str]:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    finally:
+        con.close()
+
+
+def test_bundle_imported(superset):
+    """Every dashboard whose tables are in the snapshot is there, with its charts, in Chinese."""
+    c = _admin(superset)
+    titles = {d["dashboard_title"] for d in _list(c, "dashboard")}
+    tables = _snapshot_tables(superset["snapshot"])
+    expected = CORE_DASHBOARDS | {t for t, table in LATER_DASHBOARDS.items() if table in tables}
+    assert expected <= titles, f"missing dashboards: {expected - titles}"
+    skipped = set(superset["report"]["bundle"]["skipped"]["dashboards"])
+    assert skipped == {t for t, table in LATER_DASHBOARDS.items() if table not in tables}
+    charts = _list(c, "chart")
+    assert len(charts) >= 20
+    assert all(re.search(r"[\u4e00-\u9fff]", ch["slice_name"]) for ch in charts)
+
+
+def test_every_chart_returns_rows_through_the_api(superset):
+    c = _admin(superset)
+    charts = _list(c, "chart")
+    empty, failed = [], []
+    for ch in charts:
+        r = c.get(f"/api/v1/chart/{ch['id']}/data/")
+        if r.status_code != 200:
+            failed.append((ch["slice_name"], r.status_code, r.text[:300]))
+            continue
+        res = r.json()["result"][0]
+        if res.get("error") or not res["data"]:
+            empty.append(ch["slice_name"])
+    assert not failed, failed
+    assert not empty, f"charts without rows: {empty}"
+
+
+def test_county_user_sees_only_its_county(superset):
+    """RLS through Superset's API: the county user's chart data holds one county, the admin's all."""
+    report = superset["report"]
+    county = report["county"]
+    assert county
+    admin, cu = _admin(superset), _county(superset)
+    by_name = {ch["slice_name"]: ch["id"] for ch in _list(admin, "chart")}
+    # per-county charts on three different datasets (members, member months, branch quarters)
+    for title in ("各区县党员人数", "各区县人均学习天数", "各区县疑似异常会议"):
+        cid = by_name[title]
+        all_rows = admin.get(f"/api/v1/chart/{cid}/data/").json()["result"][0]["data"]
+        r = cu.get(f"/api/v1/chart/{cid}/data/")
+        assert r.status_code == 200, r.text
+        res = r.json()["result"][0]
+        rows = res["data"]
+        assert rows, f"{title}: the county user got no rows"
+        assert {row["county_name"] for row in rows} == {county}, title
+        assert len({row["county_name"] for row in all_rows}) >= 5, title
+        assert f"county_name = '{county}'" in res["query"]
+    # totals: the county's member count equals the snapshot's count for that county, not the city's
+    import duckdb
+
+    con = duckdb.connect(str(superset["snapshot"]), read_only=True)
+    try:
+        want = con.execute("select count(*) from dim_member where county_name = ?", [county]).fetchone()[0]
+        city = con.execute("select count(*) from dim_member").fetchone()[0]
+    finally:
+        con.close()
+    got = cu.get(f"/api/v1/chart/{by_name['在册党员总数']}/data/").json()["result"][0]["data"][0]["members"]
+    assert got == want < city
+    # the restricted dashboard is not the county user's
+    titles = {d["dashboard_title"] for d in _list(cu, "dashboard")}
+    assert "诚信画像" not in titles
+    assert CORE_DASHBOARDS <= titles
+
+
+def test_dashboards_render_in_chromium(superset):
+    """Log in through the form, open every dashboard, wait for every chart: no error, none empty."""
+    from redcloud.services.browser import chromium, screenshot
+
+    s = get_settings().superset
+    dashboards = _list(_admin(superset), "dashboard")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems, summary = [], {}
+    with chromium() as browser:
+        # tall enough for a whole dashboard: every chart is in view (no lazy loading), and the
+        # screenshot needs no resize (a full-page resize re-renders the grid)
+        page = browser.new_page(viewport={"width": 1600, "height": 2600}, locale="zh-CN")
+        page.goto(f"{superset['url']}/login/")
+        page.fill('[data-test="username-input"]', s.admin_user)
+        page.fill('[data-test="password-input"]', s.admin_password.get_secret_value())
+        page.click('[data-test="login-button"]')
+        page.wait_for_url(lambda u: "/login" not in u, timeout=60_000)
+
+        def settled(states):
+            return states and all(not st["loading"] and (st["error"] or st["empty"] or st["canvas"]
+                                                         or st["rows"] or st["bignum"]) for st in states)
+
+        for d in sorted(dashboards, key=lambda d: d["id"]):
+            t = time.monotonic()
+            page.goto(f"{superset['url']}/superset/dashboard/{d['id']}/")
+            page.wait_for_selector('[data-test="dashboard-component-chart-holder"]', timeout=90_000)
+            deadline = time.monotonic() + 120
+            states = page.evaluate(CHART_STATE_JS)
+            while not settled(states) and time.monotonic() < deadline:
+                time.sleep(1)
+                states = page.evaluate(CHART_STATE_JS)
+            time.sleep(1.5)  # ECharts' entry animation
+            screenshot(page, ARTIFACTS / f"dashboard-{d['id']}-{d['slug'] or d['id']}.png", full_page=False)
+            states = page.evaluate(CHART_STATE_JS)  # what the screenshot shows
+            summary[d["dashboard_title"]] = {"charts": len(states), "seconds": round(time.monotonic() - t, 1)}
+            for st in states:
+                rendered = st["canvas"] or st["rows"] or st["bignum"]
+                if st["loading"] or st["error"] or st["empty"] or not rendered:
+                    problems.append((d["dashboard_title"], st))
+            assert states, f"{d['dashboard_title']}: no charts on the page"
+    (ARTIFACTS / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    assert not problems, problems
+    assert CORE_DASHBOARDS <= set(summary)
+
+
+def test_reprovision_is_idempotent(superset):
+    """Provisioning again (what every start does) overwrites in place: same dashboards and charts,
+    same ids, no duplicates, users and RLS still in force."""
+    from redcloud.services import superset as ss
+
+    admin = _admin(superset)
+    before = {(ch["id"], ch["slice_name"]) for ch in _list(admin, "chart")}
+    dash_before = {(d["id"], d["dashboard_title"]) for d in _list(admin, "dashboard")}
+    t = time.monotonic()
+    report = ss.provision(superset["snapshot"])
+    seconds = time.monotonic() - t
+    assert report["admin"] == "password reset"  # the admin existed already
+    assert {(ch["id"], ch["slice_name"]) for ch in _list(admin, "chart")} == before
+    assert {(d["id"], d["dashboard_title"]) for d in _list(admin, "dashboard")} == dash_before
+    cu = _county(superset)
+    cid = {name: i for i, name in before}["各区县党员人数"]
+    rows = cu.get(f"/api/v1/chart/{cid}/data/").json()["result"][0]["data"]
+    assert {r["county_name"] for r in rows} == {report["county"]}
+    (ARTIFACTS / "timings.json").write_text(json.dumps(
+        {"first_start_s": round(superset["start_seconds"], 1), "reprovision_s": round(seconds, 1)}), encoding="utf-8")
