@@ -1,0 +1,1 @@
+"""City-scale benchmarks (see benchmarks/README.md)."""
