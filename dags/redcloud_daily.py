@@ -1,0 +1,54 @@
+"""The main job as one DAG: every pipeline stage for one logical date, in order.
+
+bronze → silver → gold → models → marts → alerts → publish → brief, each task ``redcloud run <stage>
+--date <logical date> --run-id <Airflow run id>`` in the pipeline virtualenv. This is the DAG to
+backfill (UI: 触发 → Backfill, or ``POST /api/v2/backfills``): runs are one at a time
+(``max_active_runs=1``, stages share tables) and every stage is idempotent per logical date.
+
+Params (manual runs and backfill ``dag_run_conf``): ``date`` overrides the logical date; ``stages``
+picks a subset (the others are skipped, and a skipped stage does not block the next one). Bronze
+retries with exponential backoff (sources fail transiently); the other stages do not retry: silver
+and gold end in quality gates, and a failed gate (exit 3) fails its task at once, with the failing
+expectations and rows in the log and the notification, and every later stage is not run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # dags/_common.py
+
+from _common import DAILY, DAY, DEFAULT_ARGS, MACROS, SERVING, START, end_date, stage_task
+from airflow.sdk import DAG, Param, chain, task
+
+STAGES = ["bronze", "silver", "gold", "models", "marts", "alerts", "publish", "brief"]
+
+with DAG(
+    dag_id="redcloud_daily",
+    description="主作业: 全部阶段，按逻辑日期 (可回填)",
+    doc_md=__doc__,
+    schedule=DAILY,
+    start_date=START,
+    end_date=end_date(),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    user_defined_macros=MACROS,
+    params={
+        "date": Param(None, type=["null", "string"], format="date", title="业务日期",
+                      description="手动运行时的业务日期 (YYYY-MM-DD)；留空则用运行的逻辑日期"),
+        "stages": Param(STAGES, type="array", items={"type": "string", "enum": STAGES}, title="运行的阶段",
+                        description="要运行的阶段 (默认全部)；未选中的阶段被跳过"),
+    },
+    tags=["redcloud", "main"],
+) as dag:
+    tasks = [stage_task(st, retries=3 if st == "bronze" else 0, gated_by_param="stages",
+                        trigger_rule="none_failed") for st in STAGES]
+
+    @task(task_id="announce_snapshot", outlets=[SERVING], trigger_rule="none_failed")
+    def announce(day: str, **context):
+        context["outlet_events"][SERVING].extra = {"logical_date": day}
+        return day
+
+    chain(*tasks, announce(DAY))
