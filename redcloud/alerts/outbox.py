@@ -1,0 +1,183 @@
+"""Outbox (``ops/alert_outbox``) and its SMTP sender.
+
+Exactly-once per ``message_id``:
+
+1. Messages are *enqueued* with a MERGE that only inserts unknown ``message_id`` s (ids are
+   deterministic from alert, recipient and — for daily reminders — the date), so rerunning a
+   logical date adds nothing.
+2. :func:`deliver` sends every unsent message (``sent_at`` NULL, ``attempts`` below the limit)
+   with :mod:`smtplib`, ``Message-ID: <message_id@redcloud>``, and marks it sent with a MERGE once
+   the server accepted it; a refused/failed send records ``attempts`` and ``last_error`` and is
+   retried by the next run.
+
+Crash window: messages are marked in batches (``alerts.send_batch``) after the SMTP server accepted
+them. A crash after the server accepted a message and before its batch was marked re-sends at most
+that batch on the next run; the Message-ID header is the same, so a receiver (or the sink's file
+name) can drop the duplicate. Marking before sending would instead risk losing a message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import pandas as pd
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from redcloud.alerts import io
+from redcloud.alerts.rules import LEVEL_TEXT, RULE_TEXT, Alert, message_id
+
+OUTBOX = "alert_outbox"
+SCHEMA = pa.schema([
+    ("message_id", pa.string()), ("alert_id", pa.string()), ("rule", pa.string()), ("level", pa.string()),
+    ("recipient", pa.string()), ("recipient_name", pa.string()), ("subject", pa.string()), ("body", pa.string()),
+    ("created_for_date", pa.date32()), ("created_run_id", pa.string()),
+    ("sent_at", pa.timestamp("us", tz="UTC")), ("attempts", pa.int32()), ("last_error", pa.string())])
+
+def _d(x) -> str:
+    return x.isoformat() if hasattr(x, "isoformat") else str(x)
+
+
+def _dates(xs, limit: int = 10) -> str:
+    xs = [_d(x) for x in xs]
+    return "、".join(xs[:limit]) + (f" 等{len(xs)}天" if len(xs) > limit else "")
+
+
+def render(alert: Alert, recipient_name: str, role: str, day: dt.date) -> tuple[str, str]:
+    """(subject, body) in Simplified Chinese."""
+    f = alert.facts
+    tag = f"【{RULE_TEXT[alert.rule]}】"
+    sign = f"\n\n此消息由党建红云自流程化系统自动发送（{day.isoformat()}）。\n告警编号：{alert.alert_id}"
+    if alert.rule == "learning_reminder":
+        subj = f"{tag}{f['name']}同志，您{day.isoformat()}的学习问答尚未完成"
+        body = (f"{f['name']}同志：\n\n您（{f['unit']}，{f['rank']}）在工作日{day.isoformat()}未完成学习问答，"
+                f"目前已连续{f['streak']}个工作日未答题（自{_d(f['since'])}起：{_dates(f['missed'])}）。"
+                f"请尽快登录党建APP完成学习问答。")
+        n = f["escalate_after"]
+        body += (f"按规定，连续{n}个工作日未完成将报送所在单位党组织负责人和市委党建办。" if f["streak"] < n
+                 else f"已连续{n}个工作日以上未完成，已报送所在单位党组织负责人和市委党建办。")
+    elif alert.rule == "learning_escalation":
+        subj = f"{tag}{f['name']}同志已连续{f['streak']}个工作日未完成学习问答"
+        body = (f"{recipient_name}：\n\n{f['unit']}{f['name']}同志（{f['rank']}）自{_d(f['since'])}起连续"
+                f"{f['streak']}个工作日未完成学习问答（未答日期：{_dates(f['missed'])}），"
+                f"已于{_d(f['escalated_on'])}达到督办条件。请督促其按时完成学习任务。")
+    elif alert.rule == "project_warning":
+        subj = f"{tag}{f['project']}距截止日期还有{f['days_to_deadline']}天"
+        body = (f"{f['cadre']}同志：\n\n您负责的帮扶项目“{f['project']}”（{f['category']}）将于{_d(f['deadline'])}到期，"
+                f"距今{f['days_to_deadline']}天，尚未完成。请抓紧推进并及时在党建APP更新进度。")
+    elif alert.rule == "project_overdue":
+        subj = f"{tag}{f['project']}已逾期{f['overdue_days']}天"
+        body = (f"{recipient_name}：\n\n帮扶项目“{f['project']}”（{f['category']}，责任人{f['cadre']}）截止日期为"
+                f"{_d(f['deadline'])}，至{day.isoformat()}已逾期{f['overdue_days']}天仍未完成，现予督办。")
+    elif alert.rule == "project_closure":
+        subj = f"{tag}{f['project']}已自动注销（{f['reason']}）"
+        body = (f"{f['cadre']}同志：\n\n帮扶项目“{f['project']}”（{f['category']}，截止日期{_d(f['deadline'])}）"
+                f"因{f['reason']}，已于{_d(f['closed_on'])}自动注销，不再列入督办范围。")
+    elif alert.rule == "project_report":
+        c, n = f["counts"], f["new_today"]
+        subj = f"{tag}{day.isoformat()}全市帮扶项目情况"
+        body = (f"市委党建办：\n\n截至{day.isoformat()}，全市帮扶项目共{f['projects']}个：进行中{c['进行中']}个，"
+                f"督办预警{c['督办预警']}个，已逾期{c['已逾期']}个，已完成{c['已完成']}个，逾期注销{c['逾期注销']}个。"
+                f"\n今日新增：督办预警{n['project_warning']}个，逾期督办{n['project_overdue']}个，"
+                f"自动注销{n['project_closure']}个。")
+    elif alert.rule == "village_reminder":
+        subj = f"{tag}{f['name']}同志，{f['village']}已连续{f['streak']}个工作日无工作记实"
+        body = (f"{f['name']}同志：\n\n您作为{f['village']}{f['role']}，自{_d(f['since'])}起已连续{f['streak']}个"
+                f"工作日未提交每日工作记实（{_dates(f['missed'])}）。请及时在党建APP补充记实并签到。")
+    else:  # pragma: no cover - every rule has a text
+        raise ValueError(alert.rule)
+    return subj, body + sign
+
+
+def messages(alerts: list[Alert], day: dt.date, run_id: str) -> pd.DataFrame:
+    rows = []
+    for a in alerts:
+        for r in a.recipients:
+            subj, body = render(a, r.name, r.role, day)
+            rows.append(dict(message_id=message_id(a.alert_id, r.address, a.message_key), alert_id=a.alert_id,
+                             rule=a.rule, level=a.level, recipient=r.address, recipient_name=r.name,
+                             subject=subj, body=body, created_for_date=day, created_run_id=run_id,
+                             sent_at=None, attempts=0, last_error=None))
+    return pd.DataFrame(rows, columns=SCHEMA.names).drop_duplicates("message_id")
+
+
+def enqueue(msgs: pd.DataFrame) -> int:
+    """Insert messages whose ``message_id`` is not yet in the outbox; returns how many were new."""
+    return io.insert_new("ops", OUTBOX, msgs, SCHEMA, "message_id")
+
+
+def _mark(results: list[tuple[str, dt.datetime | None, str | None]]) -> None:
+    """Record send results: sent_at (accepted) or last_error; attempts + 1. Never un-sends."""
+    if not results:
+        return
+    data = pa.table({"message_id": [r[0] for r in results], "sent_at": [r[1] for r in results],
+                     "last_error": [r[2] for r in results]},
+                    schema=pa.schema([("message_id", pa.string()), ("sent_at", pa.timestamp("us", tz="UTC")),
+                                      ("last_error", pa.string())]))
+    (DeltaTable(io.path("ops", OUTBOX)).merge(data, "t.message_id = s.message_id", source_alias="s", target_alias="t")
+     .when_matched_update({"sent_at": "s.sent_at", "attempts": "t.attempts + 1", "last_error": "s.last_error"},
+                          predicate="t.sent_at is null")
+     .execute())
+
+
+def build_email(row, sender: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = Address("党建红云", addr_spec=sender)
+    msg["To"] = Address(row["recipient_name"] or "", addr_spec=row["recipient"])
+    msg["Subject"] = row["subject"]
+    msg["Message-ID"] = f"<{row['message_id']}@redcloud>"
+    msg["Date"] = format_datetime(dt.datetime.now(dt.timezone.utc))
+    msg["X-RedCloud-Alert-Id"] = row["alert_id"]
+    msg["X-RedCloud-Rule"] = row["rule"]
+    msg.set_content(row["body"], charset="utf-8")
+    return msg
+
+
+def deliver(host: str, port: int, sender: str, batch: int = 50, max_attempts: int = 5,
+            timeout: float = 10.0) -> dict:
+    """Send every unsent outbox message; returns {"pending", "sent", "failed", "error"}."""
+    if not io.exists("ops", OUTBOX):
+        return {"pending": 0, "sent": 0, "failed": 0, "error": None}
+    pending = io.read("ops", OUTBOX)
+    pending = (pending[pending["sent_at"].isna() & (pending["attempts"] < max_attempts)]
+               .sort_values(["created_for_date", "message_id"]).reset_index(drop=True))
+    out = {"pending": len(pending), "sent": 0, "failed": 0, "error": None}
+    if pending.empty:
+        return out
+    try:
+        smtp = smtplib.SMTP(host, port, timeout=timeout)
+    except OSError as e:  # server down: record the attempt on every pending message, retry next run
+        err = f"connect {host}:{port}: {e}"
+        _mark([(m, None, err) for m in pending["message_id"]])
+        out.update(failed=len(pending), error=err)
+        return out
+    done: list = []
+    try:
+        for _, row in pending.iterrows():
+            try:
+                smtp.send_message(build_email(row, sender))
+                done.append((row["message_id"], dt.datetime.now(dt.timezone.utc), None))
+                out["sent"] += 1
+            except (smtplib.SMTPException, OSError) as e:
+                done.append((row["message_id"], None, f"{type(e).__name__}: {e}"[:500]))
+                out["failed"] += 1
+                out["error"] = str(e)[:200]
+                if isinstance(e, (smtplib.SMTPServerDisconnected, OSError)):
+                    try:   # the connection is gone: reconnect once, else leave the rest for the next run
+                        smtp = smtplib.SMTP(host, port, timeout=timeout)
+                    except OSError:
+                        break
+            if len(done) >= batch:
+                _mark(done)
+                done = []
+    finally:
+        _mark(done)
+        try:
+            smtp.quit()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
+    return out
