@@ -1,0 +1,126 @@
+"""Train the branch innovation model: ECDF reference, KMeans archetypes (k by silhouette), IsolationForest."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from sklearn.cluster import KMeans
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+from models import common
+from models.branch_innovation import evaluate, features
+from models.branch_innovation.model import BranchInnovationModel
+
+KEY = "branch_innovation"
+FOREST_TOP_SHARE = 0.025  # meetings whose isolation score is in the top 2.5 % count as unusual
+SILHOUETTE_SAMPLE = 3000
+
+
+def name_clusters(centers_z: np.ndarray) -> list[str]:
+    """Chinese archetype names from centroid z-scores (see features.PROFILES)."""
+    idx = {c: i for i, c in enumerate(features.INNOVATION_NAMES)}
+    prof = {k: centers_z[:, [idx[c] for c in cols]].mean(axis=1) for k, (cols, _) in features.PROFILES.items()}
+    names: list[str | None] = [None] * len(centers_z)
+    low = int(np.argmin(centers_z.mean(axis=1)))
+    names[low] = features.LOW_ARCHETYPE
+    used = {features.LOW_ARCHETYPE}
+    order = sorted(range(len(centers_z)), key=lambda i: -centers_z[i].mean())
+    for i in order:
+        if names[i]:
+            continue
+        for k in sorted(prof, key=lambda k: -prof[k][i]):
+            if features.PROFILES[k][1] not in used:
+                names[i] = features.PROFILES[k][1]
+                break
+        else:
+            names[i] = f"综合型{i + 1}"
+        used.add(names[i])
+    return names
+
+
+def fit(bq_train: pd.DataFrame, meetings: pd.DataFrame, seed: int, k_range=(3, 6)):
+    X = bq_train[features.INNOVATION_NAMES].astype("float64").to_numpy()
+    scaler = StandardScaler().fit(X)
+    Z = scaler.transform(X)
+    rng = np.random.default_rng(seed)
+    sample = rng.choice(len(Z), min(SILHOUETTE_SAMPLE, len(Z)), replace=False)
+    sil = {}
+    fitted = {}
+    for k in range(int(k_range[0]), int(k_range[1]) + 1):
+        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(Z)
+        sil[k] = float(silhouette_score(Z[sample], km.labels_[sample]))
+        fitted[k] = km
+    best = max(sil, key=lambda k: (sil[k], -k))
+    km = fitted[best]
+    names = name_clusters(km.cluster_centers_)
+    forest = IsolationForest(n_estimators=200, random_state=seed, n_jobs=1)
+    MF = meetings[features.MEETING_FEATURES].astype("float64")
+    forest.fit(MF)
+    cut = float(np.quantile(-forest.score_samples(MF), 1 - FOREST_TOP_SHARE))
+    ref = {c: bq_train[c].to_numpy(float) for c in features.INNOVATION_NAMES}
+    return BranchInnovationModel(ref, scaler, km, names, forest, cut), sil, best
+
+
+def train(bq: pd.DataFrame | None = None, meetings: pd.DataFrame | None = None, run_name: str = "train",
+          k_range=None) -> dict:
+    from redcloud.config import get_settings
+
+    seed = common.seed_everything()
+    bq = features.branch_quarters() if bq is None else bq
+    meetings = features.meetings() if meetings is None else meetings
+    k_range = k_range or get_settings().models.branch_k_range
+    complete = bq[bq.quarter_complete.fillna(True).astype(bool)]
+    held_q = max(complete.quarter)
+    tr, te = bq[bq.quarter < held_q], bq[bq.quarter == held_q]
+    model, sil, best = fit(tr, meetings, seed, k_range)
+    Zte = model.scaler.transform(te[features.INNOVATION_NAMES].astype("float64").to_numpy())
+    lab = model.kmeans.predict(Zte)
+    m = {"heldout_silhouette": float(silhouette_score(Zte, lab)) if len(set(lab)) > 1 else -1.0,
+         "k": best, **{f"silhouette_k{k}": v for k, v in sil.items()}}
+    scored = pd.concat([bq[["org_id", "quarter"]].reset_index(drop=True),
+                        model.predict(None, bq).reset_index(drop=True)], axis=1)
+    anoms = model.anomalies(meetings)
+    m["meetings_flagged"] = int(anoms.is_anomaly.sum())
+    m.update({f"flagged_{k}": v for k, v in evaluate.reasons_count(anoms).items()})
+    truth = common.truth_dir()
+    if truth is not None:
+        m.update(evaluate.truth_check(anoms, scored, truth))
+    common.mlflow_setup(KEY)
+    with mlflow.start_run(run_name=run_name) as run:
+        mlflow.log_params({"seed": seed, "k_criterion": "max silhouette on training branch-quarters",
+                           "k_range": f"{k_range[0]}-{k_range[1]}", "heldout_quarter": str(held_q),
+                           "archetypes": ",".join(model.names), "forest_top_share": FOREST_TOP_SHARE,
+                           "innovation_indicators": ",".join(features.INNOVATION_NAMES)})
+        mlflow.log_metrics(m)
+        centers = pd.DataFrame(model.scaler.inverse_transform(model.kmeans.cluster_centers_),
+                               columns=features.INNOVATION_NAMES).assign(archetype=model.names)
+        mlflow.log_table(centers, "archetype_centers.json")
+        _plots(sil, scored)
+        ex = bq[features.INNOVATION_NAMES].astype("float64").head(5)
+        info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=ex,
+                                       signature=infer_signature(ex, model.predict(None, ex)),
+                                       pip_requirements=common.PIP_REQUIREMENTS)
+        promo = common.register_and_promote(KEY, info.model_uri, run.info.run_id, "heldout_silhouette",
+                                            m["heldout_silhouette"])
+    return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "promotion": promo.__dict__,
+            "archetypes": model.names}
+
+
+def _plots(sil: dict, scored: pd.DataFrame) -> None:
+    plt = common.cjk_matplotlib()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(list(sil), list(sil.values()), marker="o", color="#c0392b")
+    ax.set_xlabel("聚类数 k")
+    ax.set_ylabel("轮廓系数")
+    ax.set_title("聚类数选择（轮廓系数）")
+    common.log_figure(fig, "silhouette.png")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, g in scored.groupby("archetype"):
+        ax.hist(g.innovation_score, bins=30, alpha=0.6, label=name)
+    ax.legend()
+    ax.set_title("各类型支部创新指数分布")
+    common.log_figure(fig, "innovation_by_archetype.png")

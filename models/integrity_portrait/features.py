@@ -1,0 +1,137 @@
+"""Evidence and features of the integrity portrait (诚信画像) for cadres.
+
+Evidence rows come from 数据铁笼 (complaints, overdue power operations), web penalties (行政处罚),
+the enforcement list (失信被执行人), negative news, and the cadre system's discipline records. Every
+record reaches a cadre only through identity fusion (``silver/person_links`` status ``linked``).
+
+Label for training: the cadre has a discipline record (纪律处分) - the observed outcome; discipline is
+therefore not a feature. The planted ``integrity_issue`` truth is for validation only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from models import linked
+from models.common import read_table
+from models.cadre_evaluation.features import GRADE_CODE
+
+LEADING_RANKS = ("县处级正职", "县处级副职", "乡科级正职")
+NEGATIVE_WORDS = ("违反", "违规", "问责", "失职", "拖延", "调查", "通报", "处分")
+TAGS = {"penalty": "行政处罚记录", "enforcement": "失信被执行人", "news": "负面舆情", "complaints": "群众投诉较多",
+        "overdue": "办件超期较多", "discipline": "纪律处分记录"}
+# feature -> 中文名
+FEATURES: dict[str, str] = {
+    "n_penalties": "行政处罚次数",
+    "n_enforcement": "失信被执行次数",
+    "n_negative_news": "负面新闻数",
+    "n_complaints": "群众投诉数",
+    "complaint_rate": "投诉率（每件事项）",
+    "overdue_rate": "权力事项超期率",
+    "n_weak_grades": "基本称职及以下次数",
+    "mean_grade_code": "平均考核等次",
+}
+FEATURE_NAMES = list(FEATURES)
+EVIDENCE_COLS = ["cadre_id", "tag", "source", "record_id", "record_date", "detail"]
+
+
+def _dates(s) -> pd.Series:
+    return pd.to_datetime(s, errors="coerce").dt.date
+
+
+def evidence(day: dt.date, complaints_min: int, overdue_min: int, complaint_rate: float = 0.10,
+             overdue_rate: float = 0.30) -> pd.DataFrame:
+    """One row per (cadre, tag, evidence record) up to ``day``; a tag exists only with its records."""
+    parts = []
+    pen = linked.web("penalties", "notice_id", "web_penalty", ["decision_date", "reason", "authority"])
+    parts.append(pd.DataFrame({"cadre_id": pen.cadre_id, "tag": TAGS["penalty"], "source": "web/penalties",
+                               "record_id": pen.notice_id.astype(str), "record_date": _dates(pen.decision_date),
+                               "detail": pen.authority.fillna("") + "：" + pen.reason.fillna("")}))
+    enf = linked.web("enforcement", "case_no", "web_enforcement", ["publish_date", "court", "obligation"])
+    parts.append(pd.DataFrame({"cadre_id": enf.cadre_id, "tag": TAGS["enforcement"], "source": "web/enforcement",
+                               "record_id": enf.case_no.astype(str), "record_date": _dates(enf.publish_date),
+                               "detail": enf.court.fillna("") + "：" + enf.obligation.fillna("")}))
+    news = linked.web("news", "news_id", "web_news", ["published_date", "title"])
+    neg = news[news.title.fillna("").apply(lambda t: any(w in t for w in NEGATIVE_WORDS))]
+    parts.append(pd.DataFrame({"cadre_id": neg.cadre_id, "tag": TAGS["news"], "source": "web/news",
+                               "record_id": neg.news_id.astype(str), "record_date": _dates(neg.published_date),
+                               "detail": neg.title.fillna("")}))
+    cp = linked.ironcage("complaints", ["complaint_id", "received_at", "category", "op_id"])
+    parts.append(pd.DataFrame({"cadre_id": cp.cadre_id, "tag": TAGS["complaints"], "source": "ironcage/complaints",
+                               "record_id": cp.complaint_id.astype(str), "record_date": _dates(cp.received_at),
+                               "detail": cp.category.fillna("") + "（事项 " + cp.op_id.fillna("-") + "）"}))
+    po = linked.ironcage("power_operations", ["op_id", "received_at", "deadline", "completed_at", "item_name"])
+    done, deadline = pd.to_datetime(po.completed_at), pd.to_datetime(po.deadline)
+    over = po[(done.isna() & (deadline.dt.date < day)) | (done > deadline)]
+    parts.append(pd.DataFrame({"cadre_id": over.cadre_id, "tag": TAGS["overdue"], "source": "ironcage/power_operations",
+                               "record_id": over.op_id.astype(str), "record_date": _dates(over.deadline),
+                               "detail": over.item_name.fillna("") + " 超过办理时限"}))
+    disc = read_table("silver", "cadre_discipline")
+    if disc is not None and len(disc):
+        disc = disc[~disc.is_deleted.fillna(False).astype(bool)]
+        parts.append(pd.DataFrame({"cadre_id": disc.cadre_id, "tag": TAGS["discipline"], "source": "cadre/cadre_discipline",
+                                   "record_id": disc.discipline_id.astype(str), "record_date": _dates(disc.action_date),
+                                   "detail": disc.action_type.fillna("") + "：" + disc.reason.fillna("")}))
+    ev = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
+        pd.DataFrame(columns=EVIDENCE_COLS)
+    ev = ev[ev.record_date.notna() & (ev.record_date <= day)].copy()
+    ev["cadre_id"] = ev.cadre_id.astype("int64")
+    # volume tags need enough records and a rate well above the typical one (per operation handled):
+    # some complaints and overdue items are normal for a cadre who handles many operations
+    items = po[_dates(po.received_at) <= day].groupby("cadre_id").op_id.nunique() if len(po) else pd.Series(dtype=float)
+    items.index = items.index.astype("int64")
+    n = ev.groupby(["cadre_id", "tag"]).record_id.transform("size")
+    rate = n / ev.cadre_id.map(items).where(lambda x: x > 0)
+    weak_c = (ev.tag == TAGS["complaints"]) & ((n < complaints_min) | ~(rate >= complaint_rate))
+    weak_o = (ev.tag == TAGS["overdue"]) & ((n < overdue_min) | ~(rate >= overdue_rate))
+    ev = ev[~weak_c & ~weak_o]
+    return ev[EVIDENCE_COLS].sort_values(["cadre_id", "tag", "record_date", "record_id"]).reset_index(drop=True)
+
+
+def build(day: dt.date) -> pd.DataFrame:
+    """cadre_id, rank, unit_org_id, is_leading, the features and ``label`` (has a discipline record up to day)."""
+    cadres = read_table("silver", "cadres", ["cadre_id", "rank", "unit_org_id", "is_deleted"])
+    cadres = cadres[~cadres.is_deleted.fillna(False).astype(bool)].drop(columns="is_deleted")
+    cadres = cadres.astype({"cadre_id": "int64"})
+    cadres["is_leading"] = cadres["rank"].isin(LEADING_RANKS)
+    f = cadres.set_index("cadre_id")
+
+    def count(df, key, date_col):
+        if df is None or df.empty:
+            return pd.Series(dtype=float)
+        d = df[_dates(df[date_col]) <= day]
+        return d.groupby("cadre_id")[key].nunique()
+
+    f["n_penalties"] = count(linked.web("penalties", "notice_id", "web_penalty", ["decision_date"]), "notice_id", "decision_date")
+    f["n_enforcement"] = count(linked.web("enforcement", "case_no", "web_enforcement", ["publish_date"]), "case_no", "publish_date")
+    news = linked.web("news", "news_id", "web_news", ["published_date", "title"])
+    neg = news[news.title.fillna("").apply(lambda t: any(w in t for w in NEGATIVE_WORDS))]
+    f["n_negative_news"] = count(neg, "news_id", "published_date")
+    cp = linked.ironcage("complaints", ["complaint_id", "received_at"])
+    f["n_complaints"] = count(cp, "complaint_id", "received_at")
+    po = linked.ironcage("power_operations", ["op_id", "received_at", "deadline", "completed_at"])
+    po = po[_dates(po.received_at) <= day]
+    if len(po):
+        done, deadline = pd.to_datetime(po.completed_at), pd.to_datetime(po.deadline)
+        po = po.assign(over=((done.isna() & (deadline.dt.date < day)) | (done > deadline)).astype(float))
+        g = po.groupby("cadre_id").agg(items=("op_id", "nunique"), over=("over", "mean"))
+        f["items"], f["overdue_rate"] = g["items"], g["over"]
+    else:
+        f["items"], f["overdue_rate"] = np.nan, np.nan
+    f["complaint_rate"] = f.n_complaints.fillna(0) / f["items"].where(f["items"] > 0)
+    a = read_table("silver", "cadre_assessments", ["cadre_id", "assess_year", "grade", "is_deleted"])
+    a = a[~a.is_deleted.fillna(False).astype(bool) & (a.assess_year.astype(int) <= day.year)]
+    a = a.assign(code=a.grade.map(GRADE_CODE))
+    g = a.groupby("cadre_id").agg(n_weak_grades=("code", lambda s: float((s <= 1).sum())), mean_grade_code=("code", "mean"))
+    f = f.join(g)
+    for c in ("n_penalties", "n_enforcement", "n_negative_news", "n_complaints", "n_weak_grades"):
+        f[c] = f[c].fillna(0.0)
+    disc = read_table("silver", "cadre_discipline", ["cadre_id", "action_date", "is_deleted"])
+    disc = disc[~disc.is_deleted.fillna(False).astype(bool) & (_dates(disc.action_date) <= day)]
+    f["label"] = f.index.isin(disc.cadre_id.astype("int64")).astype(int)
+    for c in FEATURE_NAMES:
+        f[c] = f[c].astype("float64")
+    return f.reset_index()[["cadre_id", "rank", "unit_org_id", "is_leading", *FEATURE_NAMES, "label"]]
