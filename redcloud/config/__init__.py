@@ -96,6 +96,8 @@ class SynthConfig(BaseModel):
 class MlflowConfig(BaseModel):
     tracking_uri: str
     artifact_root: str
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 15000
 
     def model_post_init(self, _ctx: Any) -> None:
         if self.tracking_uri.startswith("sqlite:///") and not self.tracking_uri.startswith("sqlite:////"):
@@ -104,9 +106,11 @@ class MlflowConfig(BaseModel):
 
 
 class ServingConfig(BaseModel):
-    target: str = "duckdb"
+    target: str = "duckdb"            # duckdb | postgres
     duckdb_dir: str = ".run/serving"
     keep_snapshots: int = 5
+    pin: str = ""                     # a snapshot id: readers are pointed at it (roll back); "" = latest
+    postgres_database: str = "serving"  # target = postgres: database holding serving_<id> schemas
 
     def model_post_init(self, _ctx: Any) -> None:
         self.duckdb_dir = _resolve(self.duckdb_dir)
@@ -126,6 +130,18 @@ class ModelsConfig(BaseModel):
     """The N models (models/). ``retrain``: auto (train when no champion), always, never."""
     retrain: str = "auto"
     seed: int = 7
+    name_prefix: str = "redcloud"
+    truth_dir: str = ""                      # planted truth (synthetic city): validation only, never a feature
+    cadre_test_year: int = 0                 # 0: latest graded year is the held-out test year
+    integrity_flag_threshold: float = 0.5    # gate: calibrated probability >= this and >= 1 evidence-backed tag
+    integrity_complaints_tag_min: int = 3
+    integrity_complaint_rate_tag: float = 0.10
+    integrity_overdue_tag_min: int = 6
+    integrity_overdue_rate_tag: float = 0.30
+    vitality_ahp_alpha: float = 0.5
+    vitality_ahp_matrix: list[list[float]] = Field(default_factory=list)
+    vitality_ahp_max_cr: float = 0.1
+    branch_k_range: list[int] = Field(default_factory=lambda: [3, 6])
 
 
 class ApiConfig(BaseModel):
@@ -133,6 +149,12 @@ class ApiConfig(BaseModel):
     port: int = 18000
     # jwt_secret: generated at set-up into .run/secrets.env (REDCLOUD_API__JWT_SECRET)
     jwt_secret: SecretStr | None = None
+    token_ttl_hours: int = 720
+    keys_file: str = ""               # API keys (hashed); "" = <run_dir>/api/keys.json
+    audit_log: str = ""               # append-only JSON lines; "" = <run_dir>/audit/api_access.jsonl
+    default_page_size: int = 50
+    max_page_size: int = 500
+    workers: int = 1
 
 
 class AirflowConfig(BaseModel):
@@ -142,6 +164,12 @@ class AirflowConfig(BaseModel):
     # admin_password: generated at set-up (REDCLOUD_AIRFLOW__ADMIN_PASSWORD)
     admin_password: SecretStr | None = None
     home: str = ".run/airflow"
+    database: str = "airflow"          # metadata database on the project's PostgreSQL ([postgres])
+    parallelism: int = 3               # AIRFLOW__CORE__PARALLELISM: task slots of the LocalExecutor
+    end_date: str = ""                 # last logical date DAGs schedule (YYYY-MM-DD; empty: none)
+    dag_refresh_seconds: int = 30      # how often the dag-processor re-lists and re-parses dags/
+    notify: str = "log+email"          # failure notification channels: log | log+email
+    notify_to: str = "data-team@localhost"   # who gets task-failure e-mails (via [smtp])
 
     def model_post_init(self, _ctx: Any) -> None:
         self.home = _resolve(self.home)
@@ -155,9 +183,18 @@ class SupersetConfig(BaseModel):
     admin_password: SecretStr | None = None
     secret_key: SecretStr | None = None
     home: str = ".run/superset"
+    venv: str = ".run/venv/superset"   # Superset's own virtualenv (never the pipeline's)
+    metadata_db: str = "superset"      # PostgreSQL database on [postgres]; "sqlite" = <home>/superset.db
+    workers: int = 2                   # gunicorn workers (gthread, 4 threads each)
+    start_timeout: float = 300
+    county: str = ""                   # county of the demo county user; empty = first in dim_organization
+    county_user: str = "county_analyst"
+    # county_password: optional; by default derived from secret_key (see redcloud.services.superset)
+    county_password: SecretStr | None = None
 
     def model_post_init(self, _ctx: Any) -> None:
         self.home = _resolve(self.home)
+        self.venv = _resolve(self.venv)
 
 
 class SmtpConfig(BaseModel):
@@ -165,6 +202,8 @@ class SmtpConfig(BaseModel):
     port: int = 18025
     sender: str = "redcloud@localhost"
     party_office: str = "dangjianban@localhost"   # 市委党建办
+    timeout: float = 10.0
+    mail_dir: str = ""                 # where the local SMTP sink stores .eml files; "" = <run_dir>/mail
 
 
 class AlertsConfig(BaseModel):
@@ -173,10 +212,24 @@ class AlertsConfig(BaseModel):
     learning_escalate_after: int = 5   # consecutive missed working days
     project_warning_days: int = 15     # 督办预警 this many days before a 帮扶 deadline
     village_reminder_after: int = 2    # missed working days before a 驻村 reminder
+    project_expire_after_days: int = 90   # 自动注销 an open project this many days after its deadline
+    closure_lookback_days: int = 7     # announce a closing (自动注销) while it is at most this old
+    project_report: bool = True        # 信息报送: a daily summary to 市委党建办
+    head_lookback_days: int = 365      # 书记 = most frequent meeting host in this window
+    mail_domain: str = "redcloud.invalid"   # cadre-<id>@, member-<id>@, org-<id>@ (sources have no e-mail)
+    deliver: bool = True               # send the outbox by SMTP at the end of the stage
+    send_batch: int = 50               # mark sent in the outbox after this many accepted messages
+    max_attempts: int = 5              # give up on a message after this many failed sends
 
 
 class BriefConfig(BaseModel):
+    """每周决策参考 (redcloud/brief)."""
     out_dir: str = ".run/briefs"
+    week: str = ""                        # e.g. "2025-W50"; empty: the ISO week ended by the run's date
+    pdf: bool = True                      # print the PDF with headless Chromium
+    top_n: int = 5                        # rows in each list of the brief
+    village_record_rate_min: float = 0.8  # 驻村日志填报率 below this becomes a decision item
+    learning_rate_drop_pts: float = 3.0   # week-over-week drop (percentage points) that becomes one
 
     def model_post_init(self, _ctx: Any) -> None:
         self.out_dir = _resolve(self.out_dir)

@@ -1,0 +1,242 @@
+"""Read access to the published snapshot for the API: one open DuckDB database per snapshot file,
+one cursor per request (so a request sees exactly one snapshot, even across a swap)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from redcloud.serving import snapshot as snap
+from redcloud.api.errors import ApiError, table_unavailable
+
+# organisation columns a table may be scoped by, most specific first
+ORG_COLUMNS = ("org_id", "unit_org_id", "branch_org_id", "village_org_id", "town_org_id", "county_org_id")
+# person names: masked unless the caller has the pii role
+NAME_COLUMNS = ("member_name", "cadre_name", "person_name", "handler_name", "full_name", "recipient_name", "name")
+# personal data removed (set to null) unless the caller has the pii role
+PII_COLUMNS = ("birth_date", "id_number_pseudonym", "phone_pseudonym", "person_key", "recipient_email",
+               "recipient_phone")
+
+
+@dataclass
+class Snapshot:
+    snapshot_id: str
+    path: Path
+    con: duckdb.DuckDBPyConnection
+    stamp: dict
+    columns: dict[str, list[str]]  # table -> columns
+    orgs: dict[int, tuple[tuple[int, ...], str]]  # org_id -> (path, org_name): scope checks without SQL
+    users: int = 0                 # requests reading it now
+    evicted: bool = False
+
+
+class Pool:
+    """Caches an open read-only database per snapshot file; re-resolves ``current`` per request.
+
+    Closing a DuckDB connection invalidates its cursors, so a snapshot pushed out of the cache is
+    closed only when the last request reading it has finished (reference count)."""
+
+    def __init__(self, keep: int = 2):
+        self._lock = threading.Lock()
+        self._open: dict[Path, Snapshot] = {}
+        self._order: list[Path] = []
+        self._keep = keep
+
+    def acquire(self) -> Snapshot:
+        try:
+            path = snap.resolve_current()
+        except snap.SnapshotNotFound:
+            raise ApiError(503, "snapshot_unavailable", "尚未发布任何数据快照，请先运行发布（publish）") from None
+        with self._lock:
+            s = self._open.get(path)
+            if s is None:
+                s = self._open_locked(path)
+            s.users += 1
+            return s
+
+    def release(self, s: Snapshot) -> None:
+        with self._lock:
+            s.users -= 1
+            if s.evicted and s.users <= 0:
+                _close(s)
+
+    def current(self) -> Snapshot:
+        """The current snapshot without holding it (for metadata only)."""
+        s = self.acquire()
+        self.release(s)
+        return s
+
+    def _open_locked(self, path: Path) -> Snapshot:
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error:
+            raise ApiError(503, "snapshot_unavailable", "数据快照暂不可用，请稍后重试") from None
+        cols: dict[str, list[str]] = {}
+        for t, c in con.execute("select table_name, column_name from information_schema.columns "
+                                "where table_schema = 'main' order by table_name, ordinal_position").fetchall():
+            cols.setdefault(t, []).append(c)
+        stamp = snap.read_stamp(con)
+        orgs = {}
+        if "dim_organization" in cols:
+            orgs = {r[0]: (tuple(r[1] or ()), r[2]) for r in
+                    con.execute("select org_id, path, org_name from dim_organization").fetchall()}
+        s = Snapshot(stamp["snapshot_id"], path, con, stamp, cols, orgs)
+        self._open[path] = s
+        self._order.append(path)
+        while len(self._order) > self._keep:
+            gone = self._open.pop(self._order.pop(0))
+            gone.evicted = True
+            if gone.users <= 0:
+                _close(gone)
+        return s
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._open.values():
+                _close(s)
+            self._open.clear()
+            self._order.clear()
+
+
+def _close(s: Snapshot) -> None:
+    try:
+        s.con.close()
+    except duckdb.Error:
+        pass
+
+
+POOL = Pool()
+
+
+class Reader:
+    """One request's view of one snapshot."""
+
+    def __init__(self, pool: Pool | None = None):
+        self.pool = pool or POOL
+        self.snapshot = self.pool.acquire()
+        try:
+            self.cur = self.snapshot.con.cursor()
+        except BaseException:
+            self.pool.release(self.snapshot)
+            raise
+
+    @property
+    def snapshot_id(self) -> str:
+        return self.snapshot.snapshot_id
+
+    def has(self, table: str) -> bool:
+        return table in self.snapshot.columns
+
+    def cols(self, table: str) -> list[str]:
+        if table not in self.snapshot.columns:
+            raise table_unavailable(table)
+        return self.snapshot.columns[table]
+
+    def rows(self, sql: str, params=()) -> list[dict]:
+        res = self.cur.execute(sql, list(params))
+        names = [d[0] for d in res.description]
+        return [dict(zip(names, map(jsonable, r))) for r in res.fetchall()]
+
+    def scalar(self, sql: str, params=()):
+        r = self.cur.execute(sql, list(params)).fetchone()
+        return None if r is None else r[0]
+
+    def close(self) -> None:
+        try:
+            self.cur.close()
+        except duckdb.Error:
+            pass
+        finally:
+            self.pool.release(self.snapshot)
+
+
+def jsonable(v):
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, bytes):
+        return v.hex()
+    return v
+
+
+def mask_name(name):
+    """张三 -> 张*, 张小明 -> 张*明, 欧阳小明 -> 欧**明."""
+    if not isinstance(name, str) or not name:
+        return name
+    if len(name) == 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def protect(row: dict, sees_pii: bool) -> dict:
+    if sees_pii:
+        return row
+    for c in NAME_COLUMNS:
+        if c in row:
+            row[c] = mask_name(row[c])
+    for c in PII_COLUMNS:
+        if c in row:
+            row[c] = None
+    return row
+
+
+def quote(col: str) -> str:
+    return '"' + col.replace('"', '""') + '"'
+
+
+def scope_expr(reader: Reader, table: str, alias: str = "t") -> str:
+    """SQL expression giving the organisation that scopes a row of ``table``."""
+    cols = reader.cols(table)
+    for c in ORG_COLUMNS:
+        if c in cols:
+            return f"{alias}.{quote(c)}"
+    if "member_id" in cols and reader.has("dim_member"):
+        return f"(select m.org_id from dim_member m where m.member_id = {alias}.member_id)"
+    if "cadre_id" in cols and reader.has("fct_cadre_year"):
+        return (f"(select arg_max(c.unit_org_id, c.year) from fct_cadre_year c "
+                f"where c.cadre_id = {alias}.cadre_id)")
+    raise ApiError(503, "table_unscoped", f"数据表 {table} 缺少可用于授权范围的组织字段")
+
+
+SUBTREE = "(select o.org_id from dim_organization o where list_contains(o.path, ?))"
+
+
+def page(reader: Reader, table: str, scope_org: int, where: list[tuple[str, list]], order: list[str],
+         limit: int, offset: int, sees_pii: bool, select: str = "t.*",
+         scope_sql: str | None = None) -> tuple[list[dict], int]:
+    """Rows of ``table`` within the subtree of ``scope_org`` (plus ``where`` clauses), one page.
+
+    ``scope_sql``: the expression giving a row's organisation, when :func:`scope_expr` cannot tell."""
+    reader.cols("dim_organization")
+    clauses = [f"{scope_sql or scope_expr(reader, table)} in {SUBTREE}"]
+    params: list = [scope_org]
+    for sql, p in where:
+        clauses.append(sql)
+        params.extend(p)
+    base = f"from {quote(table)} t where " + " and ".join(clauses)
+    total = reader.scalar(f"select count(*) {base}", params)
+    cols = reader.cols(table)
+    order_sql = ", ".join(f"t.{quote(c)}" + (" desc" if d else "") for c, d in
+                          ((o.lstrip("-"), o.startswith("-")) for o in order) if c in cols) or "1"
+    items = reader.rows(f"select {select} {base} order by {order_sql} limit ? offset ?", params + [limit, offset])
+    return [protect(r, sees_pii) for r in items], int(total or 0)
+
+
+def in_scope(reader: Reader, scope_org: int, org_id: int | None) -> bool:
+    o = reader.snapshot.orgs.get(org_id)
+    return o is not None and scope_org in o[0]

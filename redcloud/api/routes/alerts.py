@@ -1,0 +1,60 @@
+"""自流程化 alerts (reminders, escalations, 督办预警, closures, reports) within the caller's subtree.
+
+``gold/alerts`` names a subject (cadre, 帮扶 project, 驻村 assignment, or the whole city); a row
+belongs to the organisation of its subject: the cadre's unit, the project's or assignment's village,
+the city for city-wide reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from redcloud.api.db import mask_name, page
+from redcloud.api.deps import CtxDep, OrgFilter, Page, PageDep
+from redcloud.api.routes.scores import _filters
+
+router = APIRouter(prefix="/alerts", tags=["预警提醒"])
+Text = Annotated[str | None, Query(max_length=40)]
+
+_SUBJECT_ORG = """(case t.subject_type
+    when 'cadre' then (select arg_max(c.unit_org_id, c.year) from fct_cadre_year c
+                       where c.cadre_id = try_cast(t.subject_id as bigint))
+    when 'project' then (select p.village_org_id from fct_project_status p
+                         where p.project_id = try_cast(t.subject_id as bigint))
+    when 'assignment' then (select any_value(v.village_org_id) from fct_village_work_daily v
+                            where v.assignment_id = try_cast(t.subject_id as bigint))
+    when 'city' then (select o.org_id from dim_organization o where o.depth = 0 limit 1)
+    else null end)"""
+
+
+def _protect(row: dict) -> dict:
+    if row.get("subject_type") == "cadre":
+        row["subject_name"] = mask_name(row.get("subject_name"))
+    elif row.get("subject_type") == "assignment" and isinstance(row.get("subject_name"), str):
+        name, sep, rest = row["subject_name"].partition("（")
+        row["subject_name"] = mask_name(name) + sep + rest
+    if "recipients" in row:
+        row["recipients"] = None
+    return row
+
+
+@router.get("", response_model=Page, summary="预警与提醒列表（学习问答提醒/升级、帮扶督办预警、驻村记实提醒等）")
+def list_alerts(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, rule: Text = None, level: Text = None,
+                status: Text = None, subject_type: Text = None,
+                logical_date: Annotated[dt.date | None, Query()] = None) -> Page:
+    t = "alerts"
+    where = _filters(ctx, t, rule=rule, level=level, status=status, subject_type=subject_type,
+                     logical_date=logical_date)
+    limit, offset = pg
+    cols = ctx.reader.cols(t)
+    scope_sql = _SUBJECT_ORG if "subject_type" in cols else None
+    items, total = page(ctx.reader, t, ctx.subtree_root(org_id), where, ["-last_seen", "-since", "alert_id"],
+                        limit, offset, ctx.principal.sees_pii, scope_sql=scope_sql)
+    if not ctx.principal.sees_pii:
+        items = [_protect(r) for r in items]
+    cadres = [{"cadre_id": int(r["subject_id"])} for r in items
+              if r.get("subject_type") == "cadre" and str(r.get("subject_id", "")).isdigit()]
+    ctx.saw("cadre", cadres, "cadre_id")
+    return ctx.page(items, total, limit, offset)
