@@ -130,6 +130,12 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_api(args) -> int:
+    from redcloud.api import auth
+
+    return auth.main(args.api_args)
+
+
 def main(argv: list[str] | None = None) -> int:
     s = get_settings()
     p = argparse.ArgumentParser(prog="redcloud", description="党建红云 lakehouse and analytics pipeline")
@@ -161,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--date", help="logical date YYYY-MM-DD (default: the city's last day)")
     sp.add_argument("--run-id", dest="run_id", help="run id stamped on what the run publishes (Airflow passes its own)")
     sp.set_defaults(fn=cmd_run)
+
+    sp = sub.add_parser("api", help="API credentials scoped to an organisation: token | key (see docs/api.md)",
+                        add_help=False)
+    sp.add_argument("api_args", nargs=argparse.REMAINDER)
+    sp.set_defaults(fn=cmd_api)
 
     sp = sub.add_parser("demo", help="services + city + sources + main job, end to end")
     sp.add_argument("--scale", type=int, default=s.synth.scale)
