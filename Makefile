@@ -11,7 +11,7 @@ SCALE ?= 10000
 SEED ?= 20251231
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup demo test up down venvs jars secrets requirements clean-lake system-packages
+.PHONY: help setup demo test bench up down venvs jars secrets requirements clean-lake system-packages
 
 help:
 	@echo "make demo   - install everything, start services, generate the city, run the pipeline"
@@ -63,6 +63,12 @@ up: setup
 
 demo: setup
 	$(PIPE)/redcloud demo --scale $(SCALE) --seed $(SEED)
+	$(PIPE)/python -m redcloud.marts docs
+
+# Benchmarks (figures, not tests): SCALES=10000,30000 by default; larger scales by the same flag.
+bench: setup
+	$(PIPE)/redcloud services up
+	$(PIPE)/python -m benchmarks.run --scales $(or $(SCALES),10000,30000)
 
 test: setup
 	$(PIPE)/redcloud services up
