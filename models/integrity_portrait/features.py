@@ -55,7 +55,8 @@ def evidence(day: dt.date, complaints_min: int, overdue_min: int, complaint_rate
                                "record_id": enf.case_no.astype(str), "record_date": _dates(enf.publish_date),
                                "detail": enf.court.fillna("") + "：" + enf.obligation.fillna("")}))
     news = linked.web("news", "news_id", "web_news", ["published_date", "title"])
-    neg = news[news.title.fillna("").apply(lambda t: any(w in t for w in NEGATIVE_WORDS))]
+    negative = news.title.fillna("").map(lambda t: any(w in t for w in NEGATIVE_WORDS)).astype(bool)
+    neg = news.loc[negative.to_numpy()]  # a mask, also when there is no news at all
     parts.append(pd.DataFrame({"cadre_id": neg.cadre_id, "tag": TAGS["news"], "source": "web/news",
                                "record_id": neg.news_id.astype(str), "record_date": _dates(neg.published_date),
                                "detail": neg.title.fillna("")}))
@@ -108,7 +109,8 @@ def build(day: dt.date) -> pd.DataFrame:
     f["n_penalties"] = count(linked.web("penalties", "notice_id", "web_penalty", ["decision_date"]), "notice_id", "decision_date")
     f["n_enforcement"] = count(linked.web("enforcement", "case_no", "web_enforcement", ["publish_date"]), "case_no", "publish_date")
     news = linked.web("news", "news_id", "web_news", ["published_date", "title"])
-    neg = news[news.title.fillna("").apply(lambda t: any(w in t for w in NEGATIVE_WORDS))]
+    negative = news.title.fillna("").map(lambda t: any(w in t for w in NEGATIVE_WORDS)).astype(bool)
+    neg = news.loc[negative.to_numpy()]  # a mask, also when there is no news at all
     f["n_negative_news"] = count(neg, "news_id", "published_date")
     cp = linked.ironcage("complaints", ["complaint_id", "received_at"])
     f["n_complaints"] = count(cp, "complaint_id", "received_at")
