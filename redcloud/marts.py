@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -180,6 +181,20 @@ class _DbtEnv:
         return False
 
 
+SEEDS = ("cn_calendar_days",)
+
+
+def reset_seeds(spark, settings: Settings | None = None) -> None:
+    """Seeds are static reference data, loaded from their CSV on every build: forget the previous
+    load first (catalog entry and Delta folder), so a rerun reloads instead of appending the rows again."""
+    s = settings or get_settings()
+    for name in SEEDS:
+        spark.sql(f"drop table if exists {SCHEMA}.{name}")
+    root = s.paths.lake_root.rstrip("/") + "/marts/_seeds"
+    if "://" not in root or root.startswith("file:"):
+        shutil.rmtree(root.removeprefix("file:"), ignore_errors=True)
+
+
 def build(spark, day: dt.date, select: list[str] | None = None, full_refresh: bool = False,
           settings: Settings | None = None) -> dict:
     """``dbt build`` (seeds, models, data tests, unit tests) for the logical date, in-process."""
@@ -198,6 +213,8 @@ def build(spark, day: dt.date, select: list[str] | None = None, full_refresh: bo
     t0 = time.perf_counter()
     with _DbtEnv(spark, s, day):
         if s.dbt.target == "session":
+            spark.sql(f"create schema if not exists {SCHEMA}")
+            reset_seeds(spark, s)
             register_existing(spark, s)
         res = _invoke(args)
     seconds = round(time.perf_counter() - t0, 1)

@@ -144,7 +144,6 @@ def test_county_members_by_org_type_match_silver(first_build, lake, main_lake):
     assert total.members.tolist() == [len(sub)] and len(sub) > 50
 
 
-@pytest.mark.known_failing
 def test_branch_meeting_completion_matches_silver(first_build, lake, main_lake):
     mt = _read(lake, "silver", "meetings")
     mt = mt[~mt.is_deleted.fillna(False)]
@@ -187,7 +186,6 @@ def rerun(first_build, lake, spark, main_lake):
     return before, versions
 
 
-@pytest.mark.known_failing
 def test_rerun_same_date_changes_nothing(rerun, lake):
     before, versions = rerun
     for m in marts.MARTS:
@@ -213,7 +211,6 @@ def test_backfill_touches_only_its_partition(rerun, lake, spark):
     assert lc[lc.month == dt.date(2025, 11, 1)].workdays_required.max() <= 20
 
 
-@pytest.mark.known_failing
 def test_docs_generate(lake, spark, main_lake, rerun):
     index = marts.docs(spark, main_lake.day)
     html = index.read_text(encoding="utf-8")
