@@ -53,7 +53,8 @@ def _write_scores(spark, root: Path) -> None:
                 + F.coalesce(F.col("learning_days"), F.lit(0)) * 2.0
                 + F.coalesce(F.col("attendance_rate"), F.lit(0.0)) * 20).cast("double").alias("vitality_index"))
     cy = g("fct_cadre_year").select(
-        "cadre_id", "year", F.coalesce("assessment_grade", F.lit("称职")).alias("predicted_grade"),
+        "cadre_id", "year", F.lit(1).cast("int").alias("predicted_grade"),
+        F.coalesce("assessment_grade", F.lit("称职")).alias("grade_label"),
         (F.coalesce("learning_answer_rate", F.lit(0.5)) * 100).alias("score"))
     bq = g("fct_branch_quarter").select(
         "org_id", F.concat(F.year("quarter_start").cast("string"), F.lit("Q"),

@@ -7,7 +7,7 @@ renamed as (
     select
         cadre_id,
         cast(year as int) as year,
-        predicted_grade,
+        grade_label as predicted_grade,  -- 优秀/称职/基本称职/不称职 (the model's code is predicted_grade)
         cast(score as double) as score
     from source
 )
