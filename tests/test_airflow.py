@@ -418,4 +418,45 @@ def test_daily_chain_for_one_logical_date_with_dags_test(af, main_lake, city, sm
         finally:
             con.close()
         assert n == len(_delta(gold / "dim_member"))
-    assert smtp_sink.messages[n_mail:] == [], "a successful run sent failure notifications"
+    failures = [m["subject"] for m in smtp_sink.messages[n_mail:] if m["subject"].startswith("[redcloud] ")]
+    assert failures == [], "a successful run sent failure notifications"  # (alert reminders may go out)
+
+
+# ------------------------------------------------------------------------- auto-flow and weekly brief
+
+@pytest.mark.timeout(3600)
+def test_autoflow_runs_on_working_days_only_and_the_brief_on_mondays(af, main_lake, smtp_sink):
+    """The auto-flow DAG skips a Saturday (its first task checks the official calendar) and runs the
+    alerts stage on a working day; the weekly brief DAG is scheduled on Mondays and, run for a
+    Monday, writes the brief of the ISO week that just ended from the published snapshot."""
+    import duckdb
+
+    base = _copy_lake(main_lake, Path(get_settings().paths.run_dir) / "airflow_autoflow")
+    env = _task_env(af, base, smtp_sink.port)
+    saturday, workday = dt.date(2025, 12, 27), main_lake.day  # 2025-12-31 is a Wednesday
+    assert saturday.weekday() == 5 and workday.weekday() == 2
+    r = _dags_test(af, "autoflow", saturday, {}, env, timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert _task_states(af, "autoflow", env) == {"is_workday": "skipped", "alerts": "skipped",
+                                                 "announce_alerts": "skipped"}
+    assert not (base / "lake" / "gold" / "alerts").exists()
+    r = _dags_test(af, "autoflow", workday, {}, env, timeout=1200)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert set(_task_states(af, "autoflow", env).values()) == {"success"}
+    alerts = _delta(base / "lake" / "gold" / "alerts")
+    assert len(alerts) > 0 and (alerts["rule"].astype(str).str.len() > 0).all()
+    # the brief DAG: cron on Mondays; run for Monday 2025-12-29 from a snapshot published by the publish DAG
+    r = _dags_test(af, "publish", workday, {}, env, timeout=1200)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    monday = dt.date(2025, 12, 29)
+    r = _dags_test(af, "weekly_brief", monday, {}, env, timeout=900)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert set(_task_states(af, "weekly_brief", env).values()) == {"success"}
+    week_dir = base / "briefs" / "2025-W52"
+    assert (week_dir / "brief-2025-W52.html").exists() and (week_dir / "brief-2025-W52.pdf").exists(), \
+        list(base.rglob("brief*"))
+    con = duckdb.connect(str(base / "serving" / "current.duckdb"), read_only=True)
+    try:
+        assert str(con.execute("select logical_date from _snapshot").fetchone()[0])[:10] == str(workday)
+    finally:
+        con.close()

@@ -9,7 +9,8 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(maria
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 # headless browser for screenshots, brief PDFs and dashboard tests; CJK fonts for charts and PDFs
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
+# (no grep -q: with pipefail, fc-list would die of SIGPIPE and the check would always fail)
+fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
