@@ -149,6 +149,40 @@ def _tail(path: str, n: int = 60) -> str:
     return "\n".join(lines[-n:])
 
 
+def set_task_note(dag_id: str, run_id: str, task_id: str, note: str) -> bool:
+    """Put ``note`` on a task instance through Airflow's REST API (what the UI's note field uses).
+
+    Authenticates as the admin of the simple auth manager (its passwords file is Airflow's own
+    configuration). Returns False, after logging why, when there is no API server to talk to (e.g.
+    under ``airflow dags test``): a missing note must never mask the task's failure."""
+    import json
+    from urllib.parse import quote
+
+    import httpx
+
+    base = os.environ.get("AIRFLOW__API__BASE_URL", "").rstrip("/")
+    pw_file = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", "")
+    try:
+        user, password = next(iter(json.loads(Path(pw_file).read_text()).items()))
+        with httpx.Client(base_url=base, timeout=15) as c:
+            r = c.post("/auth/token", json={"username": user, "password": password})
+            r.raise_for_status()
+            url = f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/{quote(task_id, safe='')}"
+            r = c.patch(url, params={"update_mask": "note"}, json={"note": note[:1000]},
+                        headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+            r.raise_for_status()
+        return True
+    except Exception as e:  # noqa: BLE001 (no API server, no credentials, HTTP error: log and go on)
+        log.warning("task note not set on %s.%s (%s): %s", dag_id, task_id, run_id, e)
+        return False
+
+
+def gate_note(detail: str) -> str:
+    """The task note for a failed quality gate: the verdict lines (table, expectation, rows)."""
+    lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
+    return "\n".join(lines)[:1000]
+
+
 def notify_failure(context) -> None:
     """Task failure callback: log, then notify through ``python -m redcloud.notify`` (log + e-mail to
     the configured SMTP server; channel chosen by ``[airflow] notify``)."""
@@ -166,6 +200,8 @@ def notify_failure(context) -> None:
         f"异常: {exc}", f"输出文件: {out}", "", "命令输出 (末尾):", detail or "(无输出)",
     ])
     log.error("redcloud task failed: %s\n%s", subject, body)
+    if gate:  # the failing expectations, where a person looking at the task in the UI sees them first
+        set_task_note(dag_id, run_id, task_id, gate_note(detail))
     try:
         r = subprocess.run([str(PIPELINE_PY), "-m", "redcloud.notify", "--subject", subject], input=body,
                            text=True, capture_output=True, timeout=60, cwd=str(REPO))
