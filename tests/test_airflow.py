@@ -164,7 +164,7 @@ for d in bag.dags.values():
     out["dags"][d.dag_id] = {
         "tags": sorted(d.tags), "max_active_runs": d.max_active_runs, "catchup": d.catchup,
         "params": sorted(d.params.keys()), "timetable": type(d.timetable).__name__,
-        "schedule": getattr(d.timetable, "summary", ""),
+        "schedule": getattr(d.timetable, "expression", ""),
         "tasks": {t.task_id: {"retries": t.retries, "backoff": t.retry_exponential_backoff,
                               "callback": bool(t.on_failure_callback), "type": type(t).__name__}
                   for t in d.tasks}}
