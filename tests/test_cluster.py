@@ -77,6 +77,8 @@ def _diff(local: Path, cluster: Path) -> dict:
     cols_a = [r[0] for r in con.execute("select column_name from (describe a_arrow)").fetchall()]
     cols_b = [r[0] for r in con.execute("select column_name from (describe b_arrow)").fetchall()]
     cols = [c for c in cols_a if c not in WALL_CLOCK and not c.endswith("fetched_at")]
+    if "_fetched_at" in cols_a:  # web tables: their _version string embeds the fetch time (and URL)
+        cols = [c for c in cols if c != "_version"]
 
     def canon(c: str) -> str:
         """Doubles to 9 decimals (summation order may differ by partitioning); the web reference
