@@ -180,28 +180,5 @@ def main_lake(spark, city, source_dbs) -> MainLake:
     return MainLake(root, landing, day, run_id, summary)
 
 
-_KNOWN_FAILING: list[str] = []
-
-
-def pytest_collection_modifyitems(config, items):
-    """Tests marked ``known_failing`` do not pass yet: they are deselected (never counted as passed)
-    and named in the summary, unless REDCLOUD_RUN_KNOWN_FAILING=1."""
-    if os.environ.get("REDCLOUD_RUN_KNOWN_FAILING") == "1":
-        return
-    keep = []
-    for item in items:
-        (_KNOWN_FAILING.append(item.nodeid) if item.get_closest_marker("known_failing") else keep.append(item))
-    if _KNOWN_FAILING:
-        config.hook.pytest_deselected(items=[i for i in items if i.nodeid in _KNOWN_FAILING])
-        items[:] = keep
-
-
-def pytest_terminal_summary(terminalreporter):
-    if _KNOWN_FAILING:
-        terminalreporter.write_sep("=", f"{len(_KNOWN_FAILING)} known-failing tests NOT run (not passing yet)")
-        for nodeid in _KNOWN_FAILING:
-            terminalreporter.write_line(f"NOT RUN (known failing): {nodeid}")
-
-
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(RUN, ignore_errors=True)
