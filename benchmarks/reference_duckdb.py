@@ -103,7 +103,9 @@ class Reference:
     # ------------------------------------------------------------------ silver
     def silver_entities(self) -> None:
         t0 = time.perf_counter()
-        days = [r[0] for r in self.q("select distinct _logical_date from b_org__members "
+        # every batch date of any source (a source may have no rows on a day another one has)
+        union = " union ".join(f"select distinct _logical_date from b_{n}" for n in sorted({e.source for e in ENTITIES}))
+        days = [r[0] for r in self.q(f"select distinct _logical_date from ({union}) "
                                      f"where _logical_date <= date '{self.day}' order by 1")]
         for spec in ENTITIES:
             for d in days:
