@@ -212,13 +212,26 @@ def drop_exports_until(city: Path, landing: Path, day: dt.date) -> int:
     return n
 
 
-def _bench_env(scale: int) -> dict[str, str]:
-    base = BENCH / str(scale)
+def bench_label(scale: int, history_months: int = 0) -> str:
+    """Folder and database name part of one benchmark city: ``10000``, or ``300000_h3`` for a 3-month history."""
+    return str(scale) if not history_months else f"{scale}_h{history_months}"
+
+
+def history_start(end: str, months: int) -> str:
+    """First day of the month ``months - 1`` months before ``end``'s month (3 -> Oct..Dec for a December end)."""
+    e = dt.date.fromisoformat(end)
+    idx = e.year * 12 + (e.month - 1) - (months - 1)
+    return dt.date(idx // 12, idx % 12 + 1, 1).isoformat()
+
+
+def _bench_env(scale: int, history_months: int = 0, driver_memory: str | None = None) -> dict[str, str]:
+    label = bench_label(scale, history_months)
+    base = BENCH / label
     env = {
         "REDCLOUD_PATHS__RUN_DIR": str(base / "run"),
         "REDCLOUD_PATHS__LAKE_ROOT": str(base / "lake"),
         "REDCLOUD_PATHS__LANDING_DIR": str(base / "landing"),
-        "REDCLOUD_PATHS__SYNTH_DIR": str(BENCH / "synth"),
+        "REDCLOUD_PATHS__SYNTH_DIR": str(BENCH / ("synth" if not history_months else f"synth_h{history_months}")),
         "REDCLOUD_MLFLOW__TRACKING_URI": f"sqlite:///{base}/run/mlflow/mlflow.db",
         "REDCLOUD_MLFLOW__ARTIFACT_ROOT": str(base / "run" / "mlflow" / "artifacts"),
         "REDCLOUD_SERVING__DUCKDB_DIR": str(base / "run" / "serving"),
@@ -226,11 +239,17 @@ def _bench_env(scale: int) -> dict[str, str]:
     }
     for system in ("org", "cadre", "app"):
         env[f"REDCLOUD_SOURCES__{system.upper()}_URL"] = (
-            "postgresql+psycopg2://{user}:{password}@{host}:{port}/" + f"rc_bench_{scale}_{system}")
+            "postgresql+psycopg2://{user}:{password}@{host}:{port}/" + f"rc_bench_{label}_{system}")
+    if history_months:
+        from redcloud.config import SynthConfig
+
+        env["REDCLOUD_SYNTH__START"] = history_start(SynthConfig().end, history_months)
+    if driver_memory:
+        env["REDCLOUD_SPARK__DRIVER_MEMORY"] = driver_memory
     return env
 
 
-def _ensure_databases(scale: int) -> None:
+def _ensure_databases(label: str) -> None:
     from redcloud.services import postgres
 
     postgres.ensure_running()
@@ -240,8 +259,8 @@ def _ensure_databases(scale: int) -> None:
         cur.execute("select datname from pg_database")
         have = {r[0] for r in cur.fetchall()}
         for system in ("org", "cadre", "app"):
-            if f"rc_bench_{scale}_{system}" not in have:
-                cur.execute(f"create database rc_bench_{scale}_{system}")
+            if f"rc_bench_{label}_{system}" not in have:
+                cur.execute(f"create database rc_bench_{label}_{system}")
     conn.close()
 
 
@@ -297,13 +316,14 @@ def _jvm_alive() -> bool:
 
 
 def worker(scale: int, seed: int, out: Path, force_generate: bool, rebuild_months: int, skip_reference: bool,
-           stages: tuple[str, ...]) -> None:
+           stages: tuple[str, ...], history_months: int = 0, skip_api: bool = False) -> None:
     from redcloud.config import get_settings
     from redcloud.sources import orgdb
     from redcloud.synth import generate
 
     s = get_settings()
-    base = BENCH / str(scale)
+    label = bench_label(scale, history_months)
+    base = BENCH / label
     lake_root = Path(s.paths.lake_root)
     landing = Path(s.paths.landing_dir)
     for p in (lake_root, landing, base / "run" / "serving", base / "run" / "briefs", base / "run" / "mlflow",
@@ -312,7 +332,8 @@ def worker(scale: int, seed: int, out: Path, force_generate: bool, rebuild_month
     (base / "run").mkdir(parents=True, exist_ok=True)
     record: list[dict] = []
     res = dict(scale=scale, seed=seed, host=platform.node(), cpus=os.cpu_count(), started=dt.datetime.now().isoformat(),
-               python=sys.version.split()[0], stages=record, complete=False)
+               python=sys.version.split()[0], stages=record, complete=False, history_months=history_months,
+               period=dict(start=s.synth.start, end=s.synth.end), driver_memory=s.spark.driver_memory)
 
     def checkpoint() -> None:
         """Write what we have after every stage: a run killed half-way (OOM, timeout) still leaves figures."""
@@ -326,7 +347,7 @@ def worker(scale: int, seed: int, out: Path, force_generate: bool, rebuild_month
     res["city"] = dict(path=str(city), counts=man["counts"])
     print(f"  generate {record[-1]['status']} ({p.result['wall_s']}s): {city}", flush=True)
 
-    _ensure_databases(scale)
+    _ensure_databases(label)
     urls = {system: s.source_url(system) for system in ("org", "cadre", "app")}
     with Probe() as p:
         loaded = orgdb.load_city(urls, city)
@@ -392,6 +413,9 @@ def worker(scale: int, seed: int, out: Path, force_generate: bool, rebuild_month
             print(f"  reference: wall {p.result['wall_s']}s (transform {ref.get('transform_seconds')}s); "
                   f"matches: {ref.get('summary')}", flush=True)
 
+        if not skip_api and "publish" in stages:
+            res["api"] = _api_bench(base / "api")
+            checkpoint()
         if rebuild_months:
             res["rebuild_months"] = _rebuild_months(end, rebuild_months, base / "rebuild12")
     finally:
@@ -401,6 +425,21 @@ def worker(scale: int, seed: int, out: Path, force_generate: bool, rebuild_month
     res["finished"] = dt.datetime.now().isoformat()
     res["complete"] = True
     out.write_text(json.dumps(res, ensure_ascii=False, indent=1, default=str))
+
+
+def _api_bench(out_dir: Path) -> dict:
+    """``benchmarks/api_bench.py`` on the snapshot this run published (same env, so the same serving dir)."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    print("  API benchmark on the published snapshot:", flush=True)
+    rc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "api_bench.py"), "--requests", "2000",
+                         "--seconds", "10", "--out", str(out_dir)], cwd=ROOT).returncode
+    found = sorted(out_dir.glob("api_bench_*.json"))
+    if rc != 0 or not found:
+        return dict(error=f"api_bench exited {rc}")
+    doc = json.loads(found[-1].read_text())
+    print(f"  API: p50 {doc['api_sequential']['p50_ms']} ms, p99 {doc['api_sequential']['p99_ms']} ms", flush=True)
+    return doc
 
 
 def _rebuild_months(end: dt.date, months: int, lake: Path) -> dict:
@@ -515,6 +554,33 @@ def _fmt_bytes(n) -> str:
     return f"{n:.1f} TB"
 
 
+def _daily(run: dict) -> dict[str, float]:
+    return {r["stage"]: r["wall_s"] for r in run["stages"] if r["phase"] == "daily" and r.get("status") == "ok"}
+
+
+def side_by_side(runs: list[dict]) -> list[str]:
+    """The headline figures of every run of the invocation, one row per scale."""
+    lines = ["## Side by side", "",
+             "| members | history | daily end to end s | daily silver+gold s | DuckDB reference s | ratio | "
+             "reference tables identical | API p50 / p99 ms | brief s | daily stages not ok |",
+             "|---:|---|---:|---:|---:|---:|---|---|---:|---|"]
+    for run in runs:
+        d = _daily(run)
+        bad = [r["stage"] for r in run["stages"] if r["phase"] == "daily" and r.get("status") != "ok"]
+        ref = run.get("reference") or {}
+        sg = d.get("silver", 0) + d.get("gold", 0)
+        ref_s = ref.get("total_seconds")
+        ratio = f"{sg / ref_s:.0f}×" if ref_s and "silver" in d and "gold" in d else ""
+        api = (run.get("api") or {}).get("api_sequential") or {}
+        api_cell = f"{api.get('p50_ms')} / {api.get('p99_ms')}" if api else ""
+        hm = run.get("history_months")
+        lines.append(f"| {run['scale']:,} | {str(hm) + ' months' if hm else 'whole period'} | {sum(d.values()):.0f} | "
+                     f"{sg:.0f} | {f'{ref_s:.1f}' if ref_s else ''} | {ratio} | {ref.get('summary', '')} | "
+                     f"{api_cell} | "
+                     f"{d.get('brief', '')} | {', '.join(bad)} |")
+    return lines + [""]
+
+
 def write_page(doc: dict, out_dir: Path) -> None:
     lines = ["# Benchmark results", "",
              f"Generated {doc['generated']} by `python -m benchmarks.run --scales {','.join(map(str, doc['scales']))}` "
@@ -524,9 +590,15 @@ def write_page(doc: dict, out_dir: Path) -> None:
              "", "Phases: **full** = fresh lake, logical date = city end − 1 day, whole history extracted and derived "
              "(the cheaper equivalent of a 12-month rebuild, see `benchmarks/README.md`); **daily** = the incremental run "
              "for the city's last day on top of it (watermark extract, silver merge, gold rebuild, later stages).", ""]
+    lines += side_by_side(doc["runs"])
     for run in doc["runs"]:
         partial = "" if run.get("complete", True) else " (INCOMPLETE run: the worker died or was stopped; figures up to that point)"
-        lines += [f"## {run['scale']:,} members{partial}", "",
+        period = run.get("period") or {}
+        hm = run.get("history_months")
+        lines += [f"## {run['scale']:,} members{' — ' + str(hm) + '-month history' if hm else ''}{partial}", "",
+                  f"City period {period.get('start', '?')} → {period.get('end', '?')}; Spark driver memory "
+                  f"{run.get('driver_memory', '?')}; events generated: {sum((run.get('city') or {}).get('counts', {}).values()):,} rows.",
+                  "",
                   "| phase | stage | status | wall s | CPU s | peak RSS MB | rows in | rows out | bytes out | tables | max files/table | load 1m start→end |",
                   "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for r in run["stages"]:
@@ -648,6 +720,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rebuild-months", type=int, default=0,
                     help="also run the real N-month backfill (bronze->gold for N month-end dates); slow")
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--skip-api", action="store_true", help="no API benchmark on the published snapshot")
+    ap.add_argument("--history-months", type=int, default=0,
+                    help="a city whose events cover only the last N months (members, organisations and cadres "
+                         "as at full scale); own folders and databases. Default 0: the whole period (36 months)")
+    ap.add_argument("--driver-memory", help="Spark driver memory for the workers (default: the settings', 4g)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--note", help="a sentence for the results page (e.g. what disturbed the run)")
     ap.add_argument("--from-runs", nargs="+", type=Path,
@@ -659,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         worker(args.worker, args.seed, args.worker_out, args.force_generate, args.rebuild_months, args.skip_reference,
-               stages)
+               stages, args.history_months, args.skip_api)
         return 0
 
     import psutil
@@ -672,15 +749,19 @@ def main(argv: list[str] | None = None) -> int:
     runs.sort(key=lambda r: r["scale"])
     for scale in ([] if args.from_runs else scales):
         stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
-        out = runs_dir / f"{scale}-{stamp}.json"
-        env = {**os.environ, **_bench_env(scale)}
+        out = runs_dir / f"{bench_label(scale, args.history_months)}-{stamp}.json"
+        env = {**os.environ, **_bench_env(scale, args.history_months, args.driver_memory)}
         argv_ = [sys.executable, "-m", "benchmarks.run", "--worker", str(scale), "--worker-out", str(out),
-                 "--seed", str(args.seed), "--stages", ",".join(stages), "--rebuild-months", str(args.rebuild_months)]
+                 "--seed", str(args.seed), "--stages", ",".join(stages), "--rebuild-months", str(args.rebuild_months),
+                 "--history-months", str(args.history_months)]
+        if args.skip_api:
+            argv_.append("--skip-api")
         if args.force_generate:
             argv_.append("--force-generate")
         if args.skip_reference:
             argv_.append("--skip-reference")
-        print(f"== {scale:,} members (worker log: stdout; lake {BENCH / str(scale) / 'lake'})", flush=True)
+        print(f"== {scale:,} members (worker log: stdout; lake {BENCH / bench_label(scale, args.history_months) / 'lake'})",
+              flush=True)
         t0 = time.perf_counter()
         rc = subprocess.run(argv_, cwd=ROOT, env=env).returncode
         if not out.exists():

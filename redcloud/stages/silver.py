@@ -45,6 +45,8 @@ def run_entity(spark, spec: EntitySpec, day: dt.date, refs: dict, key: bytes) ->
         return dict(entity=spec.name, table=f"silver/{spec.name}", rows=0, quarantined=0, skipped="no bronze table")
     bronze = lake.read(spark, "bronze", spec.source)
     batch = bronze.where(F.col("_logical_date") == F.lit(day))
+    if lake.exists(spark, "silver", spec.name) and not batch.limit(1).count():
+        return _empty_batch(spark, spec, day, t0)
     existing = lake.read(spark, "silver", spec.name) if lake.exists(spark, "silver", spec.name) else None
     sb = build_entity(batch, spec, refs, key, existing)
     good = sb.good.persist()
@@ -60,6 +62,19 @@ def run_entity(spark, spec: EntitySpec, day: dt.date, refs: dict, key: bytes) ->
     total = lake.read(spark, "silver", spec.name).count() if lake.exists(spark, "silver", spec.name) else 0
     return dict(entity=spec.name, table=f"silver/{spec.name}", rows=total, batch_rows=n_good, quarantined=n_bad,
                 bronze_rows=n_bronze, deleted=n_deleted, batch_id=f"{spec.source}@{day.isoformat()}",
+                seconds=round(time.perf_counter() - t0, 2))
+
+
+def _empty_batch(spark, spec: EntitySpec, day: dt.date, t0: float) -> dict:
+    """No bronze rows for the date: silver stays as it is (no merge, no rewrite); a rerun still clears
+    the date's quarantine slice, as the full path's partition replace would."""
+    if lake.exists(spark, "quarantine", spec.name):
+        from delta.tables import DeltaTable
+
+        DeltaTable.forPath(spark, lake.table_path("quarantine", spec.name)).delete(F.col("_logical_date") == F.lit(day))
+    total = lake.read(spark, "silver", spec.name).count()
+    return dict(entity=spec.name, table=f"silver/{spec.name}", rows=total, batch_rows=0, quarantined=0,
+                bronze_rows=0, deleted=0, batch_id=f"{spec.source}@{day.isoformat()}",
                 seconds=round(time.perf_counter() - t0, 2))
 
 
