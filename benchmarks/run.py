@@ -296,6 +296,10 @@ def _run_stage_measured(stage: str, day: dt.date, run_id: str, lake_root: Path, 
         row["part_seconds"] = parts
     if isinstance(res.get("quality"), dict):
         row["quality"] = res["quality"]
+    if res.get("skipped"):  # e.g. models that this lake's history cannot train
+        row["skipped"] = res["skipped"]
+    if res.get("seconds_by_model"):
+        row["part_seconds"] = {**row.get("part_seconds", {}), **res["seconds_by_model"]}
     if err:
         row["error"] = err
     record.append(row)
@@ -607,10 +611,15 @@ def write_page(doc: dict, out_dir: Path) -> None:
                 continue
             fpt = r.get("files_per_table") or {}
             status = r["status"] if r["status"] != "failed" else f"failed: {r.get('error', '')[:70]}".replace("|", "/")
+            if r.get("skipped"):
+                status += f" (skipped: {', '.join(r['skipped'])})"
             lines.append(
                 f"| {r['phase']} | {r['stage']} | {status} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']} | "
                 f"{r.get('rows_in', 0) or 0:,} | {r.get('rows_out', 0) or 0:,} | {_fmt_bytes(r.get('bytes_out'))} | "
                 f"{r.get('tables_out', '')} | {max(fpt.values()) if fpt else ''} | {r['load_start'][0]}→{r['load_end'][0]} |")
+        for r in run["stages"]:
+            for what, why in (r.get("skipped") or {}).items():
+                lines.append(f"\n{r['phase']}/{r['stage']}: {what} skipped: {why}.")
         daily = [r for r in run["stages"] if r["phase"] == "daily" and r.get("status") == "ok"]
         missing = [r["stage"] for r in run["stages"] if r["phase"] == "daily" and r.get("status") != "ok"]
         lines += ["", f"Daily run end to end, stages that succeeded: **{sum(r['wall_s'] for r in daily):.0f} s** "

@@ -20,7 +20,10 @@ integrity_portrait         ``gold/score_integrity_portrait``,           cadre_id
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
+
+log = logging.getLogger(__name__)
 
 
 def run(spark, day: dt.date, run_id: str) -> dict:
@@ -32,7 +35,7 @@ def run(spark, day: dt.date, run_id: str) -> dict:
 
     t0 = time.perf_counter()
     scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    tables, trained, versions, seconds = [], {}, {}, {}
+    tables, trained, versions, seconds, skipped = [], {}, {}, {}, {}
 
     def maybe_train(key, fn):
         if common.needs_training(key):
@@ -40,38 +43,48 @@ def run(spark, day: dt.date, run_id: str) -> dict:
             trained[key] = {"run_id": r["run_id"], "promotion": r["promotion"],
                             "metrics": {k: v for k, v in r["metrics"].items() if isinstance(v, (int, float))}}
 
-    t = time.perf_counter()
-    cdf = cf.build()
-    maybe_train("cadre_evaluation", lambda: ct.train(cdf, run_name=run_id))
-    res = cs.score(cdf, scored_at)
-    tables.append(common.write_scores(spark, cs.TABLE, res, cs.SCHEMA))
-    versions["cadre_evaluation"] = res.model_version.iat[0] if len(res) else None
-    seconds["cadre_evaluation"] = round(time.perf_counter() - t, 1)
+    def cadre():
+        cdf = cf.build()
+        maybe_train("cadre_evaluation", lambda: ct.train(cdf, run_name=run_id))
+        res = cs.score(cdf, scored_at)
+        tables.append(common.write_scores(spark, cs.TABLE, res, cs.SCHEMA))
+        return res
 
-    t = time.perf_counter()
-    bq, ms = bf.branch_quarters(), bf.meetings()
-    maybe_train("branch_innovation", lambda: bt.train(bq, ms, run_name=run_id))
-    res, _ = bs.score(bq, ms, scored_at)
-    tables.append(common.write_scores(spark, bs.TABLE, res, bs.SCHEMA))
-    versions["branch_innovation"] = res.model_version.iat[0] if len(res) else None
-    seconds["branch_innovation"] = round(time.perf_counter() - t, 1)
+    def branch():
+        bq, ms = bf.branch_quarters(), bf.meetings()
+        maybe_train("branch_innovation", lambda: bt.train(bq, ms, run_name=run_id))
+        res, _ = bs.score(bq, ms, scored_at)
+        tables.append(common.write_scores(spark, bs.TABLE, res, bs.SCHEMA))
+        return res
 
-    t = time.perf_counter()
-    vdf = vf.build()
-    maybe_train("member_vitality", lambda: vt.train(vdf, run_name=run_id))
-    res = vs.score(vdf, scored_at)
-    tables.append(common.write_scores(spark, vs.TABLE, res, vs.SCHEMA))
-    versions["member_vitality"] = res.model_version.iat[0] if len(res) else None
-    seconds["member_vitality"] = round(time.perf_counter() - t, 1)
+    def vitality():
+        vdf = vf.build()
+        maybe_train("member_vitality", lambda: vt.train(vdf, run_name=run_id))
+        res = vs.score(vdf, scored_at)
+        tables.append(common.write_scores(spark, vs.TABLE, res, vs.SCHEMA))
+        return res
 
-    t = time.perf_counter()
-    idf = inf.build(day)
-    maybe_train("integrity_portrait", lambda: it.train(day, idf, run_name=run_id))
-    res, ev = ins.score(day, idf, scored_at)
-    tables.append(common.write_scores(spark, ins.TABLE, res, ins.SCHEMA))
-    tables.append(common.write_scores(spark, ins.EVIDENCE_TABLE, ev, ins.EVIDENCE_SCHEMA))
-    versions["integrity_portrait"] = res.model_version.iat[0] if len(res) else None
-    seconds["integrity_portrait"] = round(time.perf_counter() - t, 1)
+    def integrity():
+        idf = inf.build(day)
+        maybe_train("integrity_portrait", lambda: it.train(day, idf, run_name=run_id))
+        res, ev = ins.score(day, idf, scored_at)
+        tables.append(common.write_scores(spark, ins.TABLE, res, ins.SCHEMA))
+        tables.append(common.write_scores(spark, ins.EVIDENCE_TABLE, ev, ins.EVIDENCE_SCHEMA))
+        return res
+
+    for key, step in (("cadre_evaluation", cadre), ("branch_innovation", branch), ("member_vitality", vitality),
+                      ("integrity_portrait", integrity)):
+        t = time.perf_counter()
+        try:
+            res = step()
+        except common.NotEnoughHistory as e:  # no champion can be trained from this lake: say so, go on
+            log.warning("models: %s skipped: %s", key, e)
+            skipped[key] = str(e)
+            versions[key] = None
+        else:
+            versions[key] = res.model_version.iat[0] if len(res) else None
+        seconds[key] = round(time.perf_counter() - t, 1)
 
     return {"tables": tables, "trained": trained, "model_versions": versions, "seconds_by_model": seconds,
-            "logical_date": day.isoformat(), "run_id": run_id, "seconds": round(time.perf_counter() - t0, 1)}
+            "skipped": skipped, "logical_date": day.isoformat(), "run_id": run_id,
+            "seconds": round(time.perf_counter() - t0, 1)}

@@ -33,6 +33,13 @@ MODEL_KEYS = ("cadre_evaluation", "branch_innovation", "member_vitality", "integ
 PIP_REQUIREMENTS = ["mlflow==3.17.2", "xgboost-cpu==3.2.0", "scikit-learn==1.9.1", "pandas==2.3.3", "numpy"]
 
 
+class NotEnoughHistory(ValueError):
+    """The lake's history cannot support this model's training design (e.g. a year split with one year).
+
+    The models stage reports the model as skipped with this message and goes on with the others;
+    any other error still fails the stage."""
+
+
 def seed_everything(seed: int | None = None) -> int:
     seed = get_settings().models.seed if seed is None else seed
     random.seed(seed)

@@ -74,7 +74,12 @@ def train(bq: pd.DataFrame | None = None, meetings: pd.DataFrame | None = None, 
     meetings = features.meetings() if meetings is None else meetings
     k_range = k_range or get_settings().models.branch_k_range
     complete = bq[bq.quarter_complete.fillna(True).astype(bool)]
-    held_q = max(complete.quarter)
+    quarters = sorted(complete.quarter.unique())
+    if len(quarters) < 2:
+        raise common.NotEnoughHistory(
+            f"branch_innovation: training holds out the latest complete quarter and trains on earlier ones; "
+            f"complete quarters in the lake: {[str(q) for q in quarters]}")
+    held_q = quarters[-1]
     tr, te = bq[bq.quarter < held_q], bq[bq.quarter == held_q]
     model, sil, best = fit(tr, meetings, seed, k_range)
     Zte = model.scaler.transform(te[features.INNOVATION_NAMES].astype("float64").to_numpy())

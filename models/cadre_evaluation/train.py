@@ -20,8 +20,15 @@ PARAMS = dict(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8, 
 
 def split(df: pd.DataFrame, test_year: int = 0):
     graded = df[df.grade_code.notna()]
+    if graded.empty:
+        raise common.NotEnoughHistory("cadre_evaluation: no cadre-year has both a grade and observed behaviour")
     test_year = test_year or int(graded.year.max())
-    return graded[graded.year < test_year], graded[graded.year == test_year], test_year
+    train, test = graded[graded.year < test_year], graded[graded.year == test_year]
+    if train.empty or test.empty:
+        raise common.NotEnoughHistory(
+            f"cadre_evaluation: the time split needs graded years with observed behaviour before the test year "
+            f"{test_year} and in it; observed graded years: {sorted(int(y) for y in graded.year.unique())}")
+    return train, test, test_year
 
 
 def fit(train: pd.DataFrame, seed: int, params: dict | None = None) -> CadreEvaluationModel:

@@ -42,6 +42,10 @@ def train(df: pd.DataFrame | None = None, ahp_matrix=None, alpha: float | None =
     ahp_matrix = cfg.vitality_ahp_matrix if ahp_matrix is None else ahp_matrix
     alpha = cfg.vitality_ahp_alpha if alpha is None else alpha
     months = sorted(df.month.unique())
+    if len(months) <= HOLDOUT_MONTHS:
+        raise common.NotEnoughHistory(
+            f"member_vitality: training holds out the last {HOLDOUT_MONTHS} months and fits the weights on earlier "
+            f"ones; months in the lake: {len(months)}")
     held = months[-HOLDOUT_MONTHS:]
     tr = df[~df.month.isin(held)]
     model, info = fit(tr, ahp_matrix, alpha, cfg.vitality_ahp_max_cr)
