@@ -252,3 +252,27 @@ def test_ahp_consistency_ratio():
     assert cr < 0.1 and w.sum() == pytest.approx(1.0) and w[0] > w[-1]
     bad = [[1, 9, 1 / 9, 1, 1], [1 / 9, 1, 9, 1, 1], [9, 1 / 9, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1]]
     assert ahp(bad)[1] > 0.1
+
+
+def test_short_history_is_refused_with_the_rule_not_a_numpy_error():
+    """A lake with one graded year / one complete quarter / only holdout months cannot train the split
+    designs: each says which rule and what it found (the stage then skips that model)."""
+    from models.branch_innovation import train as bt
+    from models.cadre_evaluation import train as ct
+    from models.common import NotEnoughHistory
+    from models.member_vitality import train as vt
+
+    one_year = pd.DataFrame({"cadre_id": [1, 2, 3], "year": [2025] * 3, "grade_code": [1.0, 2.0, 1.0]})
+    with pytest.raises(NotEnoughHistory, match=r"observed graded years: \[2025\]"):
+        ct.split(one_year)
+    two_years = pd.concat([one_year, one_year.assign(year=2024)])
+    tr, te, year = ct.split(two_years)
+    assert year == 2025 and len(tr) == len(te) == 3
+    one_quarter = pd.DataFrame({"org_id": [1, 2], "quarter": pd.to_datetime(["2025-10-01"] * 2),
+                                "quarter_complete": [True, True]})
+    with pytest.raises(NotEnoughHistory, match="complete quarters in the lake: .*2025-10-01"):
+        bt.train(one_quarter, pd.DataFrame())
+    three_months = pd.DataFrame({"member_id": [1, 1, 1], "month": pd.to_datetime(["2025-10-01", "2025-11-01",
+                                                                                  "2025-12-01"])})
+    with pytest.raises(NotEnoughHistory, match="months in the lake: 3"):
+        vt.train(three_months)
