@@ -61,14 +61,17 @@ def bronze_orgdb(spark, day: dt.date, systems: dict[str, list[str]] | None = Non
             batch = B.with_load_metadata(df, source, day, loaded_at)
             n_deleted = 0
             if have:
-                keys = orgdb.source_keys(spark, url, table)
+                keys = orgdb.source_keys(spark, url, table, s.sources.jdbc_row_threshold)
                 dead = B.tombstones(B.alive_keys(prior, pk, day), keys, pk, df)
-                dead = B.with_load_metadata(dead, source, day, loaded_at, op="D")
+                # cached: counted here, written below (the keys are read from the source once)
+                dead = B.with_load_metadata(dead, source, day, loaded_at, op="D").persist()
                 n_deleted = dead.count()
                 if n_deleted:
                     batch = batch.unionByName(dead)
             lake.write(spark, DeltaDataSet(name, "bronze", batch, mode="replace_partition",
                                            partition_col="_logical_date", partition_value=day))
+            if have:
+                dead.unpersist()
             n_bronze = lake.read(spark, "bronze", name).where(
                 (F.col("_logical_date") == F.lit(day)) & (F.col("_op") == "U")).count()
             out.append(dict(source=source, table=name, batch_id=B.batch_id(source, day), method=method,

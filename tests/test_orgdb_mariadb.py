@@ -64,3 +64,13 @@ def test_mariadb_rows_get_the_same_row_hash_as_postgresql(spark, source_dbs, mar
     ha = {r._row_hash for r in B.with_load_metadata(a, "org.members", day, now).select("_row_hash").collect()}
     hb = {r._row_hash for r in B.with_load_metadata(b, "org.members", day, now).select("_row_hash").collect()}
     assert ha == hb and len(ha) > 1000
+
+
+@pytest.mark.parametrize("system,table", [("org", "members"), ("app", "meeting_attendance")])
+def test_source_keys_are_the_same_on_both_paths_and_both_databases(spark, source_dbs, maria, system, table):
+    """Delete detection reads every source key: SQLAlchemy for small tables, Spark JDBC key ranges for big ones."""
+    pk = orgdb.PRIMARY_KEYS[table]
+    sets = [sorted(r[0] for r in orgdb.source_keys(spark, url, table, jdbc_threshold=t).collect())
+            for url in (source_dbs[system], maria[system]) for t in (10**9, 0)]
+    assert sets[0] and all(s == sets[0] for s in sets)
+    assert orgdb.source_keys(spark, maria[system], table, jdbc_threshold=0).schema.names == [pk]

@@ -196,11 +196,25 @@ def extract(spark, url: str, table: str, lo, hi, jdbc_threshold: int, partitions
     return df, int(n), "spark-jdbc"
 
 
-def source_keys(spark, url: str, table: str):
-    """Every primary key currently in the source table, as a one-column DataFrame (delete detection)."""
+def source_keys(spark, url: str, table: str, jdbc_threshold: int = 50000, partitions: int = 4):
+    """Every primary key currently in the source table, as a one-column DataFrame (delete detection).
+
+    Small tables: one SQLAlchemy query. Large ones: Spark JDBC in ``partitions`` key ranges, so the keys
+    never pass through Python lists (a 300k-member city has millions of answer and attendance keys)."""
+    from pyspark.sql import functions as F
+
     pk = PRIMARY_KEYS[table]
     eng = engine(url)
     with eng.connect() as conn:
-        keys = conn.execute(sa.text(f"select {pk} from {table}")).scalars().all()
+        n, kmin, kmax = conn.execute(sa.text(f"select count(*), min({pk}), max({pk}) from {table}")).one()
+        if n <= jdbc_threshold:
+            keys = conn.execute(sa.text(f"select {pk} from {table}")).scalars().all()
     eng.dispose()
-    return spark.createDataFrame(pa.table({pk: pa.array(keys, type=pa.int64())}))
+    if n <= jdbc_threshold:
+        return spark.createDataFrame(pa.table({pk: pa.array(keys, type=pa.int64())}))
+    jurl, props = jdbc_url(url)
+    df = (spark.read.format("jdbc").option("url", jurl).options(**props)
+          .option("dbtable", f"(select {pk} from {table}) q")
+          .option("partitionColumn", pk).option("lowerBound", str(kmin)).option("upperBound", str(int(kmax) + 1))
+          .option("numPartitions", str(partitions)).option("fetchsize", "10000").load())
+    return df.select(F.col(pk).cast("long").alias(pk))

@@ -39,13 +39,13 @@ def _merge_silver(spark, spec: EntitySpec, good, deleted, version_col: str) -> N
         spark.catalog.dropTempView(view)
 
 
-def run_entity(spark, spec: EntitySpec, day: dt.date, refs: dict, key: bytes) -> dict:
+def run_entity(spark, spec: EntitySpec, day: dt.date, refs: dict, key: bytes, skip_empty: bool = True) -> dict:
     t0 = time.perf_counter()
     if not lake.exists(spark, "bronze", spec.source):
         return dict(entity=spec.name, table=f"silver/{spec.name}", rows=0, quarantined=0, skipped="no bronze table")
     bronze = lake.read(spark, "bronze", spec.source)
     batch = bronze.where(F.col("_logical_date") == F.lit(day))
-    if lake.exists(spark, "silver", spec.name) and not batch.limit(1).count():
+    if skip_empty and lake.exists(spark, "silver", spec.name) and not batch.limit(1).count():
         return _empty_batch(spark, spec, day, t0)
     existing = lake.read(spark, "silver", spec.name) if lake.exists(spark, "silver", spec.name) else None
     sb = build_entity(batch, spec, refs, key, existing)

@@ -1,0 +1,158 @@
+"""Before/after figures for the speed changes, both sides measured in the same process and run.
+
+Each case times the old way (A) and the new way (B) of one step on a benchmark city's lake and
+sources, alternating A and B ``--repeat`` times (so a machine that gets busier mid-run hurts both),
+checks that both give the same result, and reports the medians and the ratio A / B.
+
+    .run/venv/pipeline/bin/python -m benchmarks.ab --scale 300000 --history-months 3
+
+Cases:
+
+- ``source_keys``: delete detection reads every primary key of a source table. A = one SQLAlchemy
+  query into Python lists, then Arrow into Spark (before); B = Spark JDBC in 4 key ranges (now,
+  for tables above ``[sources] jdbc_row_threshold``). Table: the city's largest.
+- ``silver_empty_batch``: silver for a logical date whose bronze batch of an entity is empty. A = the
+  full path (build, validate, dedupe against silver, MERGE, quarantine rewrite, counts; before);
+  B = the empty-batch path (now). Rerunning a date is idempotent, so both leave the lake as it was.
+
+Needs the benchmark's lake and PostgreSQL databases (``python -m benchmarks.run`` for that scale first).
+Writes ``benchmarks/results/ab_<label>_<time>.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.run import _bench_env, bench_label  # noqa: E402
+
+
+def _alternate(a, b, repeat: int) -> tuple[list[float], list[float], object, object]:
+    ta, tb, ra, rb = [], [], None, None
+    for _ in range(repeat):
+        for fn, times, slot in ((a, ta, "a"), (b, tb, "b")):
+            t0 = time.perf_counter()
+            r = fn()
+            times.append(time.perf_counter() - t0)
+            if slot == "a":
+                ra = r
+            else:
+                rb = r
+    return ta, tb, ra, rb
+
+
+def case_source_keys(spark, repeat: int) -> dict:
+    import sqlalchemy as sa
+
+    from redcloud.config import get_settings
+    from redcloud.sources import orgdb
+
+    s = get_settings()
+    url = s.source_url("app")
+    eng = orgdb.engine(url)
+    sizes = {}
+    with eng.connect() as conn:
+        for table in orgdb.SYSTEMS["app"]:
+            sizes[table] = conn.execute(sa.text(f"select count(*) from {table}")).scalar()
+    eng.dispose()
+    table = max(sizes, key=sizes.get)
+
+    def keys(threshold):
+        return lambda: orgdb.source_keys(spark, url, table, jdbc_threshold=threshold).agg(
+            {orgdb.PRIMARY_KEYS[table]: "sum"}).first()[0]
+
+    ta, tb, ra, rb = _alternate(keys(10**12), keys(0), repeat)
+    return dict(case="source_keys", what=f"every key of app.{table} ({sizes[table]:,} rows) into a Spark DataFrame",
+                a="SQLAlchemy query -> Python list -> Arrow -> Spark (before)",
+                b="Spark JDBC, 4 primary-key ranges (now)", a_s=ta, b_s=tb, same_result=ra == rb)
+
+
+def case_silver_empty_batch(spark, repeat: int, day: dt.date) -> dict:
+    from pyspark.sql import functions as F
+
+    from redcloud import lake
+    from redcloud.config import get_settings
+    from redcloud.stages import silver
+    from spark_jobs.silver.entities import ENTITIES
+
+    key = get_settings().secrets.pseudonym_key_bytes()
+    empty = [e for e in ENTITIES if lake.exists(spark, "bronze", e.source) and lake.exists(spark, "silver", e.name)
+             and lake.read(spark, "bronze", e.source).where(F.col("_logical_date") == F.lit(day)).limit(1).count() == 0]
+    if not empty:
+        return dict(case="silver_empty_batch", skipped=f"no entity has an empty bronze batch on {day}")
+    refs = silver.reference_frames(spark, day)
+    for df in refs.values():
+        df.count()
+
+    def run(skip):
+        def go():
+            return [silver.run_entity(spark, e, day, refs, key, skip_empty=skip)["rows"] for e in empty]
+        return go
+
+    ta, tb, ra, rb = _alternate(run(False), run(True), repeat)
+    for df in refs.values():
+        df.unpersist()
+    return dict(case="silver_empty_batch", what=f"silver for {day} of the {len(empty)} entities with an empty batch "
+                f"({', '.join(e.name for e in empty)})",
+                a="full path: build, validate, dedupe, MERGE, quarantine rewrite, counts (before)",
+                b="empty-batch path: quarantine slice cleared, silver untouched (now)", a_s=ta, b_s=tb,
+                same_result=ra == rb)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scale", type=int, default=10000)
+    ap.add_argument("--history-months", type=int, default=0)
+    ap.add_argument("--date", default="2025-12-31", help="the logical date of the lake's daily run")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cases", default="source_keys,silver_empty_batch")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = ap.parse_args(argv)
+    os.environ.update(_bench_env(args.scale, args.history_months))
+    from redcloud.spark import get_spark
+
+    spark = get_spark()
+    day = dt.date.fromisoformat(args.date)
+    results = []
+    for case in args.cases.split(","):
+        print(f"== {case}", flush=True)
+        r = case_source_keys(spark, args.repeat) if case == "source_keys" else case_silver_empty_batch(spark, args.repeat, day)
+        if "a_s" in r:
+            r["a_median_s"], r["b_median_s"] = round(statistics.median(r["a_s"]), 3), round(statistics.median(r["b_s"]), 3)
+            r["ratio"] = round(r["a_median_s"] / r["b_median_s"], 2)
+            print(f"   A {r['a_median_s']} s, B {r['b_median_s']} s, A/B {r['ratio']}x, same result: {r['same_result']}",
+                  flush=True)
+        results.append(r)
+    label = bench_label(args.scale, args.history_months)
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    doc = dict(at=dt.datetime.now().isoformat(timespec="seconds"), scale=args.scale, history_months=args.history_months,
+               date=args.date, repeat=args.repeat, load_end=os.getloadavg(), cpus=os.cpu_count(), cases=results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"ab_{label}_{stamp}.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1))
+    lines = [f"# Before / after, {args.scale:,} members" + (f" ({args.history_months}-month history)" if args.history_months else ""),
+             "", f"`python -m benchmarks.ab --scale {args.scale} --history-months {args.history_months}` at {doc['at']}, "
+             f"{args.repeat} alternating repetitions, medians; 1-min load average at the end {doc['load_end'][0]:.1f} "
+             f"on {doc['cpus']} cores.", "",
+             "| case | what | A (before) | B (now) | A s | B s | A / B | same result |", "|---|---|---|---|---:|---:|---:|---|"]
+    for r in results:
+        if "a_s" in r:
+            lines.append(f"| {r['case']} | {r['what']} | {r['a']} | {r['b']} | {r['a_median_s']} | {r['b_median_s']} | "
+                         f"{r['ratio']}× | {'yes' if r['same_result'] else 'NO'} |")
+        else:
+            lines.append(f"| {r['case']} | {r.get('skipped')} | | | | | | |")
+    (args.out / f"ab_{label}_{stamp}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0 if all(r.get("same_result", True) for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
