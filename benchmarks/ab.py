@@ -14,6 +14,9 @@ Cases:
 - ``silver_empty_batch``: silver for a logical date whose bronze batch of an entity is empty. A = the
   full path (build, validate, dedupe against silver, MERGE, quarantine rewrite, counts; before);
   B = the empty-batch path (now). Rerunning a date is idempotent, so both leave the lake as it was.
+- ``identity_news``: linking news articles to cadres whose name and unit both occur in the text.
+  A = ``instr`` over every (article, cadre) pair, a nested loop growing with articles x cadres
+  (before); B = an equi-join on the text's substrings of each name length (now).
 
 Needs the benchmark's lake and PostgreSQL databases (``python -m benchmarks.run`` for that scale first).
 Writes ``benchmarks/results/ab_<label>_<time>.json`` and ``.md``.
@@ -108,13 +111,44 @@ def case_silver_empty_batch(spark, repeat: int, day: dt.date) -> dict:
                 same_result=ra == rb)
 
 
+def case_identity_news(spark, repeat: int) -> dict:
+    from pyspark.sql import functions as F
+
+    from redcloud import lake
+    from spark_jobs import identity as I
+
+    rd = {n: lake.read(spark, "silver", n).persist() for n in ("members", "cadres", "organizations", "news")}
+    county, label = I._org_frames(rd["organizations"])
+    m = I.member_frame(rd["members"], county)
+    cad = I.cadre_frame(rd["cadres"], I.link_cadres(rd["cadres"], m), county, label).persist()
+    n_cad, news = cad.count(), rd["news"]
+
+    def nested_loop():  # the implementation before: instr() over every (article, cadre) pair
+        r = news.select(F.lit("web_news").alias("source"), F.col("news_id").cast("string").alias("source_key"),
+                        F.concat_ws("\n", F.col("title"), F.col("body")).alias("text"))
+        cs = cad.where((F.length("name") >= 2) & F.col("unit_label").isNotNull() & (F.length("unit_label") >= 2)) \
+            .select("name", "unit_label", "cand")
+        hits = r.join(F.broadcast(cs), (F.instr(r.text, cs.name) > 0) & (F.instr(r.text, cs.unit_label) > 0))
+        return sorted(map(repr, I.resolve(r, hits.select("source", "source_key", "cand"), "name_text").collect()))
+
+    def substring_join():
+        return sorted(map(repr, I.link_news(news, cad).collect()))
+
+    ta, tb, ra, rb = _alternate(nested_loop, substring_join, repeat)
+    for df in [cad, *rd.values()]:
+        df.unpersist()
+    return dict(case="identity_news", what=f"link {news.count():,} news articles to {n_cad:,} cadres by name + unit in the text",
+                a="instr() over every (article, cadre) pair: a nested loop (before)",
+                b="equi-join on the text's substrings of each name length (now)", a_s=ta, b_s=tb, same_result=ra == rb)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=int, default=10000)
     ap.add_argument("--history-months", type=int, default=0)
     ap.add_argument("--date", default="2025-12-31", help="the logical date of the lake's daily run")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--cases", default="source_keys,silver_empty_batch")
+    ap.add_argument("--cases", default="source_keys,silver_empty_batch,identity_news")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args(argv)
     os.environ.update(_bench_env(args.scale, args.history_months))
@@ -125,7 +159,9 @@ def main(argv=None) -> int:
     results = []
     for case in args.cases.split(","):
         print(f"== {case}", flush=True)
-        r = case_source_keys(spark, args.repeat) if case == "source_keys" else case_silver_empty_batch(spark, args.repeat, day)
+        r = {"source_keys": lambda: case_source_keys(spark, args.repeat),
+             "silver_empty_batch": lambda: case_silver_empty_batch(spark, args.repeat, day),
+             "identity_news": lambda: case_identity_news(spark, args.repeat)}[case]()
         if "a_s" in r:
             r["a_median_s"], r["b_median_s"] = round(statistics.median(r["a_s"]), 3), round(statistics.median(r["b_s"]), 3)
             r["ratio"] = round(r["a_median_s"] / r["b_median_s"], 2)

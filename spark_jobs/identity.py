@@ -233,13 +233,27 @@ def link_web_masked(df: DataFrame, source: str, key_col: str, name_col: str, mas
     return resolve(r, r.join(mm, ["name", "pre", "suf"]), "masked_id_name")
 
 
+def _substrings(text: Column, n: int) -> Column:
+    """Every substring of ``text`` of length ``n``, as an array (empty when the text is shorter)."""
+    every = F.transform(F.sequence(F.lit(1), F.greatest(F.length(text), F.lit(1))), lambda i: F.substring(text, i, n))
+    return F.filter(every, lambda g: F.length(g) == n)
+
+
 def link_news(news: DataFrame, cad: DataFrame) -> DataFrame:
     """``name_text``: a cadre's name and the cadre's unit both occur in the article."""
     r = news.select(F.lit("web_news").alias("source"), F.col("news_id").cast("string").alias("source_key"),
                     F.concat_ws("\n", F.col("title"), F.col("body")).alias("text"))
     cs = cad.where((F.length("name") >= 2) & F.col("unit_label").isNotNull() & (F.length("unit_label") >= 2)) \
         .select("name", "unit_label", "cand")
-    hits = r.join(F.broadcast(cs), (F.instr(r.text, cs.name) > 0) & (F.instr(r.text, cs.unit_label) > 0))
+    # A name occurs in a text iff it equals one of the text's substrings of the name's length. Joining
+    # on those substrings (an equi-join, linear in text length) gives the same pairs as testing
+    # instr(text, name) for every (article, cadre) pair, a nested loop that grows with articles x cadres.
+    lengths = sorted(r_[0] for r_ in cs.select(F.length("name")).distinct().collect()) or [2]
+    subs = [_substrings(F.col("text"), n) for n in lengths]
+    grams = (r.select("source", "source_key", "text", F.explode(F.flatten(F.array(*subs))).alias("_gram"))
+             .distinct())
+    hits = (grams.join(cs, grams._gram == cs.name)
+            .where(F.instr(F.col("text"), F.col("unit_label")) > 0))
     return resolve(r, hits.select("source", "source_key", "cand"), "name_text")
 
 
