@@ -66,7 +66,7 @@ def test_mariadb_rows_get_the_same_row_hash_as_postgresql(spark, source_dbs, mar
     assert ha == hb and len(ha) > 1000
 
 
-@pytest.mark.parametrize("system,table", [("org", "members"), ("app", "meeting_attendance")])
+@pytest.mark.parametrize("system,table", [("org", "members"), ("cadre", "cadre_assessments")])
 def test_source_keys_are_the_same_on_both_paths_and_both_databases(spark, source_dbs, maria, system, table):
     """Delete detection reads every source key: SQLAlchemy for small tables, Spark JDBC key ranges for big ones."""
     pk = orgdb.PRIMARY_KEYS[table]
