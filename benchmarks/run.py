@@ -571,6 +571,14 @@ def _daily(run: dict) -> dict[str, float]:
     return {r["stage"]: r["wall_s"] for r in run["stages"] if r["phase"] == "daily" and r.get("status") == "ok"}
 
 
+def _flags(runs: list[dict]) -> str:
+    """The command-line flags that shaped the runs (as recorded by the workers)."""
+    hm = {r.get("history_months") or 0 for r in runs}
+    dm = {r.get("driver_memory") for r in runs} - {None}
+    out = f" --history-months {hm.pop()}" if len(hm) == 1 and 0 not in hm else ""
+    return out + (f" --driver-memory {dm.pop()}" if len(dm) == 1 else "")
+
+
 def side_by_side(runs: list[dict]) -> list[str]:
     """The headline figures of every run of the invocation, one row per scale."""
     lines = ["## Side by side", "",
@@ -596,13 +604,16 @@ def side_by_side(runs: list[dict]) -> list[str]:
 
 def write_page(doc: dict, out_dir: Path) -> None:
     lines = ["# Benchmark results", "",
-             f"Generated {doc['generated']} by `python -m benchmarks.run --scales {','.join(map(str, doc['scales']))}` "
+             f"Generated {doc['generated']} by `python -m benchmarks.run --scales {','.join(map(str, doc['scales']))}"
+             f"{_flags(doc['runs'])}` "
              f"on {doc['machine']['cpus']} cores / {doc['machine']['mem_gb']} GiB (`{doc['machine']['host']}`). "
              "Load averages are recorded per stage: figures taken while other jobs ran on the machine are inflated.",
              *(["", "**Notes:** " + doc["note"]] if doc.get("note") else []),
-             "", "Phases: **full** = fresh lake, logical date = city end − 1 day, whole history extracted and derived "
-             "(the cheaper equivalent of a 12-month rebuild, see `benchmarks/README.md`); **daily** = the incremental run "
-             "for the city's last day on top of it (watermark extract, silver merge, gold rebuild, later stages).", ""]
+             "", "Phases: **full** = fresh lake, logical date = city end − 1 day, whole history extracted and derived, "
+             "models trained, marts built from scratch (the cheaper equivalent of a 12-month rebuild, see "
+             "`benchmarks/README.md`); **daily** = the incremental run for the city's last day on top of it "
+             "(watermark extract, silver merge, gold rebuild, re-scoring, incremental marts, alerts, publish, brief): "
+             "the steady state of a production day.", ""]
     lines += side_by_side(doc["runs"])
     for run in doc["runs"]:
         partial = "" if run.get("complete", True) else " (INCOMPLETE run: the worker died or was stopped; figures up to that point)"
