@@ -155,6 +155,15 @@ def _window(lo, hi) -> tuple[str, dict]:
     return " and ".join(cond), params
 
 
+def _jdbc_key_ranges(spark, url: str, query: str, pk: str, kmin, kmax, partitions: int):
+    """``query`` read by Spark JDBC in ``partitions`` parallel ranges of the primary key ``pk``."""
+    jurl, props = jdbc_url(url)
+    return (spark.read.format("jdbc").option("url", jurl).options(**props)
+            .option("dbtable", f"({query}) q")
+            .option("partitionColumn", pk).option("lowerBound", str(kmin)).option("upperBound", str(int(kmax) + 1))
+            .option("numPartitions", str(partitions)).option("fetchsize", "10000").load())
+
+
 def extract(spark, url: str, table: str, lo, hi, jdbc_threshold: int, partitions: int = 4):
     """Rows of ``table`` with ``lo < updated_at < hi`` as a Spark DataFrame with the canonical schema.
 
@@ -181,13 +190,9 @@ def extract(spark, url: str, table: str, lo, hi, jdbc_threshold: int, partitions
             eng.dispose()
             return spark.createDataFrame(tbl), int(n), "sqlalchemy"
     eng.dispose()
-    jurl, props = jdbc_url(url)
     lit = lambda v: f"'{v.isoformat(sep=' ')}'"  # noqa: E731
     where = f"updated_at < {lit(hi)}" + (f" and updated_at > {lit(lo)}" if lo is not None else "")
-    df = (spark.read.format("jdbc").option("url", jurl).options(**props)
-          .option("dbtable", f"(select * from {table} where {where}) q")
-          .option("partitionColumn", pk).option("lowerBound", str(kmin)).option("upperBound", str(int(kmax) + 1))
-          .option("numPartitions", str(partitions)).option("fetchsize", "10000").load())
+    df = _jdbc_key_ranges(spark, url, f"select * from {table} where {where}", pk, kmin, kmax, partitions)
     from pyspark.sql.types import (BooleanType, DateType, DoubleType, LongType, StringType, TimestampType)
 
     spark_type = {pa.int64(): LongType(), pa.float64(): DoubleType(), pa.bool_(): BooleanType(),
@@ -212,9 +217,5 @@ def source_keys(spark, url: str, table: str, jdbc_threshold: int = 50000, partit
     eng.dispose()
     if n <= jdbc_threshold:
         return spark.createDataFrame(pa.table({pk: pa.array(keys, type=pa.int64())}))
-    jurl, props = jdbc_url(url)
-    df = (spark.read.format("jdbc").option("url", jurl).options(**props)
-          .option("dbtable", f"(select {pk} from {table}) q")
-          .option("partitionColumn", pk).option("lowerBound", str(kmin)).option("upperBound", str(int(kmax) + 1))
-          .option("numPartitions", str(partitions)).option("fetchsize", "10000").load())
+    df = _jdbc_key_ranges(spark, url, f"select {pk} from {table}", pk, kmin, kmax, partitions)
     return df.select(F.col(pk).cast("long").alias(pk))

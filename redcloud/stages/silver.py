@@ -45,9 +45,10 @@ def run_entity(spark, spec: EntitySpec, day: dt.date, refs: dict, key: bytes, sk
         return dict(entity=spec.name, table=f"silver/{spec.name}", rows=0, quarantined=0, skipped="no bronze table")
     bronze = lake.read(spark, "bronze", spec.source)
     batch = bronze.where(F.col("_logical_date") == F.lit(day))
-    if skip_empty and lake.exists(spark, "silver", spec.name) and not batch.limit(1).count():
+    have_silver = lake.exists(spark, "silver", spec.name)
+    if skip_empty and have_silver and not batch.limit(1).count():
         return _empty_batch(spark, spec, day, t0)
-    existing = lake.read(spark, "silver", spec.name) if lake.exists(spark, "silver", spec.name) else None
+    existing = lake.read(spark, "silver", spec.name) if have_silver else None
     sb = build_entity(batch, spec, refs, key, existing)
     good = sb.good.persist()
     bad = sb.bad.persist()
