@@ -57,6 +57,7 @@ def case_source_keys(spark, repeat: int) -> dict:
     import sqlalchemy as sa
 
     from redcloud.config import get_settings
+    from redcloud.contracts import PRIMARY_KEYS, SYSTEMS
     from redcloud.sources import orgdb
 
     s = get_settings()
@@ -64,14 +65,14 @@ def case_source_keys(spark, repeat: int) -> dict:
     eng = orgdb.engine(url)
     sizes = {}
     with eng.connect() as conn:
-        for table in orgdb.SYSTEMS["app"]:
+        for table in SYSTEMS["app"]:
             sizes[table] = conn.execute(sa.text(f"select count(*) from {table}")).scalar()
     eng.dispose()
     table = max(sizes, key=sizes.get)
 
     def keys(threshold):
         return lambda: orgdb.source_keys(spark, url, table, jdbc_threshold=threshold).agg(
-            {orgdb.PRIMARY_KEYS[table]: "sum"}).first()[0]
+            {PRIMARY_KEYS[table]: "sum"}).first()[0]
 
     ta, tb, ra, rb = _alternate(keys(10**12), keys(0), repeat)
     return dict(case="source_keys", what=f"every key of app.{table} ({sizes[table]:,} rows) into a Spark DataFrame",
@@ -82,23 +83,25 @@ def case_source_keys(spark, repeat: int) -> dict:
 def case_silver_empty_batch(spark, repeat: int, day: dt.date) -> dict:
     from pyspark.sql import functions as F
 
-    from redcloud import lake
     from redcloud.config import get_settings
+    from redcloud.context import RunContext
     from redcloud.stages import silver
     from spark_jobs.silver.entities import ENTITIES
 
+    ctx = RunContext.create(day, get_settings(), spark=spark)
+    lake = ctx.lake
     key = get_settings().secrets.pseudonym_key_bytes()
-    empty = [e for e in ENTITIES if lake.exists(spark, "bronze", e.source) and lake.exists(spark, "silver", e.name)
+    empty = [e for e in ENTITIES if lake.exists("bronze", e.source) and lake.exists("silver", e.name)
              and lake.read(spark, "bronze", e.source).where(F.col("_logical_date") == F.lit(day)).limit(1).count() == 0]
     if not empty:
         return dict(case="silver_empty_batch", skipped=f"no entity has an empty bronze batch on {day}")
-    refs = silver.reference_frames(spark, day)
+    refs = silver.reference_frames(spark, lake, day)
     for df in refs.values():
         df.count()
 
     def run(skip):
         def go():
-            return [silver.run_entity(spark, e, day, refs, key, skip_empty=skip)["rows"] for e in empty]
+            return [silver.run_entity(ctx, e, refs, key, skip_empty=skip)["rows"] for e in empty]
         return go
 
     ta, tb, ra, rb = _alternate(run(False), run(True), repeat)
@@ -114,9 +117,11 @@ def case_silver_empty_batch(spark, repeat: int, day: dt.date) -> dict:
 def case_identity_news(spark, repeat: int) -> dict:
     from pyspark.sql import functions as F
 
-    from redcloud import lake
+    from redcloud.config import get_settings
+    from redcloud.lake import Lake
     from spark_jobs import identity as I
 
+    lake = Lake(get_settings().paths.lake_root)
     rd = {n: lake.read(spark, "silver", n).persist() for n in ("members", "cadres", "organizations", "news")}
     county, label = I._org_frames(rd["organizations"])
     m = I.member_frame(rd["members"], county)

@@ -67,7 +67,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     a = ap.parse_args(argv)
 
-    path = snapshot.resolve_current()
+    from redcloud.config import get_settings
+
+    path = snapshot.Snapshots(get_settings().serving).resolve_current()
     import duckdb
 
     con = duckdb.connect(str(path), read_only=True)

@@ -6,7 +6,7 @@ One command (what the lead runs on a quiet machine):
 
 For each scale a fresh worker process (a fresh JVM and settings) does, in ``.run/bench/<scale>/``:
 
-1. ``generate``: the synthetic city (``redcloud.synth.generate``, reused when identical; say ``--force-generate``)
+1. ``generate``: the synthetic city (``redcloud.demo.synth.generate``, reused when identical; say ``--force-generate``)
 2. ``load_sources``: the city into PostgreSQL databases dedicated to the benchmark
    (``rc_bench_<scale>_{org,cadre,app}``; reused when the same city is loaded); a web reference
    server for the city on a free port (no injected faults or delays, so timings are the pipeline's)
@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
-import importlib.util
 import json
 import os
 import platform
@@ -54,7 +52,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 BENCH = ROOT / ".run" / "bench"
 SEED = 20251231
 
-PIPELINE_STAGES = ("bronze", "silver", "gold", "models", "marts", "alerts", "publish", "brief")
+from redcloud.stages.registry import NAMES as PIPELINE_STAGES  # noqa: E402  (declared once, in order)
+
 REBUILD_STAGES = ("bronze", "silver", "gold")
 # The full phase also trains the models and builds the marts from scratch, so that the daily phase
 # measures the steady state (re-scoring with the champions, incremental marts), as in production.
@@ -169,22 +168,6 @@ def _io(before: dict, after: dict, stage: str) -> dict:
                 files_per_table={k: v["files"] for k, v in sorted(written.items())})
 
 
-def _stage_available(stage: str) -> str | None:
-    """None when the stage can run, else why not."""
-    from redcloud import pipeline
-
-    mod = pipeline.LATER_STAGES.get(stage)
-    if mod is None:
-        return None
-    try:
-        if importlib.util.find_spec(mod) is None:
-            return f"module {mod} not found"
-        m = importlib.import_module(mod)
-    except Exception as e:  # noqa: BLE001
-        return f"module {mod} does not import: {type(e).__name__}: {e}"
-    return None if callable(getattr(m, "run", None)) else f"module {mod} has no run()"
-
-
 # ---------------------------------------------------------------------------------------------
 # worker: one scale in its own process
 # ---------------------------------------------------------------------------------------------
@@ -269,19 +252,18 @@ def _ensure_databases(label: str) -> None:
     conn.close()
 
 
-def _run_stage_measured(stage: str, day: dt.date, run_id: str, lake_root: Path, record: list, phase: str) -> bool:
+def _run_stage_measured(stage: str, day: dt.date, run_id: str, lake_root: Path, record: list, phase: str,
+                        settings=None) -> bool:
     from redcloud import pipeline
+    from redcloud.config import get_settings
+    from redcloud.context import RunContext
 
-    why = _stage_available(stage)
-    if why:
-        record.append(dict(phase=phase, stage=stage, status="not available", detail=why))
-        print(f"  [{phase}] {stage:8s} not available: {why}", flush=True)
-        return True
+    ctx = RunContext.create(day, settings or get_settings(), run_id=run_id)
     before = lake_snapshot(lake_root)
     err = None
     with Probe() as p:
         try:
-            res = pipeline.run_stage(stage, day, run_id)
+            res = pipeline.run_stage(ctx, stage)
         except Exception as e:  # noqa: BLE001 - a failing stage is a result to report, not a crash
             err = f"{type(e).__name__}: {e}"[:2000]
             traceback.print_exc()
@@ -289,14 +271,15 @@ def _run_stage_measured(stage: str, day: dt.date, run_id: str, lake_root: Path, 
     after = lake_snapshot(lake_root)
     row = dict(phase=phase, stage=stage, status="failed" if err else "ok", **p.result, **_io(before, after, stage))
     if stage == "bronze":
-        row["rows_in"] = int(sum(r.get("source_rows", 0) for r in res.get("orgdb", []))
-                             + sum(r.get("source_rows", 0) for r in res.get("ironcage", []))
-                             + sum(r.get("records", 0) for r in res.get("web", [])))
-        row["bronze_detail"] = {"orgdb_methods": sorted({r.get("method") for r in res.get("orgdb", [])} - {None})}
+        parts = res.get("parts", {})
+        orgdb = parts.get("bronze_orgdb", {}).get("tables", [])
+        row["rows_in"] = int(sum(r.get("source_rows", 0) for r in orgdb)
+                             + sum(r.get("source_rows", 0) for r in parts.get("bronze_ironcage", {}).get("tables", []))
+                             + sum(r.get("records", 0) for r in parts.get("bronze_web", {}).get("tables", [])))
+        row["bronze_detail"] = {"orgdb_methods": sorted({r.get("method") for r in orgdb} - {None})}
     # where the time went inside the stage, as the stage itself reports it
     parts = {t.get("table"): t.get("seconds") for t in res.get("tables", []) if isinstance(t, dict) and t.get("seconds")}
-    for k in ("orgdb", "ironcage", "web"):
-        parts.update({t.get("table"): t.get("seconds") for t in res.get(k, []) if isinstance(t, dict) and t.get("seconds")})
+
     if parts:
         row["part_seconds"] = parts
     if isinstance(res.get("quality"), dict):
@@ -327,8 +310,8 @@ def _jvm_alive() -> bool:
 def worker(scale: int, seed: int, out: Path, force_generate: bool, rebuild_months: int, skip_reference: bool,
            stages: tuple[str, ...], history_months: int = 0, skip_api: bool = False) -> None:
     from redcloud.config import get_settings
-    from redcloud.sources import orgdb
-    from redcloud.synth import generate
+    from redcloud.demo import sources as demo_sources
+    from redcloud.demo.synth import generate
 
     s = get_settings()
     label = bench_label(scale, history_months)
@@ -359,14 +342,14 @@ def worker(scale: int, seed: int, out: Path, force_generate: bool, rebuild_month
     _ensure_databases(label)
     urls = {system: s.source_url(system) for system in ("org", "cadre", "app")}
     with Probe() as p:
-        loaded = orgdb.load_city(urls, city)
+        loaded = demo_sources.load_city(urls, city)
     record.append(dict(phase="setup", stage="load_sources", status="ok" if any(loaded.values()) else "reused",
                        **p.result, rows_out=int(sum(sum(c.values()) for c in loaded.values() if c))))
     print(f"  load_sources {record[-1]['status']} ({p.result['wall_s']}s)", flush=True)
 
     port = _free_port()
     weblog = open(base / "web.log", "wb")
-    web = subprocess.Popen([sys.executable, "-m", "redcloud.sources.web_server", "--data-dir", str(city / "web"),
+    web = subprocess.Popen([sys.executable, "-m", "redcloud.demo.web_server", "--data-dir", str(city / "web"),
                             "--port", str(port), "--seed", str(seed), "--fault-rate", "0", "--slow-rate", "0"],
                            cwd=ROOT, stdout=weblog, stderr=subprocess.STDOUT)
     try:

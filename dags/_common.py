@@ -2,16 +2,22 @@
 
 Nothing here imports the ``redcloud`` package: DAG files are parsed by the Airflow virtualenv, and
 all pipeline work runs in the pipeline virtualenv through its ``redcloud`` command (or
-``python -m redcloud.<module>``). No network, database or heavy import happens at parse time.
+``python -m redcloud.<module>``). Two standard-library-only modules of the package are loaded by
+path: the stage registry (``redcloud/stages/registry.py``: which stages exist, in which order) and
+the vocabulary (``redcloud/rules/vocab.py``, which the dbt DAG hands to dbt). No network, database
+or heavy import happens at parse time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import json
 import logging
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pendulum
@@ -25,6 +31,22 @@ PIPELINE_BIN = Path(os.environ.get("REDCLOUD_PIPELINE_BIN", str(REPO / ".run" / 
 REDCLOUD = PIPELINE_BIN / "redcloud"
 PIPELINE_PY = PIPELINE_BIN / "python"
 DBT_PROJECT = REPO / "dbt_project"
+
+
+def _load(name: str, relpath: str):
+    """A standard-library-only module of the redcloud package, loaded by path (no package import)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / relpath)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+REGISTRY = _load("redcloud_stage_registry", "redcloud/stages/registry.py")
+VOCAB = _load("redcloud_vocab", "redcloud/rules/vocab.py")
+DBT_VOCAB = json.dumps(VOCAB.dbt_vocab(), ensure_ascii=False)
 
 # Exit code of `redcloud run` when a quality gate fails (redcloud/cli.py); such a failure is final.
 GATE_FAILED = 3

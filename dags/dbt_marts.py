@@ -16,8 +16,20 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # dags/_common.py
 
-from _common import (DAY, DBT_PROJECT, DEFAULT_ARGS, GOLD, MACROS, MARTS, MODEL_SCORES, PIPELINE_BIN, REPO,
-                     START, stage_task)
+from _common import (
+    DAY,
+    DBT_PROJECT,
+    DBT_VOCAB,
+    DEFAULT_ARGS,
+    GOLD,
+    MACROS,
+    MARTS,
+    MODEL_SCORES,
+    PIPELINE_BIN,
+    REPO,
+    START,
+    stage_task,
+)
 from airflow.sdk import DAG, Param, task
 
 
@@ -39,7 +51,7 @@ def _dbt_group(day: str):
            "REDCLOUD_DBT_RUN_DIR": f"{run_dir}/dbt", "DBT_TARGET_PATH": f"{run_dir}/dbt/target",
            "DBT_LOG_PATH": f"{run_dir}/dbt/logs",
            "REDCLOUD_PATHS__LAKE_ROOT": os.environ.get("REDCLOUD_PATHS__LAKE_ROOT", str(REPO / ".run" / "lake")),
-           "REDCLOUD_LOGICAL_DATE": day}
+           "REDCLOUD_LOGICAL_DATE": day, "REDCLOUD_DBT_VOCAB": DBT_VOCAB}
     return DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(DBT_PROJECT, env_vars=env),

@@ -16,24 +16,28 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # dags/_common.py
 
-from _common import (DAILY, BRONZE_IRONCAGE, BRONZE_ORGDB, BRONZE_WEB, DAY, DEFAULT_ARGS, MACROS, START, end_date,
-                     python_task)
+from _common import (
+    BRONZE_IRONCAGE,
+    BRONZE_ORGDB,
+    BRONZE_WEB,
+    DAILY,
+    DAY,
+    DEFAULT_ARGS,
+    MACROS,
+    REGISTRY,
+    START,
+    end_date,
+    stage_task,
+)
 from airflow.sdk import DAG, Param, task
 
-# The pipeline's bronze entry points, run in the pipeline virtualenv for one day (argv[1]).
-_RUN = ("import datetime as d, json, sys; from redcloud.spark import get_spark; {imp}; "
-        "r = {call}(get_spark(), d.date.fromisoformat(sys.argv[1])); "
-        "print(json.dumps(r, ensure_ascii=False, indent=1, default=str))")
-SOURCES = {
-    "orgdb": (BRONZE_ORGDB, "from redcloud.pipeline import bronze_orgdb", "bronze_orgdb", "组织数据库 (三个系统)"),
-    "ironcage": (BRONZE_IRONCAGE, "from redcloud.stages import bronze_ironcage", "bronze_ironcage.run",
-                 "数据铁笼落地文件夹"),
-    "web": (BRONZE_WEB, "from redcloud.stages import bronze_web", "bronze_web.run", "网络参考数据"),
-}
+# source kind -> the asset it lands (its stage, bronze_<kind>, is a part of bronze in the registry)
+SOURCES = {"orgdb": BRONZE_ORGDB, "ironcage": BRONZE_IRONCAGE, "web": BRONZE_WEB}
 
 
 def _ingest_dag(kind: str) -> DAG:
-    asset, imp, call, title = SOURCES[kind]
+    asset, stage = SOURCES[kind], REGISTRY.get(f"bronze_{kind}")
+    title = stage.title
     with DAG(
         dag_id=f"ingest_{kind}",
         description=f"bronze 采集: {title}",
@@ -49,8 +53,7 @@ def _ingest_dag(kind: str) -> DAG:
                               description="手动运行时的业务日期 (YYYY-MM-DD)；留空则用运行的逻辑日期")},
         tags=["redcloud", "bronze", "ingestion"],
     ) as dag:
-        code = _RUN.format(imp=imp, call=call)
-        load = python_task(f"-c '{code}' {DAY}", task_id=f"bronze_{kind}", retries=3)
+        load = stage_task(stage.name, retries=stage.retries)
 
         @task(task_id="announce", outlets=[asset])
         def announce(day: str, **context):

@@ -13,8 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # dags/_common.py
 
-from _common import (BRONZE_IRONCAGE, BRONZE_ORGDB, BRONZE_WEB, DAY, DEFAULT_ARGS, GOLD, MACROS, START,
-                     stage_task)
+from _common import BRONZE_IRONCAGE, BRONZE_ORGDB, BRONZE_WEB, DAY, DEFAULT_ARGS, GOLD, MACROS, START, stage_task
 from airflow.sdk import DAG, Param, task
 
 with DAG(

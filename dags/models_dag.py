@@ -1,8 +1,10 @@
-"""The models DAG: daily scoring of the N models, with a weekly retrain (champion/challenger).
+"""The models DAG: the N models' life cycle as four tasks, train → validate → promote → score.
 
-Scheduled on gold. On Mondays (or with ``retrain=always``) the models are retrained and a challenger
-replaces the champion only when it validates better (``models/``); on other days the champions
-re-score the day. Either way the run is idempotent for its logical date.
+Scheduled on gold. On Mondays (or with ``retrain=always``) each model is retrained into a
+``@candidate``; validation makes it ``@challenger`` only when it beats the champion; promotion moves
+``@champion`` to it (mlops-stacks: the alias moves, nothing is copied); scoring re-scores the day
+with the champions. On other days train finds nothing to do and the champions re-score the day.
+Every task is idempotent for its logical date.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # dags/_common.py
 
-from _common import DAY, DEFAULT_ARGS, GOLD, MACROS, MODEL_SCORES, START, stage_task
-from airflow.sdk import DAG, Param, task
+from _common import DAY, DEFAULT_ARGS, GOLD, MACROS, MODEL_SCORES, REGISTRY, START, stage_task
+from airflow.sdk import DAG, Param, chain, task
 
 RETRAIN = ("{% set d = logical_day(params, dag_run, triggering_asset_events) %}"
            "{{ 'always' if (params.retrain == 'always' or "
@@ -42,4 +44,5 @@ with DAG(
         context["outlet_events"][MODEL_SCORES].extra = {"logical_date": day}
         return day
 
-    stage_task("models", extra_env={"REDCLOUD_MODELS__RETRAIN": RETRAIN}) >> announce(DAY)
+    steps = [stage_task(p, extra_env={"REDCLOUD_MODELS__RETRAIN": RETRAIN}) for p in REGISTRY.get("models").parts]
+    chain(*steps, announce(DAY))

@@ -1,7 +1,8 @@
 """The main job as one DAG: every pipeline stage for one logical date, in order.
 
-bronze → silver → gold → models → marts → alerts → publish → brief, each task ``redcloud run <stage>
---date <logical date> --run-id <Airflow run id>`` in the pipeline virtualenv. This is the DAG to
+bronze → silver → gold → models → marts → alerts → publish → brief (the order of
+``redcloud/stages/registry.py``), each task ``redcloud run <stage> --date <logical date> --run-id
+<Airflow run id>`` in the pipeline virtualenv. This is the DAG to
 backfill (UI: 触发 → Backfill, or ``POST /api/v2/backfills``): runs are one at a time
 (``max_active_runs=1``, stages share tables) and every stage is idempotent per logical date.
 
@@ -19,10 +20,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # dags/_common.py
 
-from _common import DAILY, DAY, DEFAULT_ARGS, MACROS, SERVING, START, end_date, stage_task
+from _common import DAILY, DAY, DEFAULT_ARGS, MACROS, REGISTRY, SERVING, START, end_date, stage_task
 from airflow.sdk import DAG, Param, chain, task
 
-STAGES = ["bronze", "silver", "gold", "models", "marts", "alerts", "publish", "brief"]
+STAGES = list(REGISTRY.NAMES)   # declared once, in redcloud/stages/registry.py
 
 with DAG(
     dag_id="redcloud_daily",
@@ -43,7 +44,7 @@ with DAG(
     },
     tags=["redcloud", "main"],
 ) as dag:
-    tasks = [stage_task(st, retries=3 if st == "bronze" else 0, gated_by_param="stages",
+    tasks = [stage_task(st, retries=REGISTRY.get(st).retries, gated_by_param="stages",
                         trigger_rule="none_failed") for st in STAGES]
 
     @task(task_id="announce_snapshot", outlets=[SERVING], trigger_rule="none_failed")

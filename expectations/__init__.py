@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # never phone home from a pipeline run
 
-import great_expectations as gx  # noqa: E402
-from great_expectations.expectations.row_conditions import Column  # noqa: E402
+import great_expectations as gx
+from great_expectations.expectations.row_conditions import Column
+
+from redcloud.rules import vocab
 
 E = gx.expectations
 
@@ -42,13 +44,13 @@ PLAIN_PII_RE = rf"(?<![0-9A-Za-z])(?:{PLAIN_ID_RE}|{PLAIN_PHONE_RE})(?![0-9A-Za-
 HASH_SUFFIXES = ("_pseudonym",)
 HASH_COLUMNS = ("_row_hash",)
 
-# --- known value sets -------------------------------------------------------------------------------
-GENDERS = ["男", "女"]
-PARTY_STATUSES = ["正式党员", "预备党员"]
-MEMBERSHIP_STATUSES = ["在册", "已转出", "已去世"]
-ORG_LEVELS = ["市委", "区县委", "乡镇街道", "党委/党总支", "党支部"]
-ORG_TYPES = ["党(工)委", "党委", "党总支", "村", "社区", "机关", "国企", "非公企业", "学校", "医院"]
-EDUCATION = ["初中及以下", "高中/中专", "大专", "大学本科", "研究生"]
+# --- known value sets: the business vocabulary (redcloud.rules.vocab), never spelled here -------------
+GENDERS = list(vocab.GENDERS)
+PARTY_STATUSES = list(vocab.PARTY_STATUSES)
+MEMBERSHIP_STATUSES = list(vocab.MEMBERSHIP_STATUSES)
+ORG_LEVELS = list(vocab.ORG_LEVELS)
+ORG_TYPES = list(vocab.ORG_TYPES)
+EDUCATION = list(vocab.EDUCATION)
 # the 56 officially recognised ethnic groups, plus 其他 (foreign-born / not identified)
 ETHNICITIES = [
     "汉族", "蒙古族", "回族", "藏族", "维吾尔族", "苗族", "彝族", "壮族", "布依族", "朝鲜族", "满族", "侗族", "瑶族",
@@ -57,19 +59,18 @@ ETHNICITIES = [
     "仡佬族", "锡伯族", "阿昌族", "普米族", "塔吉克族", "怒族", "乌孜别克族", "俄罗斯族", "鄂温克族", "德昂族",
     "保安族", "裕固族", "京族", "塔塔尔族", "独龙族", "鄂伦春族", "赫哲族", "门巴族", "珞巴族", "基诺族", "其他",
 ]
-CHANGE_TYPES = ["入党", "转正", "转入", "转出", "流动", "去世"]
-RANKS = ["县处级正职", "县处级副职", "乡科级正职", "乡科级副职"]
-POST_RANKS = RANKS + ["科员"]                     # earlier posts in a cadre's history may be below 科级
-GRADES = ["优秀", "称职", "基本称职", "不称职"]
-DISCIPLINE_ACTIONS = ["诫勉谈话", "党内警告", "党内严重警告", "撤销党内职务", "留党察看", "开除党籍"]
-VILLAGE_ROLES = ["第一书记", "驻村工作队长", "驻村工作队员"]
-# 三会一课 + 主题党日, and the innovative activity types branches report; a new type must be added here
-MEETING_TYPES = ["支部党员大会", "支委会", "党小组会", "党课", "主题党日",
-                 "联学共建", "红色教育实践", "专题研讨", "数字党建实践", "党员志愿服务日", "微党课比赛"]
-ATTENDANCE_STATUSES = ["出席", "请假", "缺席"]
-PROJECT_STATUSES = ["进行中", "已完成", "已逾期"]
-AGE_BANDS = ["30岁及以下", "31-40岁", "41-50岁", "51-60岁", "61-70岁", "71岁及以上"]
-PARTY_YEARS_BANDS = ["5年以下", "5-9年", "10-19年", "20-29年", "30-49年", "50年及以上"]
+CHANGE_TYPES = list(vocab.CHANGE_TYPES)
+RANKS = list(vocab.RANKS)
+POST_RANKS = list(vocab.POST_RANKS)
+GRADES = list(vocab.GRADES)
+DISCIPLINE_ACTIONS = list(vocab.DISCIPLINE_ACTIONS)
+VILLAGE_ROLES = list(vocab.VILLAGE_ROLES)
+MEETING_TYPES = list(vocab.MEETING_TYPES)   # a new activity type must be added to the vocabulary
+ATTENDANCE_STATUSES = list(vocab.ATTENDANCE_STATUSES)
+SOURCE_PROJECT_STATUSES = list(vocab.SOURCE_PROJECT_STATUSES)
+PROJECT_STATES = list(vocab.PROJECT_STATES)
+AGE_BANDS = [label for _, label in vocab.AGE_BANDS]
+PARTY_YEARS_BANDS = [label for _, label in vocab.PARTY_YEARS_BANDS]
 
 # rows still current in silver (soft-deleted rows keep their key but no longer count)
 ALIVE = Column("is_deleted") == False  # noqa: E712  (a GX Condition, not a Python comparison)
@@ -191,8 +192,8 @@ BASELINE_TABLES: dict[str, list[str]] = {
     "silver": ["power_operations", "power_operation_versions", "duty_records", "complaints", "penalties",
                "enforcement", "news", "person_links", "persons", "organization_history",
                "member_status_history", "cadre_post_history"],
-    "gold": ["fct_meeting_signals", "fct_branch_quarter", "fct_learning_daily", "fct_cadre_year",
-             "fct_village_work_daily", "fct_project_status"],
+    "gold": ["fct_meeting_signals", "fct_branch_month", "fct_branch_quarter", "fct_learning_daily",
+             "fct_cadre_year", "fct_village_work_daily"],
 }
 
 

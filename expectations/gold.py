@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from expectations import (AGE_BANDS, ETHNICITIES, EDUCATION, GENDERS, MEMBERSHIP_STATUSES, ORG_LEVELS, ORG_TYPES,
-                          PARTY_STATUSES, PARTY_YEARS_BANDS, Column, TableSuite, a_at_least_b, between,
-                          compound_unique, in_set, key_unique, masked_id, masked_phone, min_rows, not_null,
-                          pseudonym)
+from expectations import (
+                          AGE_BANDS,
+                          EDUCATION,
+                          ETHNICITIES,
+                          GENDERS,
+                          MEMBERSHIP_STATUSES,
+                          ORG_LEVELS,
+                          ORG_TYPES,
+                          PARTY_STATUSES,
+                          PARTY_YEARS_BANDS,
+                          PROJECT_STATES,
+                          Column,
+                          TableSuite,
+                          a_at_least_b,
+                          between,
+                          compound_unique,
+                          in_set,
+                          key_unique,
+                          masked_id,
+                          masked_phone,
+                          min_rows,
+                          not_null,
+                          pseudonym,
+)
+from redcloud.rules import vocab
 
-BELOW_COUNTY = Column("org_level").is_in(["乡镇街道", "党委/党总支", "党支部"])
+BELOW_COUNTY = Column("org_level").is_in([vocab.TOWN, vocab.PARTY_COMMITTEE, vocab.BRANCH])
 
 SUITES: dict[str, TableSuite] = {
     "dim_organization": TableSuite("gold", "dim_organization", ["org_id"], [
@@ -18,13 +39,14 @@ SUITES: dict[str, TableSuite] = {
         *in_set("org_type", ORG_TYPES),
         *between("depth", 0, 6),
         # every organisation below the county level rolls up to a county and a town
-        *not_null("county_org_id", row_condition=Column("org_level") != "市委", check="rolls_up_to_county"),
+        *not_null("county_org_id", row_condition=Column("org_level") != vocab.CITY, check="rolls_up_to_county"),
         *not_null("town_org_id", row_condition=BELOW_COUNTY, check="rolls_up_to_town"),
     ], description="One row per organisation with its place in the tree."),
     "dim_member": TableSuite("gold", "dim_member", ["member_id"], [
         *min_rows(1),
         *key_unique("member_id", alive_only=False),
-        *not_null("org_id", "member_name", "gender", "party_status", "membership_status", "id_number_pseudonym",
+        *not_null("org_id", "member_name", "gender", "party_status", "membership_status", "is_on_roll",
+                  "id_number_pseudonym",
                   "id_number_masked", "age", "age_band", "years_in_party", "party_years_band", "branch_type",
                   "county_org_id", "town_org_id", "as_of_date"),
         *in_set("gender", GENDERS),
@@ -41,7 +63,7 @@ SUITES: dict[str, TableSuite] = {
         *pseudonym("id_number_pseudonym"),
         *masked_id("id_number_masked"),
         *masked_phone("phone_masked"),
-    ], description="One row per current member with statistics categories."),
+    ], description="One row per member record (is_on_roll: 在册) with statistics categories."),
     "fct_member_month": TableSuite("gold", "fct_member_month", ["member_id", "month"], [
         *min_rows(1),
         *not_null("member_id", "month", "org_id", "login_days", "learning_days", "volunteer_records",
@@ -60,4 +82,19 @@ SUITES: dict[str, TableSuite] = {
         *between("meetings_expected", 0, None),
         *a_at_least_b("meetings_expected", "meetings_attended"),
     ], description="One row per member and month: app use, learning, volunteering, dues, meetings."),
+    "fct_project_lifecycle": TableSuite("gold", "fct_project_lifecycle", ["project_id", "valid_from"], [
+        *min_rows(1),
+        *not_null("project_id", "state", "state_seq", "valid_from", "as_of_date"),
+        *compound_unique(["project_id", "valid_from"], alive_only=False, check="key_unique"),
+        *in_set("state", PROJECT_STATES),
+        *a_at_least_b("valid_to", "valid_from"),
+    ], description="One row per 帮扶 project and lifecycle state period."),
+    "fct_project_status": TableSuite("gold", "fct_project_status", ["project_id"], [
+        *min_rows(1),
+        *key_unique("project_id", alive_only=False),
+        *not_null("status", "state_since", "deadline", "start_date", "as_of_date"),
+        *in_set("status", PROJECT_STATES),
+        *a_at_least_b("deadline", "start_date"),
+        *between("overdue_days", 0, None),
+    ], description="One row per 帮扶 project: its lifecycle state on the logical date."),
 }

@@ -8,11 +8,39 @@ Silver rules already quarantine bad source rows; these suites check what actuall
 
 from __future__ import annotations
 
-from expectations import (ATTENDANCE_STATUSES, CHANGE_TYPES, DISCIPLINE_ACTIONS, EDUCATION, ETHNICITIES, GENDERS,
-                          GRADES, MEETING_TYPES, MEMBERSHIP_STATUSES, ORG_LEVELS, ORG_TYPES, PARTY_STATUSES,
-                          POST_RANKS, PROJECT_STATUSES, RANKS, VILLAGE_ROLES, Column, TableSuite, a_at_least_b,
-                          between, compound_unique, in_set, key_unique, masked_id, masked_phone, matches, min_rows,
-                          not_null, pseudonym, unique)
+from expectations import (
+    ATTENDANCE_STATUSES,
+    CHANGE_TYPES,
+    DISCIPLINE_ACTIONS,
+    EDUCATION,
+    ETHNICITIES,
+    GENDERS,
+    GRADES,
+    MEETING_TYPES,
+    MEMBERSHIP_STATUSES,
+    ORG_LEVELS,
+    ORG_TYPES,
+    PARTY_STATUSES,
+    POST_RANKS,
+    RANKS,
+    SOURCE_PROJECT_STATUSES,
+    VILLAGE_ROLES,
+    Column,
+    TableSuite,
+    a_at_least_b,
+    between,
+    compound_unique,
+    in_set,
+    key_unique,
+    masked_id,
+    masked_phone,
+    matches,
+    min_rows,
+    not_null,
+    pseudonym,
+    unique,
+)
+from redcloud.rules import vocab
 from spark_jobs.silver.entities import BY_NAME
 
 
@@ -29,7 +57,7 @@ _SPECIFIC: dict[str, list] = {
         *unique("org_code"),
         *matches("region_code", r"^[0-9]{6}$", "region_code_format"),
         # only the root (市委) has no parent
-        *not_null("parent_org_id", row_condition=Column("org_level") != "市委", check="parent_present"),
+        *not_null("parent_org_id", row_condition=Column("org_level") != vocab.CITY, check="parent_present"),
     ],
     "members": [
         *min_rows(1),
@@ -41,7 +69,7 @@ _SPECIFIC: dict[str, list] = {
         *in_set("party_status", PARTY_STATUSES),
         *in_set("membership_status", MEMBERSHIP_STATUSES),
         # a full member has a 转正 date (a probationary one does not yet)
-        *not_null("full_member_date", row_condition=Column("party_status") == "正式党员", check="full_member_date"),
+        *not_null("full_member_date", row_condition=Column("party_status") == vocab.FULL_MEMBER, check="full_member_date"),
         *pseudonym("id_number_pseudonym", "phone_pseudonym"),
         *masked_id("id_number_masked"),
         *masked_phone("phone_masked"),
@@ -129,10 +157,10 @@ _SPECIFIC: dict[str, list] = {
     ],
     "poverty_projects": [
         *not_null("project_name", "village_org_id", "cadre_id", "start_date", "deadline", "status"),
-        *in_set("status", PROJECT_STATUSES),
+        *in_set("status", SOURCE_PROJECT_STATUSES),
         *between("budget_yuan", 0, None),
         *a_at_least_b("deadline", "start_date"),
-        *not_null("completed_date", row_condition=Column("status") == "已完成", check="completion_date"),
+        *not_null("completed_date", row_condition=Column("status") == vocab.COMPLETED, check="completion_date"),
     ],
 }
 

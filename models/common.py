@@ -1,33 +1,37 @@
-"""Shared helpers for the four N models: lake IO, MLflow tracking, registry and champion promotion.
+"""Shared pieces of the four N models: the model environment (lake, configuration, MLflow), and the
+registry life cycle.
 
-Every model follows the same life cycle (databricks mlops-stacks pattern):
+Every model follows the databricks mlops-stacks life cycle, one step per task of the ``models``
+stage (:mod:`redcloud.stages.models`):
 
-1. ``features``: build a pandas frame from gold/silver (no IO besides reading the lake);
-2. ``train``: fit, evaluate on a held-out split, log params/metrics/plots and a pyfunc model with
-   signature and input example, register it (one MLflow experiment and registered model per model);
-3. promotion (:func:`register_and_promote`): the new version becomes ``@champion`` only if its
-   held-out metric beats the current champion's (the decision is logged as version and run tags);
-4. ``score``: always loads ``models:/<name>@champion`` and writes the version on every output row.
+1. **train** (``models/<model>/train.py``): build features from gold/silver, fit, evaluate on a
+   held-out split, log params/metrics/plots and a pyfunc model with signature and input example,
+   and register it as a new version with the alias ``candidate`` (:func:`register_candidate`);
+2. **validate** (:func:`validate`): the candidate becomes ``challenger`` only if its held-out metric
+   beats the champion's by more than the configured margin; the verdict is tagged on the version;
+3. **promote** (:func:`promote`): ``champion`` moves to the challenger; the alias is moved, nothing copied;
+4. **score** (``models/<model>/score.py``): loads ``models:/<name>@champion`` and writes the concrete
+   version on every output row.
+
+Nothing here reads process-wide settings: an :class:`Env` built from the run context is passed down.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from redcloud import lake
-from redcloud.config import get_settings
-
 log = logging.getLogger("redcloud.models")
 
-CHAMPION = "champion"
+CHAMPION, CHALLENGER, CANDIDATE = "champion", "challenger", "candidate"
 MODEL_KEYS = ("cadre_evaluation", "branch_innovation", "member_vitality", "integrity_portrait")
 # Requirements recorded with every logged model: skips MLflow's slow requirement inference.
 PIP_REQUIREMENTS = ["mlflow==3.17.2", "xgboost-cpu==3.2.0", "scikit-learn==1.9.1", "pandas==2.3.3", "numpy"]
@@ -40,162 +44,200 @@ class NotEnoughHistory(ValueError):
     any other error still fails the stage."""
 
 
-def seed_everything(seed: int | None = None) -> int:
-    seed = get_settings().models.seed if seed is None else seed
-    random.seed(seed)
-    np.random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
-    return seed
+@dataclass
+class Env:
+    """What model code needs from a run: the lake, ``[models]`` and ``[mlflow]``, the date and run name."""
 
+    lake: object                    # redcloud.lake.Lake
+    cfg: object                     # redcloud.config.ModelsConfig
+    mlflow_cfg: object              # redcloud.config.MlflowConfig
+    day: dt.date
+    run_name: str = "train"
+    _cache: dict = field(default_factory=dict, repr=False)
 
-def registered_name(key: str) -> str:
-    return f"{get_settings().models.name_prefix}_{key}"
+    @classmethod
+    def from_context(cls, ctx) -> "Env":
+        return cls(ctx.lake, ctx.settings.models, ctx.settings.mlflow, ctx.day, ctx.run_id)
+
+    # -- lake -------------------------------------------------------------------------------------
+    def read(self, layer: str, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+        """A Delta table as pandas (``None`` when it does not exist); cached per table version, since
+        several models read the same tables within one stage."""
+        if not self.lake.exists(layer, name):
+            return None
+        key = (layer, name, self.lake.version(layer, name), tuple(columns) if columns else None)
+        if key not in self._cache:
+            self._cache[key] = self.lake.arrow(layer, name, columns)
+        return self._cache[key].to_pandas()
+
+    def truth_dir(self) -> Path | None:
+        t = self.cfg.truth_dir
+        return Path(t) if t and Path(t).is_dir() else None
+
+    # -- MLflow -----------------------------------------------------------------------------------
+    def seed(self) -> int:
+        """Seed Python, NumPy and hashing from ``[models] seed``; returns it."""
+        seed = int(self.cfg.seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        os.environ["PYTHONHASHSEED"] = str(seed)
+        return seed
+
+    def registered_name(self, key: str) -> str:
+        return f"{self.cfg.name_prefix}_{key}"
+
+    def client(self):
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.mlflow_cfg.tracking_uri, registry_uri=self.mlflow_cfg.tracking_uri)
+
+    def setup(self, key: str) -> str:
+        """Point MLflow at the configured store and select the experiment of one model; returns its id."""
+        import mlflow
+
+        s = self.mlflow_cfg
+        if s.tracking_uri.startswith("sqlite:///"):
+            Path(s.tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(s.tracking_uri)
+        mlflow.set_registry_uri(s.tracking_uri)
+        name = f"redcloud/{key}"
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is None:
+            art = Path(s.artifact_root) / key
+            art.mkdir(parents=True, exist_ok=True)
+            exp_id = mlflow.create_experiment(name, artifact_location=art.as_uri())
+        else:
+            exp_id = exp.experiment_id
+        mlflow.set_experiment(experiment_id=exp_id)
+        return exp_id
+
+    def version_by_alias(self, key: str, alias: str):
+        """The ModelVersion behind ``@alias``, or None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client().get_model_version_by_alias(self.registered_name(key), alias)
+        except MlflowException:
+            return None
+
+    def champion(self, key: str):
+        return self.version_by_alias(key, CHAMPION)
+
+    def needs_training(self, key: str) -> bool:
+        """``[models] retrain``: always, never, or auto (when the model has no champion yet)."""
+        mode = self.cfg.retrain
+        if mode == "always":
+            return True
+        if mode == "never":
+            return False
+        return self.champion(key) is None
+
+    def load_champion(self, key: str):
+        """(python model object, version) loaded from ``models:/<name>@champion``."""
+        import mlflow
+
+        self.setup(key)
+        mv = self.champion(key)
+        if mv is None:
+            raise RuntimeError(f"no @champion for {self.registered_name(key)}: train first (models.retrain)")
+        pm = mlflow.pyfunc.load_model(f"models:/{self.registered_name(key)}@{CHAMPION}")
+        return pm, str(mv.version)
 
 
 # ------------------------------------------------------------------------------------------------
-# lake IO
+# the registry life cycle: candidate -> challenger -> champion
 # ------------------------------------------------------------------------------------------------
 
-def read_table(layer: str, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
-    """A Delta table as pandas via delta-rs (gold/silver are small); ``None`` when it does not exist."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    path = lake.table_path(layer, name)
-    try:
-        dt_ = DeltaTable(path)
-    except (TableNotFoundError, FileNotFoundError, OSError):
-        return None
-    key = (path, dt_.version(), tuple(columns) if columns else None)
-    if key not in _CACHE:  # the same silver tables are read by several models within one stage run
-        if len(_CACHE) >= 16:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = dt_.to_pyarrow_table(columns=columns)
-    return _CACHE[key].to_pandas()
-
-
-_CACHE: dict = {}  # (path, delta version, columns) -> pyarrow table (immutable; callers get fresh pandas)
-
-
-def write_scores(spark, name: str, pdf: pd.DataFrame, schema: str) -> dict:
-    """Overwrite ``gold/<name>`` with a scored pandas frame (full deterministic rebuild per run)."""
-    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
-    struct = spark.createDataFrame([], schema).schema
-    pdf = pdf[struct.fieldNames()]  # createDataFrame maps columns by position
-    df = spark.createDataFrame(pdf, schema=struct) if len(pdf) else spark.createDataFrame([], struct)
-    lake.write(spark, lake.DeltaDataSet(name, "gold", df, mode="overwrite"))
-    return dict(table=f"gold/{name}", rows=int(len(pdf)))
-
-
-def truth_dir() -> Path | None:
-    t = get_settings().models.truth_dir
-    return Path(t) if t and Path(t).is_dir() else None
-
-
-# ------------------------------------------------------------------------------------------------
-# MLflow
-# ------------------------------------------------------------------------------------------------
-
-def mlflow_setup(key: str):
-    """Point MLflow at the configured store and return the experiment id of one model."""
+def register_candidate(env: Env, key: str, model_uri: str, run_id: str, metric: str, value: float,
+                       higher_is_better: bool = True) -> str:
+    """Register ``model_uri`` as a new version of the model, with its held-out metric, as ``@candidate``."""
     import mlflow
 
-    s = get_settings().mlflow
-    if s.tracking_uri.startswith("sqlite:///"):
-        Path(s.tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(s.tracking_uri)
-    mlflow.set_registry_uri(s.tracking_uri)
-    name = f"redcloud/{key}"
-    exp = mlflow.get_experiment_by_name(name)
-    if exp is None:
-        art = Path(s.artifact_root) / key
-        art.mkdir(parents=True, exist_ok=True)
-        exp_id = mlflow.create_experiment(name, artifact_location=art.as_uri())
-    else:
-        exp_id = exp.experiment_id
-    mlflow.set_experiment(experiment_id=exp_id)
-    return exp_id
-
-
-def client():
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=get_settings().mlflow.tracking_uri,
-                        registry_uri=get_settings().mlflow.tracking_uri)
-
-
-def champion_version(key: str):
-    """The ModelVersion behind ``@champion`` or None."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client().get_model_version_by_alias(registered_name(key), CHAMPION)
-    except MlflowException:
-        return None
+    mv = mlflow.register_model(model_uri, env.registered_name(key), tags={
+        "heldout_metric": metric, "heldout_value": repr(float(value)),
+        "higher_is_better": str(higher_is_better).lower(), "validation_status": "pending"})
+    c = env.client()
+    c.set_registered_model_alias(env.registered_name(key), CANDIDATE, mv.version)
+    c.set_tag(run_id, "registered_version", mv.version)
+    return str(mv.version)
 
 
 @dataclass
-class Promotion:
-    version: str
-    promoted: bool
-    metric: str
-    value: float
-    champion_before: str | None
-    champion_value: float | None
-    reason: str
+class Verdict:
+    model: str
+    version: str | None
+    passed: bool
+    metric: str = ""
+    value: float | None = None
+    champion_before: str | None = None
+    champion_value: float | None = None
+    reason: str = ""
 
 
-def register_and_promote(key: str, model_uri: str, run_id: str, metric: str, value: float,
-                         higher_is_better: bool = True, min_gain: float = 0.0) -> Promotion:
-    """Register ``model_uri`` as a new version and move ``@champion`` to it only if it beats the champion.
+def _value(mv, tag: str = "heldout_value") -> float:
+    try:
+        return float(mv.tags.get(tag, "nan"))
+    except (TypeError, ValueError):
+        return float("nan")
 
-    Rule (in code, recorded on the version and the run): no champion yet -> promote; otherwise promote
-    iff the held-out ``metric`` is better than the champion's by more than ``min_gain``.
-    """
-    import mlflow
 
-    c = client()
-    name = registered_name(key)
-    mv = mlflow.register_model(model_uri, name, tags={"heldout_metric": metric, "heldout_value": repr(float(value))})
-    current = champion_version(key)
+def validate(env: Env, key: str, min_gain: float = 0.0) -> Verdict | None:
+    """Validate ``@candidate`` against ``@champion``; on a pass it becomes ``@challenger``.
+
+    Rule (recorded on the version): no champion yet -> pass; otherwise pass iff the candidate's
+    held-out metric is better than the champion's by more than ``min_gain``. The candidate alias
+    is removed either way. None when there is no candidate."""
+    c, name = env.client(), env.registered_name(key)
+    cand = env.version_by_alias(key, CANDIDATE)
+    if cand is None:
+        return None
+    metric, value = cand.tags.get("heldout_metric", ""), _value(cand)
+    higher = cand.tags.get("higher_is_better", "true") == "true"
+    champ = env.champion(key)
     cur_val = None
-    if current is None:
-        promoted, reason = True, "no champion yet"
+    if champ is None:
+        passed, reason = bool(np.isfinite(value)), "no champion yet"
+    elif str(champ.version) == str(cand.version):
+        passed, reason = False, "the candidate is the champion"
     else:
-        cur_val = float(current.tags.get("heldout_value", "nan"))
+        cur_val = _value(champ)
         if not np.isfinite(cur_val):
-            promoted, reason = True, "champion has no comparable metric"
+            passed, reason = True, "champion has no comparable metric"
         else:
-            gain = (value - cur_val) if higher_is_better else (cur_val - value)
-            promoted = bool(np.isfinite(value) and gain > min_gain)
-            reason = (f"{metric} {value:.4f} vs champion v{current.version} {cur_val:.4f}: "
-                      + ("better" if promoted else "not better") + f" (rule: {'higher' if higher_is_better else 'lower'}"
+            gain = (value - cur_val) if higher else (cur_val - value)
+            passed = bool(np.isfinite(value) and gain > min_gain)
+            reason = (f"{metric} {value:.4f} vs champion v{champ.version} {cur_val:.4f}: "
+                      + ("better" if passed else "not better") + f" (rule: {'higher' if higher else 'lower'}"
                       f" is better, min gain {min_gain})")
-    if promoted:
-        c.set_registered_model_alias(name, CHAMPION, mv.version)
-    c.set_model_version_tag(name, mv.version, "promoted", str(promoted).lower())
-    c.set_model_version_tag(name, mv.version, "promotion_reason", reason)
-    c.set_tag(run_id, "promotion.promoted", str(promoted).lower())
-    c.set_tag(run_id, "promotion.reason", reason)
-    c.set_tag(run_id, "registered_version", mv.version)
+    c.set_model_version_tag(name, cand.version, "validation_status", "passed" if passed else "failed")
+    c.set_model_version_tag(name, cand.version, "validation_reason", reason)
+    c.delete_registered_model_alias(name, CANDIDATE)
+    if passed:
+        c.set_registered_model_alias(name, CHALLENGER, cand.version)
     c.set_registered_model_tag(name, "promotion_rule",
-                               f"champion moves only when held-out {metric} is "
-                               f"{'higher' if higher_is_better else 'lower'} than the champion's")
-    return Promotion(str(mv.version), promoted, metric, float(value),
-                     current.version if current else None, cur_val, reason)
+                               f"a new version becomes champion only when its held-out {metric} is "
+                               f"{'higher' if higher else 'lower'} than the champion's by more than {min_gain}")
+    return Verdict(key, str(cand.version), passed, metric, value,
+                   str(champ.version) if champ else None, cur_val, reason)
 
 
-def load_champion(key: str):
-    """(python model object, version) loaded from ``models:/<name>@champion``."""
-    import mlflow
+def promote(env: Env, key: str) -> dict | None:
+    """Move ``@champion`` to ``@challenger`` (and drop the challenger alias); None without a challenger."""
+    c, name = env.client(), env.registered_name(key)
+    ch = env.version_by_alias(key, CHALLENGER)
+    if ch is None:
+        return None
+    before = env.champion(key)
+    c.set_registered_model_alias(name, CHAMPION, ch.version)
+    c.delete_registered_model_alias(name, CHALLENGER)
+    c.set_model_version_tag(name, ch.version, "promoted", "true")
+    c.set_model_version_tag(name, ch.version, "promoted_on", env.day.isoformat())
+    return {"model": key, "champion": str(ch.version), "previous": str(before.version) if before else None}
 
-    mlflow_setup(key)
-    mv = champion_version(key)
-    if mv is None:
-        raise RuntimeError(f"no @champion for {registered_name(key)}: train first (models.retrain)")
-    pm = mlflow.pyfunc.load_model(f"models:/{registered_name(key)}@{CHAMPION}")
-    return pm, str(mv.version)
 
+# ------------------------------------------------------------------------------------------------
+# plots and artifacts
+# ------------------------------------------------------------------------------------------------
 
 def cjk_matplotlib():
     import matplotlib
@@ -231,12 +273,3 @@ def _jsonable(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     return str(o)
-
-
-def needs_training(key: str) -> bool:
-    mode = get_settings().models.retrain
-    if mode == "always":
-        return True
-    if mode == "never":
-        return False
-    return champion_version(key) is None

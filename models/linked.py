@@ -9,48 +9,48 @@ from __future__ import annotations
 
 import pandas as pd
 
-from models.common import read_table
+from models.common import Env
 
 
-def _person_to_cadre() -> pd.DataFrame:
-    persons = read_table("silver", "persons", ["person_key", "cadre_id"])
+def _person_to_cadre(env: Env) -> pd.DataFrame:
+    persons = env.read("silver", "persons", ["person_key", "cadre_id"])
     if persons is None:
         return pd.DataFrame(columns=["person_key", "cadre_id"])
     return persons.dropna(subset=["cadre_id"]).astype({"cadre_id": "int64"})
 
 
-def links(source: str) -> pd.DataFrame:
+def links(env: Env, source: str) -> pd.DataFrame:
     """(source_key, cadre_id) for the records of one person_links source that are linked to a cadre."""
-    pl = read_table("silver", "person_links", ["source", "source_key", "person_key", "status"])
+    pl = env.read("silver", "person_links", ["source", "source_key", "person_key", "status"])
     if pl is None:
         return pd.DataFrame(columns=["source_key", "cadre_id"])
     pl = pl[(pl.source == source) & (pl.status == "linked")]
-    return pl.merge(_person_to_cadre(), on="person_key")[["source_key", "cadre_id"]]
+    return pl.merge(_person_to_cadre(env), on="person_key")[["source_key", "cadre_id"]]
 
 
-def ironcage(name: str, columns: list[str]) -> pd.DataFrame:
+def ironcage(env: Env, name: str, columns: list[str]) -> pd.DataFrame:
     """A 数据铁笼 silver table with ``cadre_id`` (linked rows only; empty frame if the table is missing)."""
-    df = read_table("silver", name)
+    df = env.read("silver", name)
     if df is None or df.empty:
         return pd.DataFrame(columns=[*columns, "cadre_id"])
     if "is_deleted" in df:
         df = df[~df.is_deleted.fillna(False).astype(bool)]
-    lk = links("ironcage").rename(columns={"source_key": "identity_key"})
+    lk = links(env, "ironcage").rename(columns={"source_key": "identity_key"})
     return df.merge(lk, on="identity_key")[[*columns, "cadre_id"]]
 
 
-def web(name: str, key: str, source: str, columns: list[str]) -> pd.DataFrame:
-    df = read_table("silver", name)
+def web(env: Env, name: str, key: str, source: str, columns: list[str]) -> pd.DataFrame:
+    df = env.read("silver", name)
     if df is None or df.empty:
         return pd.DataFrame(columns=[key, *columns, "cadre_id"])
-    lk = links(source).rename(columns={"source_key": key})
+    lk = links(env, source).rename(columns={"source_key": key})
     df[key] = df[key].astype(str)
     return df.merge(lk, on=key)[[key, *columns, "cadre_id"]]
 
 
-def ironcage_by_cadre_year() -> pd.DataFrame:
+def ironcage_by_cadre_year(env: Env) -> pd.DataFrame:
     """cadre_id x year: 数据铁笼 operations handled, on-time rate, overdue, complaints, duty target completion."""
-    po = ironcage("power_operations", ["op_id", "received_at", "deadline", "completed_at"])
+    po = ironcage(env, "power_operations", ["op_id", "received_at", "deadline", "completed_at"])
     out = []
     if len(po):
         po = po.copy()
@@ -60,12 +60,12 @@ def ironcage_by_cadre_year() -> pd.DataFrame:
         g = po.groupby(["cadre_id", "year"]).agg(ic_items=("op_id", "size"), ic_overdue=("overdue", "sum"))
         g["ic_timely_rate"] = 1 - g.ic_overdue / g.ic_items
         out.append(g)
-    cp = ironcage("complaints", ["complaint_id", "received_at"])
+    cp = ironcage(env, "complaints", ["complaint_id", "received_at"])
     if len(cp):
         cp = cp.copy()
         cp["year"] = pd.to_datetime(cp.received_at).dt.year
         out.append(cp.groupby(["cadre_id", "year"]).agg(ic_complaints=("complaint_id", "size")))
-    du = ironcage("duty_records", ["record_id", "duty_month", "target_count", "completed_count", "review_score"])
+    du = ironcage(env, "duty_records", ["record_id", "duty_month", "target_count", "completed_count", "review_score"])
     if len(du):
         du = du.copy()
         du["year"] = pd.to_datetime(du.duty_month).dt.year

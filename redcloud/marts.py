@@ -18,12 +18,13 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
-from redcloud.config import Settings, get_settings
+from redcloud.config import Settings
+from redcloud.context import RunContext
+from redcloud.rules import vocab
 
 log = logging.getLogger("redcloud.marts")
 
@@ -55,11 +56,11 @@ def _is_delta(path: str) -> bool:
     return (Path(path) / "_delta_log").is_dir() if "://" not in path else True
 
 
-def env(settings: Settings | None = None, day: dt.date | None = None) -> dict[str, str]:
+def env(settings: Settings, day: dt.date | None = None) -> dict[str, str]:
     """Environment for a dbt run (in-process or ``dbt build`` in a subprocess)."""
     from redcloud.spark import jars
 
-    s = settings or get_settings()
+    s = settings
     run = Path(s.paths.run_dir) / "dbt"
     out = {
         "REDCLOUD_PATHS__LAKE_ROOT": s.paths.lake_root,
@@ -77,15 +78,16 @@ def env(settings: Settings | None = None, day: dt.date | None = None) -> dict[st
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "SPARK_LOCAL_IP": "127.0.0.1",  # a stand-alone dbt's JVM binds loopback only
         "TZ": "Asia/Shanghai",
+        "REDCLOUD_DBT_VOCAB": json.dumps(vocab.dbt_vocab(), ensure_ascii=False),
     }
     if day is not None:
         out["REDCLOUD_LOGICAL_DATE"] = day.isoformat()
     return out
 
 
-def plan(settings: Settings | None = None) -> dict:
+def plan(settings: Settings) -> dict:
     """Which model-output marts can be built now (their score table exists in gold) and which are skipped."""
-    s = settings or get_settings()
+    s = settings
     build, skip = [], {}
     for mart, table in MODEL_OUTPUT_MARTS.items():
         if _is_delta(f"{s.paths.lake_root}/gold/{table}"):
@@ -95,8 +97,8 @@ def plan(settings: Settings | None = None) -> dict:
     return dict(build=build, skip=skip)
 
 
-def existing_marts(settings: Settings | None = None) -> list[str]:
-    s = settings or get_settings()
+def existing_marts(settings: Settings) -> list[str]:
+    s = settings
     root = Path(s.paths.lake_root) / "marts"
     if "://" in s.paths.lake_root or not root.is_dir():
         return []
@@ -106,14 +108,14 @@ def existing_marts(settings: Settings | None = None) -> list[str]:
 SCHEMA = "redcloud_marts"  # profiles.yml schema
 
 
-def register_existing(spark, settings: Settings | None = None) -> list[str]:
+def register_existing(spark, settings: Settings) -> list[str]:
     """Point the session catalog's mart tables at ``<lake_root>/marts/<model>`` before dbt starts.
 
     dbt reads its relation cache before any hook runs, and the in-process session's catalog is
     in-memory: without this, every run would see no table and rebuild incremental marts from scratch.
     A table registered for another lake root (tests switch lakes) is re-pointed; one whose folder is
     gone is dropped (dropping an external table keeps files)."""
-    s = settings or get_settings()
+    s = settings
     spark.sql(f"create schema if not exists {SCHEMA}")
     present = {r.tableName for r in spark.sql(f"show tables in {SCHEMA}").collect()}
     registered = []
@@ -181,24 +183,10 @@ class _DbtEnv:
         return False
 
 
-SEEDS = ("cn_calendar_days",)
-
-
-def reset_seeds(spark, settings: Settings | None = None) -> None:
-    """Seeds are static reference data, loaded from their CSV on every build: forget the previous
-    load first (catalog entry and Delta folder), so a rerun reloads instead of appending the rows again."""
-    s = settings or get_settings()
-    for name in SEEDS:
-        spark.sql(f"drop table if exists {SCHEMA}.{name}")
-    root = s.paths.lake_root.rstrip("/") + "/marts/_seeds"
-    if "://" not in root or root.startswith("file:"):
-        shutil.rmtree(root.removeprefix("file:"), ignore_errors=True)
-
-
-def build(spark, day: dt.date, select: list[str] | None = None, full_refresh: bool = False,
-          settings: Settings | None = None) -> dict:
+def build(spark, day: dt.date, settings: Settings, select: list[str] | None = None,
+          full_refresh: bool = False) -> dict:
     """``dbt build`` (seeds, models, data tests, unit tests) for the logical date, in-process."""
-    s = settings or get_settings()
+    s = settings
     p = plan(s)
     for mart, why in p["skip"].items():
         log.warning("marts: skipping %s (%s)", mart, why)
@@ -214,7 +202,6 @@ def build(spark, day: dt.date, select: list[str] | None = None, full_refresh: bo
     with _DbtEnv(spark, s, day):
         if s.dbt.target == "session":
             spark.sql(f"create schema if not exists {SCHEMA}")
-            reset_seeds(spark, s)
             register_existing(spark, s)
         res = _invoke(args)
     seconds = round(time.perf_counter() - t0, 1)
@@ -232,31 +219,26 @@ def build(spark, day: dt.date, select: list[str] | None = None, full_refresh: bo
     return dict(nodes=nodes, skipped=p["skip"], seconds=seconds)
 
 
-def mart_rows(spark, names=MARTS, settings: Settings | None = None) -> list[dict]:
-    s = settings or get_settings()
-    out = []
-    for name in names:
-        path = f"{s.paths.lake_root}/marts/{name}"
-        if _is_delta(path):
-            out.append(dict(table=f"marts/{name}", rows=spark.read.format("delta").load(path).count()))
-    return out
-
-
-def run(spark, day: dt.date, run_id: str) -> dict:
+def run(ctx: RunContext, select: list[str] | None = None) -> dict:
     """Pipeline stage ``marts``: dbt build for the logical date; row counts of every mart built."""
-    result = build(spark, day)
+    with ctx.progress.step("dbt build"):
+        result = build(ctx.spark, ctx.day, ctx.settings, select=select)
     built = [n["name"] for n in result["nodes"] if n["type"] == "model" and n["name"] in MARTS]
     kinds = {}
     for n in result["nodes"]:
         kinds.setdefault(n["type"], {}).setdefault(n["status"], 0)
         kinds[n["type"]][n["status"]] += 1
-    return dict(tables=mart_rows(spark, built), run_id=run_id, logical_date=day.isoformat(),
+        if n["type"] == "model":
+            rows = ctx.lake.count("marts", n["name"]) if n["name"] in built else None
+            ctx.progress.table(f"marts/{n['name']}", rows, n["seconds"], n["status"])
+    tables = [dict(table=f"marts/{name}", rows=ctx.lake.count("marts", name)) for name in built]
+    return dict(tables=tables, run_id=ctx.run_id, logical_date=ctx.day.isoformat(),
                 dbt=kinds, skipped=result["skipped"], dbt_seconds=result["seconds"])
 
 
-def docs(spark=None, day: dt.date | None = None, settings: Settings | None = None) -> Path:
+def docs(settings: Settings, spark=None, day: dt.date | None = None) -> Path:
     """``dbt docs generate --static --empty-catalog``: returns the self-contained ``static_index.html`` (in <run_dir>/dbt/target)."""
-    s = settings or get_settings()
+    s = settings
     day = day or dt.date.fromisoformat(s.synth.end)
     if spark is None:
         from redcloud.spark import get_spark
@@ -272,51 +254,28 @@ def docs(spark=None, day: dt.date | None = None, settings: Settings | None = Non
     return target / "static_index.html"
 
 
-def write_calendar_seed(path: Path | None = None, start: dt.date = dt.date(2020, 1, 1),
-                        end: dt.date = dt.date(2026, 12, 31), settings: Settings | None = None) -> Path:
-    """Regenerate ``seeds/cn_calendar_days.csv`` from chinesecalendar: public holidays (incl. bridging
-    rest days) and make-up workdays (调休); every other Monday-Friday is a working day."""
-    from redcloud import workdays
-
-    s = settings or get_settings()
-    path = path or Path(s.dbt.project_dir) / "seeds" / "cn_calendar_days.csv"
-    rows = ["calendar_date,day_kind"]
-    day = start
-    while day <= end:
-        if workdays.is_holiday(day):
-            rows.append(f"{day.isoformat()},public_holiday")
-        elif workdays.is_workday(day) and day.weekday() >= 5:
-            rows.append(f"{day.isoformat()},makeup_workday")
-        day += dt.timedelta(days=1)
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m redcloud.marts env [DATE]`` prints ``export`` lines for a stand-alone dbt;
-    ``build DATE`` / ``docs [DATE]`` run in-process; ``calendar`` regenerates the calendar seed."""
+    ``build DATE`` / ``docs [DATE]`` run in-process."""
+    from redcloud.config import get_settings
+
+    settings = get_settings()
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd = argv[0] if argv else "env"
     day = dt.date.fromisoformat(argv[1]) if len(argv) > 1 else None
     if cmd == "env":
         import shlex
 
-        for k, v in env(get_settings(), day).items():
+        for k, v in env(settings, day).items():
             print(f"export {k}={shlex.quote(v)}")
         return 0
-    if cmd == "calendar":
-        print(write_calendar_seed())
-        return 0
-    from redcloud.spark import get_spark
-
-    spark = get_spark()
     if cmd == "build":
-        print(json.dumps(run(spark, day or dt.date.fromisoformat(get_settings().synth.end), "manual"),
-                         ensure_ascii=False, indent=1, default=str))
+        ctx = RunContext.create(day or dt.date.fromisoformat(settings.synth.end), settings)
+        print(json.dumps(run(ctx), ensure_ascii=False, indent=1, default=str))
     elif cmd == "docs":
-        print(docs(spark, day))
+        print(docs(settings, day=day))
     else:
-        print(f"unknown command {cmd!r}: env | build DATE | docs [DATE] | calendar", file=sys.stderr)
+        print(f"unknown command {cmd!r}: env | build DATE | docs [DATE]", file=sys.stderr)
         return 2
     return 0
 

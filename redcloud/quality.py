@@ -1,8 +1,9 @@
 """Quality gates between lake layers, with Great Expectations 1.x.
 
-``gate(spark, "silver", day)`` validates every silver table that has a suite (see ``expectations/``),
+``gate(ctx, "silver")`` validates every silver table that has a suite (see ``expectations/``),
 records one row per expectation in ``ops/quality_results`` and raises :class:`GateFailed` when any
-expectation failed, so the caller (the stage runner, an Airflow task) stops before publishing.
+expectation failed, so the caller (the stage runner, an Airflow task) restores the layer and stops
+before anything downstream runs (:mod:`redcloud.pipeline`).
 The exception names each table, each failing expectation (type, column, arguments) and up to ten
 failing rows (key and offending value).
 
@@ -37,8 +38,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from redcloud import lake
-from redcloud.lake import DeltaDataSet
+from redcloud.lake import DeltaDataSet, Lake
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class GateFailed(Exception):
 
     def __init__(self, results: list[GateResult]):
         self.results = [r for r in results if not r.success]
+        self.restored: list[str] = []   # tables the runner put back to their previous versions
         super().__init__(format_failures(self.results))
 
     def __reduce__(self):  # picklable across processes (Airflow tasks, executors)
@@ -292,7 +293,7 @@ def _run(p: _Prepared) -> GateResult:
             for remove in (ctx.validation_definitions.delete, ctx.suites.delete, ctx.data_sources.delete):
                 try:
                     remove(name)
-                except Exception:  # noqa: BLE001  (cleanup only)
+                except Exception:
                     log.debug("could not remove GX object %s", name, exc_info=True)
         for r in res.results:
             cfg = r.expectation_config
@@ -337,7 +338,7 @@ def _as_date(d) -> dt.date:
     return dt.date.fromisoformat(str(d)[:10])
 
 
-def write_results(spark, logical_date, results: list[GateResult]) -> int:
+def write_results(spark, lake: Lake, logical_date, results: list[GateResult]) -> int:
     """One row per (table, expectation, column) in ``ops/quality_results``; a rerun of the date updates them."""
     day = _as_date(logical_date)
     now = dt.datetime.now().replace(microsecond=0)
@@ -356,19 +357,21 @@ def write_results(spark, logical_date, results: list[GateResult]) -> int:
     return len(rows)
 
 
-def gate(spark, layer: str, logical_date, tables: list[str] | None = None) -> list[GateResult]:
-    """Validate ``tables`` of ``layer`` (None: every table with a suite); raise :class:`GateFailed` on any failure.
+def gate(ctx, layer: str, tables: list[str] | None = None) -> list[GateResult]:
+    """Validate ``tables`` of ``layer`` in ``ctx.lake`` (None: every table with a suite); raise
+    :class:`GateFailed` on any failure.
 
     Tables not (yet) in the lake are skipped; a table named here without a suite is an error (a gate
     never passes a table silently). Results are recorded in ``ops/quality_results`` before raising.
     """
+    spark, lake, logical_date = ctx.spark, ctx.lake, ctx.day
     X = suites_module()
     names = list(X.suites(layer)) if tables is None else list(tables)
     for n in names:
         X.suite_for(layer, n)  # KeyError before any work when a suite is missing
     present = []
     for name in names:
-        if lake.exists(spark, layer, name):
+        if lake.exists(layer, name):
             present.append(name)
         else:
             log.warning("quality gate %s: %s/%s not in the lake, skipped", layer, layer, name)
@@ -387,7 +390,7 @@ def gate(spark, layer: str, logical_date, tables: list[str] | None = None) -> li
             log.info("quality gate %s: %d/%d expectations passed in %.1fs (%s, %d rows)", res.name,
                      res.n_expectations - len(res.failures), res.n_expectations, res.seconds, res.engine, res.rows)
             results.append(res)
-    write_results(spark, logical_date, results)
+    write_results(spark, lake, logical_date, results)
     if any(not r.success for r in results):
         raise GateFailed(results)
     return results

@@ -78,7 +78,8 @@ def test_change_formatting():
 @pytest.fixture(scope="module")
 def snapshot(spark, main_lake):
     """Publish the test city's gold (and whatever marts/scores exist) as the current snapshot."""
-    from redcloud.serving import publish, snapshot as snap
+    from redcloud.serving import publish
+    from redcloud.serving import snapshot as snap
 
     with main_lake.use():
         res = publish.run(spark, main_lake.day, main_lake.run_id)

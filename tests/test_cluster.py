@@ -103,8 +103,8 @@ def _diff(local: Path, cluster: Path) -> dict:
 @pytest.mark.timeout(3600)  # includes building the session's main_lake when this test uses it first
 def test_daily_pipeline_on_standalone_cluster_matches_local(main_lake, city, standalone_cluster, settings):
     from redcloud.services import procs
-    from redcloud.sources import ironcage_landing
     from redcloud.services.spark_cluster import session_env
+    from redcloud.sources import ironcage_landing
 
     base = Path(settings.paths.run_dir) / "cluster"
     lake, landing, run_dir = base / "lake", base / "landing", base / "run"

@@ -208,7 +208,8 @@ def test_scoring_is_deterministic(models_stage):
 
 def test_worse_challenger_is_not_promoted(models_stage):
     from models import common
-    from models.cadre_evaluation import features as cf, train as ct
+    from models.cadre_evaluation import features as cf
+    from models.cadre_evaluation import train as ct
 
     with models_stage["lake"].use():
         df = cf.build()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
-
 from test_models import models_stage  # noqa: F401  (session fixture: the models stage on the test city)
 
 pytestmark = pytest.mark.slow

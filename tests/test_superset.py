@@ -75,10 +75,9 @@ def superset(request):
     live.superset.metadata_db = "rc_test_superset"
     other = os.environ.get("REDCLOUD_TEST_SUPERSET_LAKE")
     if other:
+        import contextlib
         import datetime as dt
         from types import SimpleNamespace
-
-        import contextlib
 
         @contextlib.contextmanager
         def use():

@@ -21,8 +21,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from redcloud.sources.web_client import (RetriesExhausted, RobotsDisallowed, ValidatorStore, WebClient,
-                                         WebFetchError, parse_news_list)
+from redcloud.sources.web_client import (
+    RetriesExhausted,
+    RobotsDisallowed,
+    ValidatorStore,
+    WebClient,
+    WebFetchError,
+    parse_news_list,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

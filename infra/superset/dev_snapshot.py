@@ -34,7 +34,7 @@ def build(lake_root: Path, out_dir: Path, snapshot_id: str = "dev", run_id: str 
             continue
         for t in sorted(p.name for p in d.iterdir() if (p / "_delta_log").is_dir()):
             dtab = DeltaTable(str(d / t))
-            arrow = dtab.to_pyarrow_table()  # noqa: F841 - read by DuckDB's replacement scan
+            arrow = dtab.to_pyarrow_table()
             con.execute(f'create table "{t}" as select * from arrow')
             sources.append((t, layer, dtab.version(), arrow.num_rows))
     con.execute("create table _snapshot as select ? as snapshot_id, ? as run_id, cast(? as date) as logical_date, "

@@ -36,7 +36,6 @@ def main(plan_path: str) -> None:
     app = create_app()
     with app.app_context():
         from flask import g
-
         from superset import db, security_manager
         from superset.commands.importers.v1.assets import ImportAssetsCommand
         from superset.commands.importers.v1.utils import get_contents_from_bundle

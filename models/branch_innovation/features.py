@@ -8,10 +8,10 @@ branch's size or disagreeing with the attendance list).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from models.common import read_table
+from models.common import Env
+from redcloud.rules.vocab import ARCHETYPES
 
 # indicator -> 中文名 (all higher is better)
 INNOVATION: dict[str, str] = {
@@ -26,19 +26,18 @@ INNOVATION: dict[str, str] = {
 INNOVATION_NAMES = list(INNOVATION)
 # cluster-naming profile: dimension -> (indicators, archetype name)
 PROFILES = {
-    "diversity": (["activity_types", "new_activity_types", "special_activity_share"], "创新活跃型"),
-    "participation": (["mean_attendance_rate", "sanhui_completion_rate"], "规范组织型"),
-    "volunteering": (["volunteer_hours_per_member"], "志愿服务型"),
-    "digital": (["app_login_days_per_member"], "线上学习型"),
+    "diversity": (["activity_types", "new_activity_types", "special_activity_share"], ARCHETYPES["diversity"]),
+    "participation": (["mean_attendance_rate", "sanhui_completion_rate"], ARCHETYPES["participation"]),
+    "volunteering": (["volunteer_hours_per_member"], ARCHETYPES["volunteering"]),
+    "digital": (["app_login_days_per_member"], ARCHETYPES["digital"]),
 }
-LOW_ARCHETYPE = "活力待提升型"
 
 MEETING_FEATURES = ["is_non_working_day", "identical_attendance_nontrivial", "excess_ratio", "declared_gap_ratio",
                     "attendance_rate", "excused_share", "absent_share"]
 
 
-def branch_quarters() -> pd.DataFrame:
-    bq = read_table("gold", "fct_branch_quarter")
+def branch_quarters(env: Env) -> pd.DataFrame:
+    bq = env.read("gold", "fct_branch_quarter")
     bq = bq.astype({"org_id": "int64"})
     bq["quarter"] = pd.to_datetime(bq.quarter_start).dt.date
     total = bq.meetings_total.where(bq.meetings_total > 0)
@@ -53,8 +52,8 @@ def branch_quarters() -> pd.DataFrame:
     return bq[cols].sort_values(["org_id", "quarter"]).reset_index(drop=True)
 
 
-def meetings() -> pd.DataFrame:
-    ms = read_table("gold", "fct_meeting_signals")
+def meetings(env: Env) -> pd.DataFrame:
+    ms = env.read("gold", "fct_meeting_signals")
     ms = ms.astype({"meeting_id": "int64", "org_id": "int64"})
     ms["quarter"] = pd.to_datetime(ms.quarter_start).dt.date
     members = ms.branch_member_count.clip(lower=1).astype(float)

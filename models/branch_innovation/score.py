@@ -16,12 +16,12 @@ SCHEMA = ("org_id long, quarter date, org_name string, innovation_score double, 
           "anomalous_meeting_ids array<long>, model_name string, model_version string, scored_at timestamp")
 
 
-def score(bq: pd.DataFrame | None = None, meetings: pd.DataFrame | None = None,
+def score(env: common.Env, bq: pd.DataFrame | None = None, meetings: pd.DataFrame | None = None,
           scored_at: dt.datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(branch-quarter scores, meeting-level anomalies)."""
-    bq = features.branch_quarters() if bq is None else bq
-    meetings = features.meetings() if meetings is None else meetings
-    pm, version = common.load_champion(KEY)
+    bq = features.branch_quarters(env) if bq is None else bq
+    meetings = features.meetings(env) if meetings is None else meetings
+    pm, version = env.load_champion(KEY)
     out = pm.predict(bq[features.INNOVATION_NAMES].astype("float64"))
     res = pd.concat([bq[["org_id", "quarter", "org_name"]].reset_index(drop=True), out.reset_index(drop=True)], axis=1)
     anoms = pm.unwrap_python_model().anomalies(meetings)
@@ -37,7 +37,7 @@ def score(bq: pd.DataFrame | None = None, meetings: pd.DataFrame | None = None,
     res["anomaly_reasons"] = [r if isinstance(r, list) else [] for r in res.anomaly_reasons]
     res["anomalous_meeting_ids"] = [r if isinstance(r, list) else [] for r in res.anomalous_meeting_ids]
     res["cluster"] = res.cluster.astype("int32")
-    res["model_name"] = common.registered_name(KEY)
+    res["model_name"] = env.registered_name(KEY)
     res["model_version"] = version
     res["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.timezone.utc))
     return res, anoms

@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from models import common
 from models.branch_innovation import evaluate, features
 from models.branch_innovation.model import BranchInnovationModel
+from redcloud.rules.vocab import LOW_ARCHETYPE
 
 KEY = "branch_innovation"
 FOREST_TOP_SHARE = 0.025  # meetings whose isolation score is in the top 2.5 % count as unusual
@@ -26,8 +27,8 @@ def name_clusters(centers_z: np.ndarray) -> list[str]:
     prof = {k: centers_z[:, [idx[c] for c in cols]].mean(axis=1) for k, (cols, _) in features.PROFILES.items()}
     names: list[str | None] = [None] * len(centers_z)
     low = int(np.argmin(centers_z.mean(axis=1)))
-    names[low] = features.LOW_ARCHETYPE
-    used = {features.LOW_ARCHETYPE}
+    names[low] = LOW_ARCHETYPE
+    used = {LOW_ARCHETYPE}
     order = sorted(range(len(centers_z)), key=lambda i: -centers_z[i].mean())
     for i in order:
         if names[i]:
@@ -65,14 +66,12 @@ def fit(bq_train: pd.DataFrame, meetings: pd.DataFrame, seed: int, k_range=(3, 6
     return BranchInnovationModel(ref, scaler, km, names, forest, cut), sil, best
 
 
-def train(bq: pd.DataFrame | None = None, meetings: pd.DataFrame | None = None, run_name: str = "train",
+def train(env: common.Env, bq: pd.DataFrame | None = None, meetings: pd.DataFrame | None = None,
           k_range=None) -> dict:
-    from redcloud.config import get_settings
-
-    seed = common.seed_everything()
-    bq = features.branch_quarters() if bq is None else bq
-    meetings = features.meetings() if meetings is None else meetings
-    k_range = k_range or get_settings().models.branch_k_range
+    seed = env.seed()
+    bq = features.branch_quarters(env) if bq is None else bq
+    meetings = features.meetings(env) if meetings is None else meetings
+    k_range = k_range or env.cfg.branch_k_range
     complete = bq[bq.quarter_complete.fillna(True).astype(bool)]
     quarters = sorted(complete.quarter.unique())
     if len(quarters) < 2:
@@ -91,11 +90,11 @@ def train(bq: pd.DataFrame | None = None, meetings: pd.DataFrame | None = None, 
     anoms = model.anomalies(meetings)
     m["meetings_flagged"] = int(anoms.is_anomaly.sum())
     m.update({f"flagged_{k}": v for k, v in evaluate.reasons_count(anoms).items()})
-    truth = common.truth_dir()
+    truth = env.truth_dir()
     if truth is not None:
         m.update(evaluate.truth_check(anoms, scored, truth))
-    common.mlflow_setup(KEY)
-    with mlflow.start_run(run_name=run_name) as run:
+    env.setup(KEY)
+    with mlflow.start_run(run_name=env.run_name) as run:
         mlflow.log_params({"seed": seed, "k_criterion": "max silhouette on training branch-quarters",
                            "k_range": f"{k_range[0]}-{k_range[1]}", "heldout_quarter": str(held_q),
                            "archetypes": ",".join(model.names), "forest_top_share": FOREST_TOP_SHARE,
@@ -109,10 +108,9 @@ def train(bq: pd.DataFrame | None = None, meetings: pd.DataFrame | None = None, 
         info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=ex,
                                        signature=infer_signature(ex, model.predict(None, ex)),
                                        pip_requirements=common.PIP_REQUIREMENTS)
-        promo = common.register_and_promote(KEY, info.model_uri, run.info.run_id, "heldout_silhouette",
+        version = common.register_candidate(env, KEY, info.model_uri, run.info.run_id, "heldout_silhouette",
                                             m["heldout_silhouette"])
-    return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "promotion": promo.__dict__,
-            "archetypes": model.names}
+    return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "version": version, "archetypes": model.names}
 
 
 def _plots(sil: dict, scored: pd.DataFrame) -> None:

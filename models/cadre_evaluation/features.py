@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from models import linked
-from models.common import read_table
+from models.common import Env
 
 GRADES = ["不称职", "基本称职", "称职", "优秀"]          # ordinal codes 0..3
 GRADE_CODE = {g: i for i, g in enumerate(GRADES)}
@@ -33,13 +33,13 @@ FEATURE_NAMES = list(FEATURES)
 PROTECTED = ["gender", "ethnicity", "age_band"]
 
 
-def build() -> pd.DataFrame:
+def build(env: Env) -> pd.DataFrame:
     """cadre_id, year, the features, ``grade_code`` (observed grade, NaN when none) and protected attributes."""
-    cy = read_table("gold", "fct_cadre_year")
+    cy = env.read("gold", "fct_cadre_year")
     cy = cy.astype({"cadre_id": "int64", "year": "int64"})
     cy["village_record_rate"] = cy.village_record_days / cy.village_workdays.where(cy.village_workdays > 0)
     cy["project_ontime_rate"] = cy.projects_completed_on_time / cy.projects_due.where(cy.projects_due > 0)
-    ic = linked.ironcage_by_cadre_year()
+    ic = linked.ironcage_by_cadre_year(env)
     cy = cy.merge(ic, on=["cadre_id", "year"], how="left")
     for c in FEATURE_NAMES:
         if c not in cy:
@@ -51,7 +51,7 @@ def build() -> pd.DataFrame:
     observed = cy[["learning_answer_rate", "meeting_attendance_rate", "duty_target_completion_rate"]].notna().any(axis=1)
     cy = cy[observed].copy()
     cy["grade_code"] = cy.assessment_grade.map(GRADE_CODE)
-    cadres = read_table("silver", "cadres", ["cadre_id", "gender", "ethnicity", "birth_date"])
+    cadres = env.read("silver", "cadres", ["cadre_id", "gender", "ethnicity", "birth_date"])
     cadres = cadres.astype({"cadre_id": "int64"})
     cy = cy.merge(cadres, on="cadre_id", how="left")
     age = cy.year - pd.to_datetime(cy.birth_date).dt.year
@@ -60,9 +60,9 @@ def build() -> pd.DataFrame:
     return cy[cols].sort_values(["cadre_id", "year"]).reset_index(drop=True)
 
 
-def previous_grades() -> pd.DataFrame:
+def previous_grades(env: Env) -> pd.DataFrame:
     """cadre_id, year, prev_grade_code: the observed grade of the year before (the baseline's input)."""
-    a = read_table("silver", "cadre_assessments", ["cadre_id", "assess_year", "grade", "is_deleted"])
+    a = env.read("silver", "cadre_assessments", ["cadre_id", "assess_year", "grade", "is_deleted"])
     a = a[~a.is_deleted.fillna(False).astype(bool)]
     a = a.assign(year=a.assess_year.astype("int64") + 1, prev_grade_code=a.grade.map(GRADE_CODE))
     return a[["cadre_id", "year", "prev_grade_code"]].astype({"cadre_id": "int64"}).drop_duplicates(["cadre_id", "year"])

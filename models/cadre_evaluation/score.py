@@ -16,13 +16,13 @@ SCHEMA = ("cadre_id long, year int, predicted_grade int, grade_label string, sco
           "observed_grade string, model_name string, model_version string, scored_at timestamp")
 
 
-def score(df: pd.DataFrame | None = None, scored_at: dt.datetime | None = None) -> pd.DataFrame:
-    df = features.build() if df is None else df
-    pm, version = common.load_champion(KEY)
+def score(env: common.Env, df: pd.DataFrame | None = None, scored_at: dt.datetime | None = None) -> pd.DataFrame:
+    df = features.build(env) if df is None else df
+    pm, version = env.load_champion(KEY)
     out = pm.predict(df[features.FEATURE_NAMES].astype("float64"))
     res = pd.concat([df[["cadre_id", "year"]].reset_index(drop=True), out.reset_index(drop=True)], axis=1)
     res["observed_grade"] = df.assessment_grade.to_numpy()
-    res["model_name"] = common.registered_name(KEY)
+    res["model_name"] = env.registered_name(KEY)
     res["model_version"] = version
     res["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.timezone.utc))
     res["year"] = res.year.astype("int32")

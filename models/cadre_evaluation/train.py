@@ -50,22 +50,20 @@ def baseline(test: pd.DataFrame, prev: pd.DataFrame) -> np.ndarray:
     return m.prev_grade_code.fillna(features.GRADE_CODE["称职"]).astype(int).to_numpy()
 
 
-def train(df: pd.DataFrame | None = None, params: dict | None = None, run_name: str = "train") -> dict:
-    seed = common.seed_everything()
-    df = features.build() if df is None else df
-    from redcloud.config import get_settings
-
-    tr, te, test_year = split(df, get_settings().models.cadre_test_year)
+def train(env: common.Env, df: pd.DataFrame | None = None, params: dict | None = None) -> dict:
+    seed = env.seed()
+    df = features.build(env) if df is None else df
+    tr, te, test_year = split(df, env.cfg.cadre_test_year)
     model = fit(tr, seed, params)
     out = model.predict(None, te)
     m = evaluate.metrics(te.grade_code, out.predicted_grade, "test")
-    base = baseline(te, features.previous_grades())
+    base = baseline(te, features.previous_grades(env))
     m.update(evaluate.metrics(te.grade_code, base, "baseline_prev_grade"))
     m.update(evaluate.metrics(te.grade_code, np.full(len(te), features.GRADE_CODE["称职"]), "baseline_majority"))
     m["train_rows"], m["test_rows"] = len(tr), len(te)
     fair = evaluate.fairness(te.assign(predicted_grade=out.predicted_grade.to_numpy()))
-    common.mlflow_setup(KEY)
-    with mlflow.start_run(run_name=run_name) as run:
+    env.setup(KEY)
+    with mlflow.start_run(run_name=env.run_name) as run:
         mlflow.log_params({**PARAMS, **(params or {}), "seed": seed, "test_year": test_year,
                            "train_years": ",".join(map(str, sorted(tr.year.unique()))),
                            "features": ",".join(features.FEATURE_NAMES), "target": "assessment grade code 0-3",
@@ -77,9 +75,8 @@ def train(df: pd.DataFrame | None = None, params: dict | None = None, run_name: 
         info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=ex,
                                        signature=infer_signature(ex, model.predict(None, ex)),
                                        pip_requirements=common.PIP_REQUIREMENTS)
-        promo = common.register_and_promote(KEY, info.model_uri, run.info.run_id, "test_qwk", m["test_qwk"])
-    return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "promotion": promo.__dict__,
-            "fairness": fair}
+        version = common.register_candidate(env, KEY, info.model_uri, run.info.run_id, "test_qwk", m["test_qwk"])
+    return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "version": version, "fairness": fair}
 
 
 def _plots(te: pd.DataFrame, out: pd.DataFrame, model: CadreEvaluationModel) -> None:

@@ -16,13 +16,12 @@ import numpy as np
 import pandas as pd
 
 from models import linked
-from models.common import read_table
 from models.cadre_evaluation.features import GRADE_CODE
+from models.common import Env
+from redcloud.rules.vocab import INTEGRITY_TAGS, LEADING_RANKS
 
-LEADING_RANKS = ("县处级正职", "县处级副职", "乡科级正职")
 NEGATIVE_WORDS = ("违反", "违规", "问责", "失职", "拖延", "调查", "通报", "处分")
-TAGS = {"penalty": "行政处罚记录", "enforcement": "失信被执行人", "news": "负面舆情", "complaints": "群众投诉较多",
-        "overdue": "办件超期较多", "discipline": "纪律处分记录"}
+TAGS = INTEGRITY_TAGS
 # feature -> 中文名
 FEATURES: dict[str, str] = {
     "n_penalties": "行政处罚次数",
@@ -42,35 +41,35 @@ def _dates(s) -> pd.Series:
     return pd.to_datetime(s, errors="coerce").dt.date
 
 
-def evidence(day: dt.date, complaints_min: int, overdue_min: int, complaint_rate: float = 0.10,
+def evidence(env: Env, day: dt.date, complaints_min: int, overdue_min: int, complaint_rate: float = 0.10,
              overdue_rate: float = 0.30) -> pd.DataFrame:
     """One row per (cadre, tag, evidence record) up to ``day``; a tag exists only with its records."""
     parts = []
-    pen = linked.web("penalties", "notice_id", "web_penalty", ["decision_date", "reason", "authority"])
+    pen = linked.web(env, "penalties", "notice_id", "web_penalty", ["decision_date", "reason", "authority"])
     parts.append(pd.DataFrame({"cadre_id": pen.cadre_id, "tag": TAGS["penalty"], "source": "web/penalties",
                                "record_id": pen.notice_id.astype(str), "record_date": _dates(pen.decision_date),
                                "detail": pen.authority.fillna("") + "：" + pen.reason.fillna("")}))
-    enf = linked.web("enforcement", "case_no", "web_enforcement", ["publish_date", "court", "obligation"])
+    enf = linked.web(env, "enforcement", "case_no", "web_enforcement", ["publish_date", "court", "obligation"])
     parts.append(pd.DataFrame({"cadre_id": enf.cadre_id, "tag": TAGS["enforcement"], "source": "web/enforcement",
                                "record_id": enf.case_no.astype(str), "record_date": _dates(enf.publish_date),
                                "detail": enf.court.fillna("") + "：" + enf.obligation.fillna("")}))
-    news = linked.web("news", "news_id", "web_news", ["published_date", "title"])
+    news = linked.web(env, "news", "news_id", "web_news", ["published_date", "title"])
     negative = news.title.fillna("").map(lambda t: any(w in t for w in NEGATIVE_WORDS)).astype(bool)
     neg = news.loc[negative.to_numpy()]  # a mask, also when there is no news at all
     parts.append(pd.DataFrame({"cadre_id": neg.cadre_id, "tag": TAGS["news"], "source": "web/news",
                                "record_id": neg.news_id.astype(str), "record_date": _dates(neg.published_date),
                                "detail": neg.title.fillna("")}))
-    cp = linked.ironcage("complaints", ["complaint_id", "received_at", "category", "op_id"])
+    cp = linked.ironcage(env, "complaints", ["complaint_id", "received_at", "category", "op_id"])
     parts.append(pd.DataFrame({"cadre_id": cp.cadre_id, "tag": TAGS["complaints"], "source": "ironcage/complaints",
                                "record_id": cp.complaint_id.astype(str), "record_date": _dates(cp.received_at),
                                "detail": cp.category.fillna("") + "（事项 " + cp.op_id.fillna("-") + "）"}))
-    po = linked.ironcage("power_operations", ["op_id", "received_at", "deadline", "completed_at", "item_name"])
+    po = linked.ironcage(env, "power_operations", ["op_id", "received_at", "deadline", "completed_at", "item_name"])
     done, deadline = pd.to_datetime(po.completed_at), pd.to_datetime(po.deadline)
     over = po[(done.isna() & (deadline.dt.date < day)) | (done > deadline)]
     parts.append(pd.DataFrame({"cadre_id": over.cadre_id, "tag": TAGS["overdue"], "source": "ironcage/power_operations",
                                "record_id": over.op_id.astype(str), "record_date": _dates(over.deadline),
                                "detail": over.item_name.fillna("") + " 超过办理时限"}))
-    disc = read_table("silver", "cadre_discipline")
+    disc = env.read("silver", "cadre_discipline")
     if disc is not None and len(disc):
         disc = disc[~disc.is_deleted.fillna(False).astype(bool)]
         parts.append(pd.DataFrame({"cadre_id": disc.cadre_id, "tag": TAGS["discipline"], "source": "cadre/cadre_discipline",
@@ -92,9 +91,9 @@ def evidence(day: dt.date, complaints_min: int, overdue_min: int, complaint_rate
     return ev[EVIDENCE_COLS].sort_values(["cadre_id", "tag", "record_date", "record_id"]).reset_index(drop=True)
 
 
-def build(day: dt.date) -> pd.DataFrame:
+def build(env: Env, day: dt.date) -> pd.DataFrame:
     """cadre_id, rank, unit_org_id, is_leading, the features and ``label`` (has a discipline record up to day)."""
-    cadres = read_table("silver", "cadres", ["cadre_id", "rank", "unit_org_id", "is_deleted"])
+    cadres = env.read("silver", "cadres", ["cadre_id", "rank", "unit_org_id", "is_deleted"])
     cadres = cadres[~cadres.is_deleted.fillna(False).astype(bool)].drop(columns="is_deleted")
     cadres = cadres.astype({"cadre_id": "int64"})
     cadres["is_leading"] = cadres["rank"].isin(LEADING_RANKS)
@@ -106,15 +105,15 @@ def build(day: dt.date) -> pd.DataFrame:
         d = df[_dates(df[date_col]) <= day]
         return d.groupby("cadre_id")[key].nunique()
 
-    f["n_penalties"] = count(linked.web("penalties", "notice_id", "web_penalty", ["decision_date"]), "notice_id", "decision_date")
-    f["n_enforcement"] = count(linked.web("enforcement", "case_no", "web_enforcement", ["publish_date"]), "case_no", "publish_date")
-    news = linked.web("news", "news_id", "web_news", ["published_date", "title"])
+    f["n_penalties"] = count(linked.web(env, "penalties", "notice_id", "web_penalty", ["decision_date"]), "notice_id", "decision_date")
+    f["n_enforcement"] = count(linked.web(env, "enforcement", "case_no", "web_enforcement", ["publish_date"]), "case_no", "publish_date")
+    news = linked.web(env, "news", "news_id", "web_news", ["published_date", "title"])
     negative = news.title.fillna("").map(lambda t: any(w in t for w in NEGATIVE_WORDS)).astype(bool)
     neg = news.loc[negative.to_numpy()]  # a mask, also when there is no news at all
     f["n_negative_news"] = count(neg, "news_id", "published_date")
-    cp = linked.ironcage("complaints", ["complaint_id", "received_at"])
+    cp = linked.ironcage(env, "complaints", ["complaint_id", "received_at"])
     f["n_complaints"] = count(cp, "complaint_id", "received_at")
-    po = linked.ironcage("power_operations", ["op_id", "received_at", "deadline", "completed_at"])
+    po = linked.ironcage(env, "power_operations", ["op_id", "received_at", "deadline", "completed_at"])
     po = po[_dates(po.received_at) <= day]
     if len(po):
         done, deadline = pd.to_datetime(po.completed_at), pd.to_datetime(po.deadline)
@@ -124,14 +123,14 @@ def build(day: dt.date) -> pd.DataFrame:
     else:
         f["items"], f["overdue_rate"] = np.nan, np.nan
     f["complaint_rate"] = f.n_complaints.fillna(0) / f["items"].where(f["items"] > 0)
-    a = read_table("silver", "cadre_assessments", ["cadre_id", "assess_year", "grade", "is_deleted"])
+    a = env.read("silver", "cadre_assessments", ["cadre_id", "assess_year", "grade", "is_deleted"])
     a = a[~a.is_deleted.fillna(False).astype(bool) & (a.assess_year.astype(int) <= day.year)]
     a = a.assign(code=a.grade.map(GRADE_CODE))
     g = a.groupby("cadre_id").agg(n_weak_grades=("code", lambda s: float((s <= 1).sum())), mean_grade_code=("code", "mean"))
     f = f.join(g)
     for c in ("n_penalties", "n_enforcement", "n_negative_news", "n_complaints", "n_weak_grades"):
         f[c] = f[c].fillna(0.0)
-    disc = read_table("silver", "cadre_discipline", ["cadre_id", "action_date", "is_deleted"])
+    disc = env.read("silver", "cadre_discipline", ["cadre_id", "action_date", "is_deleted"])
     disc = disc[~disc.is_deleted.fillna(False).astype(bool) & (_dates(disc.action_date) <= day)]
     f["label"] = f.index.isin(disc.cadre_id.astype("int64")).astype(int)
     for c in FEATURE_NAMES:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 
 from models import common
@@ -24,16 +23,14 @@ def level(p: float, threshold: float) -> str:
     return "高" if p >= threshold else ("中" if p >= threshold / 2 else "低")
 
 
-def score(day: dt.date, df: pd.DataFrame | None = None, scored_at: dt.datetime | None = None):
+def score(env: common.Env, df: pd.DataFrame | None = None, scored_at: dt.datetime | None = None):
     """(scores, evidence). ``flag_gate``: probability >= threshold AND at least one evidence-backed tag."""
-    from redcloud.config import get_settings
-
-    cfg = get_settings().models
-    df = features.build(day) if df is None else df
-    ev = features.evidence(day, cfg.integrity_complaints_tag_min, cfg.integrity_overdue_tag_min,
+    cfg, day = env.cfg, env.day
+    df = features.build(env, day) if df is None else df
+    ev = features.evidence(env, day, cfg.integrity_complaints_tag_min, cfg.integrity_overdue_tag_min,
                            getattr(cfg, "integrity_complaint_rate_tag", 0.10),
                            getattr(cfg, "integrity_overdue_rate_tag", 0.30))
-    pm, version = common.load_champion(KEY)
+    pm, version = env.load_champion(KEY)
     out = pm.predict(df[features.FEATURE_NAMES].astype("float64"))
     res = pd.concat([df[["cadre_id", "rank", "unit_org_id", "is_leading"]].reset_index(drop=True),
                      out.reset_index(drop=True)], axis=1)
@@ -46,7 +43,7 @@ def score(day: dt.date, df: pd.DataFrame | None = None, scored_at: dt.datetime |
     res["flag_threshold"] = thr
     res["risk_level"] = [level(p, thr) for p in res.risk_probability]
     res["as_of_date"] = day
-    res["model_name"] = common.registered_name(KEY)
+    res["model_name"] = env.registered_name(KEY)
     res["model_version"] = version
     res["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.timezone.utc))
     res["n_evidence"] = res.n_evidence.astype("int32")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import mlflow
 import numpy as np
 import pandas as pd
@@ -55,15 +53,16 @@ def out_of_fold(X: pd.DataFrame, y: np.ndarray, seed: int, params: dict | None =
     return oof
 
 
-def train(day: dt.date, df: pd.DataFrame | None = None, params: dict | None = None, run_name: str = "train") -> dict:
-    seed = common.seed_everything()
-    df = features.build(day) if df is None else df
+def train(env: common.Env, df: pd.DataFrame | None = None, params: dict | None = None) -> dict:
+    day = env.day
+    seed = env.seed()
+    df = features.build(env, day) if df is None else df
     X, y = df[features.FEATURE_NAMES].astype("float64"), df.label.to_numpy(int)
     oof = out_of_fold(X, y, seed, params)
     m = evaluate.metrics(y, oof, "oof")
     model = fit(X, y, seed, params)
-    common.mlflow_setup(KEY)
-    with mlflow.start_run(run_name=run_name) as run:
+    env.setup(KEY)
+    with mlflow.start_run(run_name=env.run_name) as run:
         mlflow.log_params({**PARAMS, **(params or {}), "seed": seed, "as_of_date": day.isoformat(),
                            "label": "has a discipline record (纪律处分) up to the as-of date",
                            "calibration": model.calibration_method, "monotone_constraints": str(MONOTONE),
@@ -77,8 +76,8 @@ def train(day: dt.date, df: pd.DataFrame | None = None, params: dict | None = No
                                        signature=infer_signature(ex, model.predict(None, ex)),
                                        pip_requirements=common.PIP_REQUIREMENTS)
         metric = m["oof_auc"] if np.isfinite(m["oof_auc"]) else -m["oof_brier"]
-        promo = common.register_and_promote(KEY, info.model_uri, run.info.run_id, "oof_auc", metric)
-    return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "promotion": promo.__dict__, "oof": oof}
+        version = common.register_candidate(env, KEY, info.model_uri, run.info.run_id, "oof_auc", metric)
+    return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "version": version, "oof": oof}
 
 
 def _plots(y, p) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.common import read_table
+from models.common import Env
 
 DIMENSIONS = ["学习", "组织生活", "志愿服务", "党费", "APP活跃"]
 # indicator -> (中文名, dimension, higher_is_better)
@@ -24,9 +24,9 @@ INDICATORS: dict[str, tuple[str, str, bool]] = {
 INDICATOR_NAMES = list(INDICATORS)
 
 
-def build() -> pd.DataFrame:
+def build(env: Env) -> pd.DataFrame:
     """member_id, month (date), org_id and the indicators (missing ones filled neutrally)."""
-    mm = read_table("gold", "fct_member_month")
+    mm = env.read("gold", "fct_member_month")
     mm = mm.astype({"member_id": "int64"})
     mm["month"] = pd.to_datetime(mm.month).dt.date
     mm["meetings_absent"] = (mm.meetings_expected - mm.meetings_attended - mm.meetings_excused).clip(lower=0)

@@ -21,13 +21,13 @@ def level(v: float) -> str:
     return next(name for lo, name in LEVELS if v >= lo)
 
 
-def score(df: pd.DataFrame | None = None, scored_at: dt.datetime | None = None) -> pd.DataFrame:
-    df = features.build() if df is None else df
-    pm, version = common.load_champion(KEY)
+def score(env: common.Env, df: pd.DataFrame | None = None, scored_at: dt.datetime | None = None) -> pd.DataFrame:
+    df = features.build(env) if df is None else df
+    pm, version = env.load_champion(KEY)
     out = pm.predict(df[features.INDICATOR_NAMES].astype("float64"))
     res = pd.concat([df[["member_id", "month", "org_id"]].reset_index(drop=True), out.reset_index(drop=True)], axis=1)
     res["vitality_level"] = [level(v) for v in res.vitality_index]
-    res["model_name"] = common.registered_name(KEY)
+    res["model_name"] = env.registered_name(KEY)
     res["model_version"] = version
     res["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.timezone.utc))
     return res

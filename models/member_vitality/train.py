@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
@@ -33,12 +32,10 @@ def fit(train: pd.DataFrame, ahp_matrix, alpha: float, max_cr: float) -> tuple[V
     return VitalityIndexModel(lo, hi, w, w_e, None if dim_w is None else list(dim_w), info["ahp_cr"]), info
 
 
-def train(df: pd.DataFrame | None = None, ahp_matrix=None, alpha: float | None = None, run_name: str = "train") -> dict:
-    from redcloud.config import get_settings
-
-    cfg = get_settings().models
-    seed = common.seed_everything()
-    df = features.build() if df is None else df
+def train(env: common.Env, df: pd.DataFrame | None = None, ahp_matrix=None, alpha: float | None = None) -> dict:
+    cfg = env.cfg
+    seed = env.seed()
+    df = features.build(env) if df is None else df
     ahp_matrix = cfg.vitality_ahp_matrix if ahp_matrix is None else ahp_matrix
     alpha = cfg.vitality_ahp_alpha if alpha is None else alpha
     months = sorted(df.month.unique())
@@ -57,11 +54,11 @@ def train(df: pd.DataFrame | None = None, ahp_matrix=None, alpha: float | None =
          "train_rows": len(tr)}
     if info["ahp_cr"] is not None:
         m["ahp_consistency_ratio"] = info["ahp_cr"]
-    truth = common.truth_dir()
+    truth = env.truth_dir()
     if truth is not None:
         m.update(evaluate.truth_check(scored, truth))
-    common.mlflow_setup(KEY)
-    with mlflow.start_run(run_name=run_name) as run:
+    env.setup(KEY)
+    with mlflow.start_run(run_name=env.run_name) as run:
         mlflow.log_params({"seed": seed, "method": "entropy weight" + (" + AHP" if info["ahp_used"] else ""),
                            "ahp_alpha": alpha if info["ahp_used"] else 0.0, "ahp_used": info["ahp_used"],
                            "holdout_months": ",".join(map(str, held)), "normalisation": "min-max p1-p99, clipped",
@@ -74,9 +71,9 @@ def train(df: pd.DataFrame | None = None, ahp_matrix=None, alpha: float | None =
         info_m = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=ex,
                                          signature=infer_signature(ex, model.predict(None, ex)),
                                          pip_requirements=common.PIP_REQUIREMENTS)
-        promo = common.register_and_promote(KEY, info_m.model_uri, run.info.run_id, "heldout_stability_spearman",
-                                            m["heldout_stability_spearman"])
-    return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "promotion": promo.__dict__, "weights": wt}
+        version = common.register_candidate(env, KEY, info_m.model_uri, run.info.run_id,
+                                            "heldout_stability_spearman", m["heldout_stability_spearman"])
+    return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "version": version, "weights": wt}
 
 
 def _plots(wt: pd.DataFrame, scored: pd.DataFrame) -> None:

@@ -1,15 +1,16 @@
 """自流程化 stage: reminders, 督办预警, escalations, 自动注销 and 信息报送 from gold, for one logical date.
 
-``run(spark, day, run_id)``:
+``run(ctx)``:
 
-1. ``day`` must be an official working day (China's calendar with 调休); a date outside the
+1. ``ctx.day`` must be an official working day (China's calendar with 调休); a date outside the
    calendar's known years raises :class:`redcloud.workdays.CalendarUnknownError`. On a rest day the
    stage records nothing and sends nothing (``working_day: False`` in its result).
-2. Rules (:mod:`redcloud.alerts.rules`) run over ``gold/fct_learning_daily``,
-   ``gold/fct_project_status`` and ``gold/fct_village_work_daily`` as of ``day``.
+2. The alerts of the day (:mod:`redcloud.alerts.triggers`) are read off the verdicts gold computed
+   from the rules (``gold/fct_learning_daily``, ``gold/fct_project_lifecycle``,
+   ``gold/fct_village_work_daily``): no rule is evaluated again here.
 3. ``gold/alerts`` is upserted (MERGE by ``alert_id``): new alerts open, seen ones get
-   ``last_seen``, open ones whose condition no longer holds are resolved on ``day``.
-4. ``gold/village_timeline`` (驻村工作时间轴) is rebuilt as of ``day``.
+   ``last_seen``, open ones whose condition no longer holds are resolved on the day.
+4. ``gold/village_timeline`` (驻村工作时间轴) is rebuilt as of the day.
 5. Messages are enqueued in ``ops/alert_outbox`` (insert-only MERGE by deterministic
    ``message_id``) and delivered over SMTP (:mod:`redcloud.alerts.outbox`).
 
@@ -26,9 +27,10 @@ import pandas as pd
 import pyarrow as pa
 
 from redcloud import workdays
-from redcloud.alerts import io, outbox, rules
-from redcloud.alerts.rules import Alert, Recipient
-from redcloud.config import get_settings
+from redcloud.alerts import outbox, triggers
+from redcloud.alerts.triggers import Alert, Recipient
+from redcloud.context import RunContext
+from redcloud.lake import Lake
 
 ALERTS_SCHEMA = pa.schema([
     ("alert_id", pa.string()), ("rule", pa.string()), ("rule_name", pa.string()), ("level", pa.string()),
@@ -44,52 +46,67 @@ TIMELINE_SCHEMA = pa.schema([
     ("days_without_record", pa.int32()), ("logical_date", pa.date32())])
 
 
-def load_inputs(day: dt.date, min_level: str) -> dict:
-    """Everything the rules read, as small pandas frames (rows up to ``day``)."""
+def _on_day(lake: Lake, table: str, columns: list[str], key: str, day: dt.date) -> pd.DataFrame:
+    """Rows of a daily streak fact for the keys with ``reminder_due`` on ``day``, from the earliest of
+    their streak starts up to ``day`` (the evidence of each streak)."""
+    today = lake.pandas("gold", table, [key, "reminder_due", "miss_streak_start"],
+                        filters=[("work_date", "=", day), ("reminder_due", "=", True)])
+    if today.empty:
+        return pd.DataFrame(columns=columns)
+    ids = sorted(int(x) for x in today[key].unique())
+    lo = min(today["miss_streak_start"])
+    return lake.pandas("gold", table, columns, filters=[(key, "in", ids), ("work_date", ">=", lo),
+                                                        ("work_date", "<=", day)])
+
+
+def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
+    """Everything the triggers read, as small pandas frames (rows up to ``day``)."""
     inp: dict = {}
-    inp["orgs"] = io.read("silver", "organizations", ["org_id", "org_name", "parent_org_id", "org_level"], alive=True)
-    inp["cadres"] = io.read("silver", "cadres", ["cadre_id", "cadre_name", "unit_org_id", "position", "rank"],
-                            alive=True)
+    inp["orgs"] = lake.pandas("silver", "organizations", ["org_id", "org_name", "parent_org_id", "org_level"],
+                              alive=True)
+    inp["cadres"] = lake.pandas("silver", "cadres", ["cadre_id", "cadre_name", "unit_org_id", "position", "rank"],
+                                alive=True)
     inp["cadres"] = inp["cadres"].merge(
         inp["orgs"][["org_id", "org_name"]].rename(columns={"org_id": "unit_org_id", "org_name": "unit_name"}),
         on="unit_org_id", how="left")
-    lookback = get_settings().alerts.head_lookback_days
-    inp["meetings"] = io.read("silver", "meetings", ["org_id", "meeting_date", "host_member_id"], alive=True,
-                              filters=[("meeting_date", "<=", day),
-                                       ("meeting_date", ">", day - dt.timedelta(days=lookback))])
-    inp["members"] = io.read("silver", "members", ["member_id", "member_name"], alive=True)
+    inp["meetings"] = lake.pandas("silver", "meetings", ["org_id", "meeting_date", "host_member_id"], alive=True,
+                                  filters=[("meeting_date", "<=", day),
+                                           ("meeting_date", ">", day - dt.timedelta(days=head_lookback_days))])
+    inp["members"] = lake.pandas("silver", "members", ["member_id", "member_name"], alive=True)
     inp["learning"] = None
-    if io.exists("gold", "fct_learning_daily"):
-        today = io.read("gold", "fct_learning_daily", ["cadre_id", "rank", "answered"],
-                        filters=[("work_date", "=", day)])
-        due = today[~today["answered"] & today["rank"].map(lambda r: rules.is_obligated(r, min_level))]
-        ids = sorted(int(x) for x in due["cadre_id"].unique())
-        cols = ["cadre_id", "member_id", "work_date", "answered", "rank", "miss_streak"]
-        inp["learning"] = (io.read("gold", "fct_learning_daily", cols,
-                                   filters=[("cadre_id", "in", ids), ("work_date", "<=", day)])
-                           if ids else pd.DataFrame(columns=cols))
+    if lake.exists("gold", "fct_learning_daily"):
+        inp["learning"] = _on_day(lake, "fct_learning_daily", [
+            "cadre_id", "member_id", "work_date", "rank", "miss_streak", "miss_streak_start", "reminder_due",
+            "escalation_due", "escalated_on"], "cadre_id", day)
     inp["projects"] = None
-    if io.exists("gold", "fct_project_status"):
-        inp["projects"] = io.read("gold", "fct_project_status", [
-            "project_id", "project_name", "village_org_id", "cadre_id", "category", "start_date", "deadline",
-            "completed_date"])
+    if lake.exists("gold", "fct_project_lifecycle"):
+        states = lake.pandas("gold", "fct_project_lifecycle", ["project_id", "state", "valid_from", "valid_to"],
+                             filters=[("valid_from", "<=", day)])
+        states = states[states["valid_to"].isna() | (states["valid_to"] > day)]
+        attrs = lake.pandas("gold", "fct_project_status", [
+            "project_id", "project_name", "village_org_id", "cadre_id", "category", "start_date", "deadline"])
+        inp["projects"] = (states.rename(columns={"valid_from": "state_since"}).drop(columns=["valid_to"])
+                           .merge(attrs, on="project_id").sort_values("project_id").reset_index(drop=True))
     inp["village"] = None
-    if io.exists("gold", "fct_village_work_daily"):
-        inp["village"] = io.read("gold", "fct_village_work_daily", [
+    if lake.exists("gold", "fct_village_work_daily"):
+        inp["village"] = _on_day(lake, "fct_village_work_daily", [
+            "assignment_id", "cadre_id", "village_org_id", "role", "work_date", "days_without_record",
+            "miss_streak_start", "reminder_due"], "assignment_id", day)
+        inp["village_daily"] = lake.pandas("gold", "fct_village_work_daily", [
             "assignment_id", "cadre_id", "village_org_id", "role", "work_date", "is_makeup_workday", "has_record",
-            "record_count", "photo_count", "signed_in", "record_ids", "days_without_record"],
+            "record_count", "photo_count", "signed_in", "record_ids", "days_without_record", "reminder_due"],
             filters=[("work_date", "<=", day)])
-        inp["assignments"] = io.read("silver", "village_assignments", [
+        inp["assignments"] = lake.pandas("silver", "village_assignments", [
             "assignment_id", "cadre_id", "village_org_id", "role", "start_date", "end_date"], alive=True)
     return inp
 
 
-def evaluate(inp: dict, day: dt.date) -> tuple[list[Alert], set[str], pd.DataFrame | None]:
-    """(alerts holding on ``day``, rules evaluated, village timeline) from :func:`load_inputs`."""
-    st = get_settings()
+def evaluate(ctx: RunContext, inp: dict) -> tuple[list[Alert], set[str], pd.DataFrame | None]:
+    """(alerts holding on the day, rules evaluated, village timeline) from :func:`load_inputs`."""
+    day, st = ctx.day, ctx.settings
     cfg, dom = st.alerts, st.alerts.mail_domain
     office = Recipient(st.smtp.party_office, "市委党建办", "party_office")
-    heads = rules.org_heads(inp["meetings"], inp["members"], inp["orgs"], day, cfg.head_lookback_days)
+    heads = triggers.org_heads(inp["meetings"], inp["members"], inp["orgs"], day, cfg.head_lookback_days)
     cadres = inp["cadres"]
     names = dict(zip(cadres["cadre_id"].astype(int), cadres["cadre_name"]))
     org_names = dict(zip(inp["orgs"]["org_id"].astype(int), inp["orgs"]["org_name"]))
@@ -100,22 +117,21 @@ def evaluate(inp: dict, day: dt.date) -> tuple[list[Alert], set[str], pd.DataFra
         ld = inp["learning"]
         member_of = dict(zip(ld["cadre_id"].astype(int), ld["member_id"].astype(int)))
         unit_of = dict(zip(cadres["cadre_id"].astype(int), cadres["unit_org_id"].astype(int)))
-        cadre_heads = {cid: rules.head_recipient(unit_of[cid], member_of.get(cid), heads, inp["orgs"], dom)
+        cadre_heads = {cid: triggers.head_recipient(unit_of[cid], member_of.get(cid), heads, inp["orgs"], dom)
                        for cid in ld["cadre_id"].astype(int).unique() if cid in unit_of}
-        alerts += rules.learning_alerts(ld, day, cfg.learning_min_level, cfg.learning_escalate_after, cadres,
-                                        cadre_heads, office, dom)
+        alerts += triggers.learning_alerts(ld, day, ctx.rules.learning_escalate_after, cadres, cadre_heads, office,
+                                           dom)
         evaluated |= {"learning_reminder", "learning_escalation"}
     if inp["projects"] is not None:
         pr = inp["projects"]
-        vheads = {int(v): rules.head_recipient(int(v), None, heads, inp["orgs"], dom)
+        vheads = {int(v): triggers.head_recipient(int(v), None, heads, inp["orgs"], dom)
                   for v in pr["village_org_id"].unique()}
-        alerts += rules.project_alerts(pr, day, cfg.project_warning_days, cfg.project_expire_after_days,
-                                       cfg.closure_lookback_days, names, vheads, office, dom, cfg.project_report)
+        alerts += triggers.project_alerts(pr, day, cfg.closure_lookback_days, names, vheads, office, dom,
+                                          cfg.project_report)
         evaluated |= {"project_warning", "project_overdue", "project_closure", "project_report"}
     if inp["village"] is not None:
-        alerts += rules.village_alerts(inp["village"], day, cfg.village_reminder_after, names, org_names, dom)
-        timeline = rules.village_timeline(inp["village"], inp["assignments"], day, cfg.village_reminder_after,
-                                          names, org_names)
+        alerts += triggers.village_alerts(inp["village"], day, names, org_names, dom)
+        timeline = triggers.village_timeline(inp["village_daily"], inp["assignments"], day, names, org_names)
         evaluated.add("village_reminder")
     return alerts, evaluated, timeline
 
@@ -144,10 +160,10 @@ def upsert_rows(existing: pd.DataFrame | None, alerts: list[Alert], evaluated: s
         e = prev.get(aid)
         if e is not None and e["last_seen"] > day:
             continue
-        row = dict(alert_id=aid, rule=a.rule, rule_name=rules.RULE_TEXT[a.rule], level=a.level,
+        row = dict(alert_id=aid, rule=a.rule, rule_name=triggers.RULE_TEXT[a.rule], level=a.level,
                         subject_type=a.subject_type, subject_id=a.subject_id, subject_name=a.subject_name,
                         recipients=[r.address for r in a.recipients], since=a.since,
-                        evidence=rules.evidence_json(a.evidence), status="open",
+                        evidence=triggers.evidence_json(a.evidence), status="open",
                         first_seen=min(e["first_seen"], day) if e is not None else day, last_seen=day,
                         resolved_on=None, logical_date=day, run_id=run_id)
         if e is not None and all(_same(row[k], e[k]) for k in row if k != "run_id"):
@@ -160,40 +176,49 @@ def upsert_rows(existing: pd.DataFrame | None, alerts: list[Alert], evaluated: s
     return pd.DataFrame(out, columns=ALERTS_SCHEMA.names)
 
 
-def run(spark, day: dt.date, run_id: str) -> dict:
-    """The stage (``spark`` is not needed: gold is small and read/written with delta-rs)."""
+def run(ctx: RunContext) -> dict:
+    """The stage (no Spark: gold is small and read/written with delta-rs)."""
     t0 = time.perf_counter()
-    st = get_settings()
+    day, run_id, lake, st = ctx.day, ctx.run_id, ctx.lake, ctx.settings
     if not workdays.is_workday(day):   # raises CalendarUnknownError outside the known years
-        return {"tables": [], "working_day": False,
-                "note": f"{day.isoformat()} 非工作日（官方日历）：不计算、不记录、不发送"}
-    inp = load_inputs(day, st.alerts.learning_min_level)
-    alerts, evaluated, timeline = evaluate(inp, day)
+        note = f"{day.isoformat()} 非工作日（官方日历）：不计算、不记录、不发送"
+        ctx.progress.note(note)
+        return {"tables": [], "working_day": False, "note": note}
+    inp = load_inputs(lake, day, st.alerts.head_lookback_days)
+    alerts, evaluated, timeline = evaluate(ctx, inp)
 
-    existing = io.read("gold", "alerts") if io.exists("gold", "alerts") else None
+    existing = lake.pandas("gold", "alerts") if lake.exists("gold", "alerts") else None
     if existing is not None:
         existing["recipients"] = existing["recipients"].map(list)
     rows = upsert_rows(existing, alerts, evaluated, day, run_id)
-    io.upsert("gold", "alerts", rows, ALERTS_SCHEMA, "alert_id")
-    tables = [{"table": "gold/alerts", "rows": io.count("gold", "alerts")}]
+    lake.merge_arrow("gold", "alerts", to_arrow(rows, ALERTS_SCHEMA), "alert_id")
+    tables = [{"table": "gold/alerts", "rows": lake.count("gold", "alerts")}]
     if timeline is not None:
         timeline["logical_date"] = day
-        io.overwrite("gold", "village_timeline", timeline, TIMELINE_SCHEMA,
-                     "驻村工作时间轴: one row per cadre, assignment and event (see redcloud.alerts.rules.village_timeline)")
+        lake.overwrite_arrow("gold", "village_timeline", to_arrow(timeline, TIMELINE_SCHEMA),
+                             "驻村工作时间轴: one row per cadre, assignment and event "
+                             "(see redcloud.alerts.triggers.village_timeline)")
         tables.append({"table": "gold/village_timeline", "rows": len(timeline)})
 
     msgs = outbox.messages(alerts, day, run_id)
-    new = outbox.enqueue(msgs)
-    tables.append({"table": "ops/alert_outbox", "rows": io.count("ops", outbox.OUTBOX)})
+    new = outbox.enqueue(lake, msgs)
+    tables.append({"table": "ops/alert_outbox", "rows": lake.count("ops", outbox.OUTBOX)})
+    for t in tables:
+        ctx.progress.table(t["table"], t["rows"])
     delivery = None
     if st.alerts.deliver:
-        delivery = outbox.deliver(st.smtp.host, st.smtp.port, st.smtp.sender, st.alerts.send_batch,
+        delivery = outbox.deliver(lake, st.smtp.host, st.smtp.port, st.smtp.sender, st.alerts.send_batch,
                                   st.alerts.max_attempts, st.smtp.timeout)
+        ctx.progress.note(f"outbox: {new} new messages; delivery {delivery}")
     by_rule = Counter(a.rule for a in alerts)
     return {"tables": tables, "working_day": True, "alerts_active": dict(sorted(by_rule.items())),
             "alerts_written": len(rows), "resolved": int((rows["status"] == "resolved").sum()) if len(rows) else 0,
             "messages": len(msgs), "messages_new": new, "delivery": delivery,
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pandas(df[[f.name for f in schema]], schema=schema, preserve_index=False)
 
 
 __all__ = ["run", "load_inputs", "evaluate", "upsert_rows", "ALERTS_SCHEMA", "TIMELINE_SCHEMA"]

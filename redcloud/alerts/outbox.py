@@ -28,8 +28,8 @@ import pandas as pd
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from redcloud.alerts import io
-from redcloud.alerts.rules import LEVEL_TEXT, RULE_TEXT, Alert, message_id
+from redcloud.alerts.triggers import RULE_TEXT, Alert, message_id
+from redcloud.lake import Lake
 
 OUTBOX = "alert_outbox"
 SCHEMA = pa.schema([
@@ -105,12 +105,13 @@ def messages(alerts: list[Alert], day: dt.date, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SCHEMA.names).drop_duplicates("message_id")
 
 
-def enqueue(msgs: pd.DataFrame) -> int:
+def enqueue(lake: Lake, msgs: pd.DataFrame) -> int:
     """Insert messages whose ``message_id`` is not yet in the outbox; returns how many were new."""
-    return io.insert_new("ops", OUTBOX, msgs, SCHEMA, "message_id")
+    data = pa.Table.from_pandas(msgs[SCHEMA.names], schema=SCHEMA, preserve_index=False)
+    return lake.merge_arrow("ops", OUTBOX, data, "message_id", insert_only=True)
 
 
-def _mark(results: list[tuple[str, dt.datetime | None, str | None]]) -> None:
+def _mark(lake: Lake, results: list[tuple[str, dt.datetime | None, str | None]]) -> None:
     """Record send results: sent_at (accepted) or last_error; attempts + 1. Never un-sends."""
     if not results:
         return
@@ -118,7 +119,7 @@ def _mark(results: list[tuple[str, dt.datetime | None, str | None]]) -> None:
                      "last_error": [r[2] for r in results]},
                     schema=pa.schema([("message_id", pa.string()), ("sent_at", pa.timestamp("us", tz="UTC")),
                                       ("last_error", pa.string())]))
-    (DeltaTable(io.path("ops", OUTBOX)).merge(data, "t.message_id = s.message_id", source_alias="s", target_alias="t")
+    (DeltaTable(lake.path("ops", OUTBOX)).merge(data, "t.message_id = s.message_id", source_alias="s", target_alias="t")
      .when_matched_update({"sent_at": "s.sent_at", "attempts": "t.attempts + 1", "last_error": "s.last_error"},
                           predicate="t.sent_at is null")
      .execute())
@@ -137,12 +138,12 @@ def build_email(row, sender: str) -> EmailMessage:
     return msg
 
 
-def deliver(host: str, port: int, sender: str, batch: int = 50, max_attempts: int = 5,
+def deliver(lake: Lake, host: str, port: int, sender: str, batch: int = 50, max_attempts: int = 5,
             timeout: float = 10.0) -> dict:
     """Send every unsent outbox message; returns {"pending", "sent", "failed", "error"}."""
-    if not io.exists("ops", OUTBOX):
+    if not lake.exists("ops", OUTBOX):
         return {"pending": 0, "sent": 0, "failed": 0, "error": None}
-    pending = io.read("ops", OUTBOX)
+    pending = lake.pandas("ops", OUTBOX)
     pending = (pending[pending["sent_at"].isna() & (pending["attempts"] < max_attempts)]
                .sort_values(["created_for_date", "message_id"]).reset_index(drop=True))
     out = {"pending": len(pending), "sent": 0, "failed": 0, "error": None}
@@ -152,7 +153,7 @@ def deliver(host: str, port: int, sender: str, batch: int = 50, max_attempts: in
         smtp = smtplib.SMTP(host, port, timeout=timeout)
     except OSError as e:  # server down: record the attempt on every pending message, retry next run
         err = f"connect {host}:{port}: {e}"
-        _mark([(m, None, err) for m in pending["message_id"]])
+        _mark(lake, [(m, None, err) for m in pending["message_id"]])
         out.update(failed=len(pending), error=err)
         return out
     done: list = []
@@ -172,10 +173,10 @@ def deliver(host: str, port: int, sender: str, batch: int = 50, max_attempts: in
                     except OSError:
                         break
             if len(done) >= batch:
-                _mark(done)
+                _mark(lake, done)
                 done = []
     finally:
-        _mark(done)
+        _mark(lake, done)
         try:
             smtp.quit()
         except Exception:  # noqa: BLE001 - closing a broken connection

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import duckdb
 
-from redcloud.serving import snapshot as snap
 from redcloud.api.errors import ApiError, table_unavailable
+from redcloud.serving import snapshot as snap
 
 # organisation columns a table may be scoped by, most specific first
 ORG_COLUMNS = ("org_id", "unit_org_id", "branch_org_id", "village_org_id", "town_org_id", "county_org_id")
@@ -42,15 +42,25 @@ class Pool:
     Closing a DuckDB connection invalidates its cursors, so a snapshot pushed out of the cache is
     closed only when the last request reading it has finished (reference count)."""
 
-    def __init__(self, keep: int = 2):
+    def __init__(self, keep: int = 2, snapshots: snap.Snapshots | None = None):
+        self._snapshots = snapshots
         self._lock = threading.Lock()
         self._open: dict[Path, Snapshot] = {}
         self._order: list[Path] = []
         self._keep = keep
 
+    @property
+    def snapshots(self) -> snap.Snapshots:
+        """The serving folder (``[serving]`` of the API process's settings unless given)."""
+        if self._snapshots is None:
+            from redcloud.config import get_settings
+
+            self._snapshots = snap.Snapshots(get_settings().serving)
+        return self._snapshots
+
     def acquire(self) -> Snapshot:
         try:
-            path = snap.resolve_current()
+            path = self.snapshots.resolve_current()
         except snap.SnapshotNotFound:
             raise ApiError(503, "snapshot_unavailable", "尚未发布任何数据快照，请先运行发布（publish）") from None
         with self._lock:

@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from redcloud.brief import numbers as N
-from redcloud.config import get_settings
+from redcloud.config import Settings
+from redcloud.context import RunContext
 
 TEMPLATES = Path(__file__).with_name("templates")
 TITLE = "每周决策参考"
@@ -39,11 +40,11 @@ def _env() -> jinja2.Environment:
                               trim_blocks=True, lstrip_blocks=True)
 
 
-def open_snapshot():
+def open_snapshot(settings: Settings):
     """A read-only connection to the current published snapshot (symlink resolved once)."""
     from redcloud.serving import snapshot
 
-    return snapshot.connect(read_only=True)
+    return snapshot.Snapshots(settings.serving).connect(read_only=True)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -52,7 +53,7 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def collect(con, week: N.Week, *, warn_days: int, top: int) -> dict:
+def collect(con, week: N.Week, *, top: int) -> dict:
     """Evaluate every query of the registry against the snapshot for ``week``.
 
     Returns snapshot stamps, per-query values (with the previous week's for weekly scalars), the
@@ -66,14 +67,14 @@ def collect(con, week: N.Week, *, warn_days: int, top: int) -> dict:
                          "that week is not complete in the published data")
     have = N.snapshot_tables(con)
     prev = week.previous()
-    kw = dict(asof=logical_date, warn_days=warn_days, top=top)
+    kw = dict(asof=logical_date, top=top)
     values, footnotes, missing = {}, [], {}
 
     def note(q: N.Query) -> int:
         footnotes.append(dict(
             n=len(footnotes) + 1, name=q.name, label=q.label, sql=" ".join(q.sql.split()),
-            params={k: str(v) for k, v in N.params_for(q.sql, dict(
-                ws=week.start, we=week.end, asof=logical_date, warn=warn_days, top=top)).items()},
+            params={k: str(v) for k, v in N.params_for(q.sql, N.values_for(week, logical_date, top)).items()},
+            prev_at=str(logical_date - dt.timedelta(days=7)),
             prev_params=({"ws": str(prev.start), "we": str(prev.end)} if q.weekly and q.kind == "scalar" else None),
             tables=[dict(table=t, **sources.get(t, dict(layer="?", version=None, rows=None))) for t in q.tables]))
         return len(footnotes)
@@ -98,7 +99,7 @@ def collect(con, week: N.Week, *, warn_days: int, top: int) -> dict:
         if q.kind == "scalar":
             entry["text"] = N.format_value(q, v)
             if q.weekly:
-                pv = N.run_query(con, q, prev, **kw)
+                pv = N.run_query(con, q, prev, **kw, at=logical_date - dt.timedelta(days=7))
                 entry.update(prev=pv, prev_text=N.format_value(q, pv))
                 entry["change"], entry["cls"] = N.format_change(q, v, pv)
         values[q.name] = entry
@@ -106,7 +107,8 @@ def collect(con, week: N.Week, *, warn_days: int, top: int) -> dict:
                 values=values, footnotes=footnotes, missing=missing, week=week, prev=prev)
 
 
-def decisions(data: dict, *, village_min: float, learning_drop_pts: float, warn_days: int) -> list[dict]:
+def decisions(data: dict, *, village_min: float, learning_drop_pts: float, warn_days: int,
+              min_level: str) -> list[dict]:
     """需要决策的事项: rules over the numbers. Each item names the footnotes of the numbers it uses."""
     v = data["values"]
     out = []
@@ -117,7 +119,7 @@ def decisions(data: dict, *, village_min: float, learning_drop_pts: float, warn_
     esc = val("learning_escalated_cadres") or 0
     if esc:
         units = v["learning_escalation_units"]["value"]
-        out.append(dict(text=f"本周有 {esc} 名县处级以上干部学习问答连续未作答达到升级督办标准"
+        out.append(dict(text=f"本周有 {esc} 名{min_level}以上干部学习问答连续未作答达到升级督办标准"
                              f"（涉及 {len(units)} 个单位，见“学习问答”一节），建议由市委党建办约谈提醒并记入干部日常考核。",
                         refs=[v["learning_escalated_cadres"]["ref"], v["learning_escalation_units"]["ref"]]))
     rate, prev_rate = val("learning_answer_rate"), v.get("learning_answer_rate", {}).get("prev")
@@ -154,7 +156,7 @@ def decisions(data: dict, *, village_min: float, learning_drop_pts: float, warn_
 
 
 def build_html(data: dict, decision_items: list[dict], generated_at: dt.datetime, *, warn_days: int,
-               village_min: float) -> str:
+               village_min: float, min_level: str) -> str:
     from redcloud.brief import charts
 
     v = data["values"]
@@ -167,6 +169,7 @@ def build_html(data: dict, decision_items: list[dict], generated_at: dt.datetime
     return _env().get_template("brief.html.j2").render(
         title=TITLE, week=week, prev=data["prev"], d=data, v=v, headline=headline, decisions=decision_items,
         chart_rates=chart_rates, chart_projects=chart_projects, warn_days=warn_days, village_min=village_min,
+        min_level=min_level,
         generated_at=generated_at.strftime("%Y-%m-%d %H:%M"), missing=data["missing"])
 
 
@@ -181,8 +184,8 @@ def _locked(out_dir: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def read_index(out_dir: Path | None = None) -> list[dict]:
-    p = Path(out_dir or get_settings().brief.out_dir) / "index.json"
+def read_index(out_dir: Path | str) -> list[dict]:
+    p = Path(out_dir) / "index.json"
     return json.loads(p.read_text(encoding="utf-8")) if p.exists() else []
 
 
@@ -194,15 +197,15 @@ def _update_index(out_dir: Path, entry: dict) -> list[dict]:
     return entries
 
 
-def generate(week: N.Week | str | None = None, day: dt.date | None = None, *, out_dir: str | Path | None = None,
-             pdf: bool | None = None) -> dict:
+def generate(settings: Settings, week: N.Week | str | None = None, day: dt.date | None = None, *,
+             out_dir: str | Path | None = None, pdf: bool | None = None) -> dict:
     """Build, render and archive the brief for ``week`` (default: the ISO week ended by ``day``, or by
     the snapshot's logical date). Returns the index entry plus timings and the numbers used."""
-    s = get_settings().brief
-    warn_days = get_settings().alerts.project_warning_days
+    s = settings.brief
+    warn_days = settings.rules.project_warning_days   # words the text; the numbers come from gold
     out_dir = Path(out_dir or s.out_dir)
     t0 = time.perf_counter()
-    con = open_snapshot()
+    con = open_snapshot(settings)
     try:
         if week is None and s.week:
             week = s.week
@@ -211,14 +214,15 @@ def generate(week: N.Week | str | None = None, day: dt.date | None = None, *, ou
         if week is None:
             day = day or con.execute("select logical_date from _snapshot").fetchone()[0]
             week = N.Week.ended_by(day)
-        data = collect(con, week, warn_days=warn_days, top=s.top_n)
+        data = collect(con, week, top=s.top_n)
     finally:
         con.close()
     t_numbers = time.perf_counter() - t0
     items = decisions(data, village_min=s.village_record_rate_min, learning_drop_pts=s.learning_rate_drop_pts,
-                      warn_days=warn_days)
+                      warn_days=warn_days, min_level=settings.rules.learning_min_level)
     generated_at = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
-    html = build_html(data, items, generated_at, warn_days=warn_days, village_min=s.village_record_rate_min)
+    html = build_html(data, items, generated_at, warn_days=warn_days, village_min=s.village_record_rate_min,
+                      min_level=settings.rules.learning_min_level)
     t_html = time.perf_counter() - t0 - t_numbers
     wdir = out_dir / week.label
     wdir.mkdir(parents=True, exist_ok=True)
@@ -244,9 +248,10 @@ def generate(week: N.Week | str | None = None, day: dt.date | None = None, *, ou
                              total=round(time.perf_counter() - t0, 2)))
 
 
-def run(spark, day: dt.date, run_id: str) -> dict:
-    """The ``brief`` stage (``spark`` unused: the brief reads only the published DuckDB snapshot)."""
-    r = generate(day=day)
-    r["stage_run_id"] = run_id
+def run(ctx: RunContext) -> dict:
+    """The ``brief`` stage: reads only the published DuckDB snapshot (no Spark)."""
+    r = generate(ctx.settings, day=ctx.day)
+    r["stage_run_id"] = ctx.run_id
     r["tables"] = []  # writes files, not lake tables
+    ctx.progress.note(f"brief {r['week']}: {r['out_dir']}/{r['html']} ({r['seconds']['total']} s)")
     return r

@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--date", type=dt.date.fromisoformat, help="the ISO week ended on or before this date")
     ap.add_argument("--no-pdf", action="store_true", help="HTML only")
     a = ap.parse_args(argv)
-    r = brief.generate(a.week, a.date, pdf=False if a.no_pdf else None)
+    from redcloud.config import get_settings
+
+    r = brief.generate(get_settings(), a.week, a.date, pdf=False if a.no_pdf else None)
     json.dump(r, sys.stdout, ensure_ascii=False, indent=2, default=str)
     print()
     return 0

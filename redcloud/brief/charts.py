@@ -8,8 +8,10 @@ import io
 
 import matplotlib
 
+from redcloud.rules import vocab
+
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 FONT = "Noto Sans CJK SC"
 RED = "#c0171d"
@@ -52,15 +54,20 @@ def projects_by_county(rows: list[tuple]) -> str | None:
         return None
     rows = list(reversed(rows))
     names = [r[0].replace("中共贵阳市", "").replace("委员会", "") for r in rows]
-    open_, overdue, done = ([int(r[i]) for r in rows] for i in (1, 2, 3))
+    # columns: county, then one count per lifecycle state in vocabulary order
+    counts = {state: [int(r[1 + i]) for r in rows] for i, state in enumerate(vocab.PROJECT_STATES)}
+    order = [vocab.OVERDUE, vocab.DEADLINE_WARNING, vocab.IN_PROGRESS, vocab.EXPIRED, vocab.COMPLETED]
+    colors = {vocab.OVERDUE: RED, vocab.DEADLINE_WARNING: "#e8a33d", vocab.IN_PROGRESS: "#f3d27a",
+              vocab.EXPIRED: "#8c8c8c", vocab.COMPLETED: "#cfcfcf"}
     fig, ax = plt.subplots(figsize=(7.2, 0.22 * len(rows) + 0.8))
-    ax.barh(names, overdue, color=RED, label="已逾期")
-    ax.barh(names, open_, left=overdue, color="#e8a33d", label="进行中")
-    ax.barh(names, done, left=[a + b for a, b in zip(overdue, open_)], color="#cfcfcf", label="已完成")
-    for y, v in enumerate(overdue):
+    left = [0] * len(rows)
+    for state in order:
+        ax.barh(names, counts[state], left=left, color=colors[state], label=state)
+        left = [a + b for a, b in zip(left, counts[state])]
+    for y, v in enumerate(counts[vocab.OVERDUE]):
         if v:
             ax.text(v / 2, y, str(v), va="center", ha="center", color="white", fontsize=7)
-    ax.legend(loc="lower right", frameon=False, ncol=3, fontsize=8)
+    ax.legend(loc="lower right", frameon=False, ncol=5, fontsize=8)
     ax.set_title("帮扶项目状态（按区县，截至本周日）", loc="left", fontsize=10)
     ax.set_xlabel("项目数")
     return _uri(fig)

@@ -6,8 +6,14 @@ here and footnotes each with its tables, the snapshot id and each table's Delta 
 ``_snapshot_sources``), plus the query's SQL, so anyone can re-run it against the same snapshot.
 
 SQL parameters (DuckDB ``$name``): ``$ws``/``$we`` the week's Monday/Sunday (inclusive),
-``$asof`` the snapshot's logical date, ``$warn`` the 督办预警 horizon in days, ``$top`` list length.
-Weekly scalars are evaluated for the week and for the week before (week-over-week change).
+``$asof`` the snapshot's logical date, ``$at`` the day a state is read on (``$asof`` for the week,
+``$asof`` - 7 days for the week before), ``$top`` list length, and the 帮扶 lifecycle states by name
+(``$in_progress``, ``$warning``, ``$overdue``, ``$completed``, ``$expired``: the vocabulary of
+:mod:`redcloud.rules.vocab`). Weekly scalars are evaluated for the week and for the week before.
+
+No rule is computed here: who is 在册 is ``dim_member.is_on_roll``; the learning obligation,
+reminder and escalation are ``fct_learning_daily``'s columns; a project's state on a day is the
+``fct_project_lifecycle`` row covering that day. All are computed once, in gold.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+
+from redcloud.rules import vocab
 
 
 @dataclass(frozen=True)
@@ -34,13 +42,15 @@ class Query:
     columns: tuple[str, ...] = field(default_factory=tuple)  # Chinese headers for kind="rows"
 
 
-# Project status as of the week's Sunday, reconstructed from dates (fct_project_status carries
-# the status as of the snapshot's logical date; completed_date is set only when completed by then).
-_PROJECT_AT_WE = """
-    select *,
-           case when completed_date is not null and completed_date <= $we then '已完成'
-                when deadline < $we then '已逾期' else '进行中' end as status_at_we
-    from fct_project_status where start_date <= $we"""
+# Each project's lifecycle state on the day $at (the snapshot's logical date; a week earlier for the
+# previous week's figure): the fct_project_lifecycle period covering that day.
+_PROJECT_AT = """
+    select s.*, l.state as state_at
+    from fct_project_lifecycle l join fct_project_status s using (project_id)
+    where l.valid_from <= $at and (l.valid_to is null or l.valid_to > $at)"""
+
+STATE_PARAMS = {"in_progress": vocab.IN_PROGRESS, "warning": vocab.DEADLINE_WARNING, "overdue": vocab.OVERDUE,
+                "completed": vocab.COMPLETED, "expired": vocab.EXPIRED}
 
 QUERIES: tuple[Query, ...] = (
     # ---- headline numbers (week, with week-over-week change) ----
@@ -58,9 +68,12 @@ QUERIES: tuple[Query, ...] = (
     Query("village_record_rate", "驻村工作日志填报率", ("fct_village_work_daily",),
           """select avg(case when has_record then 1.0 else 0.0 end) from fct_village_work_daily
              where work_date between $ws and $we""", fmt="pct", better="up"),
-    Query("projects_overdue", "帮扶项目逾期数", ("fct_project_status",),
-          f"select count(*) from ({_PROJECT_AT_WE}) where status_at_we = '已逾期'",
+    Query("projects_overdue", "帮扶项目逾期数（未注销）", ("fct_project_lifecycle", "fct_project_status"),
+          f"select count(*) from ({_PROJECT_AT}) where state_at = $overdue",
           unit="个", better="down"),
+    Query("projects_expired_week", "帮扶项目本周逾期注销数", ("fct_project_lifecycle",),
+          """select count(*) from fct_project_lifecycle
+             where state = $expired and valid_from between $ws and $we""", unit="个", better="down"),
     Query("projects_completed_week", "帮扶项目本周完成数", ("fct_project_status",),
           """select count(*) from fct_project_status
              where completed_date between $ws and $we""", unit="个", better="up"),
@@ -74,14 +87,13 @@ QUERIES: tuple[Query, ...] = (
           "select count(*) from dim_member where join_date between $ws and $we", unit="人"),
     # ---- state as of the snapshot (no week-over-week) ----
     Query("members_on_roll", "在册党员总数", ("dim_member",),
-          "select count(*) from dim_member where membership_status = '在册'", unit="人", weekly=False),
+          "select count(*) from dim_member where is_on_roll", unit="人", weekly=False),
     Query("organizations", "党组织总数", ("dim_organization",),
           "select count(*) from dim_organization", unit="个", weekly=False),
     Query("branches", "党支部数", ("dim_organization",),
-          "select count(*) from dim_organization where org_level = '党支部'", unit="个", weekly=False),
-    Query("projects_due_soon", "临近截止帮扶项目（督办预警）", ("fct_project_status",),
-          f"""select count(*) from ({_PROJECT_AT_WE}) where status_at_we = '进行中'
-              and deadline between $we and $we + to_days(cast($warn as integer))""",
+          "select count(*) from dim_organization where org_level = $branch", unit="个", weekly=False),
+    Query("projects_due_soon", "临近截止帮扶项目（督办预警）", ("fct_project_lifecycle", "fct_project_status"),
+          f"select count(*) from ({_PROJECT_AT}) where state_at = $warning",
           unit="个", better="down"),
     # ---- listings ----
     Query("learning_escalation_units", "升级督办干部所在单位", ("fct_learning_daily", "fct_cadre_year", "dim_organization"),
@@ -113,19 +125,23 @@ QUERIES: tuple[Query, ...] = (
              group by v.cadre_id having missed > 0
              order by missed desc, v.cadre_id limit $top""",
           kind="rows", weekly=False, columns=("干部编号", "身份", "驻点村", "缺报天数", "工作日")),
-    Query("projects_by_county", "帮扶项目状态（按区县，截至周日）", ("fct_project_status", "dim_organization"),
+    Query("projects_by_county", "帮扶项目状态（按区县，截至数据日期）",
+          ("fct_project_lifecycle", "fct_project_status", "dim_organization"),
           f"""select coalesce(o.county_name, '（未知）') as county,
-                     count(*) filter (where p.status_at_we = '进行中') as open,
-                     count(*) filter (where p.status_at_we = '已逾期') as overdue,
-                     count(*) filter (where p.status_at_we = '已完成') as done
-              from ({_PROJECT_AT_WE}) p left join dim_organization o on o.org_id = p.village_org_id
+                     count(*) filter (where p.state_at = $in_progress) as open,
+                     count(*) filter (where p.state_at = $warning) as warning,
+                     count(*) filter (where p.state_at = $overdue) as overdue,
+                     count(*) filter (where p.state_at = $completed) as done,
+                     count(*) filter (where p.state_at = $expired) as expired
+              from ({_PROJECT_AT}) p left join dim_organization o on o.org_id = p.village_org_id
               group by 1 order by overdue desc, county""",
-          kind="rows", weekly=False, columns=("区县", "进行中", "已逾期", "已完成")),
-    Query("projects_most_overdue", "逾期最久的帮扶项目", ("fct_project_status", "dim_organization"),
+          kind="rows", weekly=False, columns=("区县", *vocab.PROJECT_STATES)),
+    Query("projects_most_overdue", "逾期最久的帮扶项目（未注销）",
+          ("fct_project_lifecycle", "fct_project_status", "dim_organization"),
           f"""select p.project_name, coalesce(o.org_name, '') as village, p.deadline,
-                     datediff('day', p.deadline, $we) as overdue_days
-              from ({_PROJECT_AT_WE}) p left join dim_organization o on o.org_id = p.village_org_id
-              where p.status_at_we = '已逾期' order by overdue_days desc, p.project_id limit $top""",
+                     datediff('day', p.deadline, $at) as overdue_days
+              from ({_PROJECT_AT}) p left join dim_organization o on o.org_id = p.village_org_id
+              where p.state_at = $overdue order by overdue_days desc, p.project_id limit $top""",
           kind="rows", weekly=False, columns=("项目", "所在村", "截止日期", "逾期天数")),
     Query("suspicious_meeting_branches", "疑似异常会议较多的支部（本周）", ("fct_meeting_signals", "dim_organization"),
           """select coalesce(o.org_name, '') as branch, count(*) as meetings,
@@ -138,8 +154,8 @@ QUERIES: tuple[Query, ...] = (
           kind="rows", weekly=False, columns=("支部", "疑似场次", "非工作日", "签到雷同", "申报超员")),
     Query("members_by_county", "在册党员（按区县）", ("dim_member",),
           """select coalesce(county_name, '（未知）') as county, count(*) as members,
-                    count(*) filter (where party_status = '预备党员') as probationary
-             from dim_member where membership_status = '在册' group by 1 order by members desc""",
+                    count(*) filter (where party_status = $probationary) as probationary
+             from dim_member where is_on_roll group by 1 order by members desc""",
           kind="rows", weekly=False, columns=("区县", "在册党员", "其中预备党员")),
 )
 
@@ -158,8 +174,7 @@ OPTIONAL: tuple[tuple[Query, tuple[str, ...]], ...] = (
      ("month", "org_id", "joined", "transferred_in", "transferred_out", "deceased")),
     (Query("alerts_new_by_rule", "本周新增自流程化提醒/督办（按规则）", ("alerts",),
            """select rule_name,
-                     case level when 'reminder' then '提醒' when 'warning' then '预警' when 'escalation' then '督办'
-                                when 'closure' then '注销' when 'report' then '报送' else level end as level_cn,
+                     coalesce(map_extract_value(map($level_keys, $level_names), level), level) as level_cn,
                      count(*) as alerts, count(*) filter (where status = 'open') as still_open
               from alerts where first_seen between $ws and $we
               group by all order by alerts desc, rule_name limit 10""",
@@ -260,9 +275,17 @@ def params_for(sql: str, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in used}
 
 
-def run_query(con: duckdb.DuckDBPyConnection, q: Query, week: Week, *, asof: dt.date,
-              warn_days: int, top: int):
-    values = {"ws": week.start, "we": week.end, "asof": asof, "warn": warn_days, "top": top}
+def values_for(week: Week, asof: dt.date, top: int, at: dt.date | None = None) -> dict[str, Any]:
+    """Every SQL parameter a query may use (:func:`params_for` picks the ones it does)."""
+    return {"ws": week.start, "we": week.end, "asof": asof, "at": at or asof, "top": top,
+            "probationary": vocab.PROBATIONARY,
+            "branch": vocab.BRANCH, "level_keys": list(vocab.ALERT_LEVELS),
+            "level_names": list(vocab.ALERT_LEVELS.values()), **STATE_PARAMS}
+
+
+def run_query(con: duckdb.DuckDBPyConnection, q: Query, week: Week, *, asof: dt.date, top: int,
+              at: dt.date | None = None):
+    values = values_for(week, asof, top, at)
     cur = con.execute(q.sql, params_for(q.sql, values))
     if q.kind == "scalar":
         row = cur.fetchone()

@@ -16,6 +16,8 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from redcloud.rules import Rules
+
 PROJECT_ROOT = Path(os.environ.get("REDCLOUD_HOME", Path(__file__).resolve().parents[2]))
 DEFAULT_FILE = Path(__file__).with_name("default.toml")
 
@@ -130,6 +132,7 @@ class ModelsConfig(BaseModel):
     """The N models (models/). ``retrain``: auto (train when no champion), always, never."""
     retrain: str = "auto"
     seed: int = 7
+    min_gain: float = 0.0                    # validation: a candidate must beat the champion's held-out metric by more
     name_prefix: str = "redcloud"
     truth_dir: str = ""                      # planted truth (synthetic city): validation only, never a feature
     cadre_test_year: int = 0                 # 0: latest graded year is the held-out test year
@@ -207,12 +210,7 @@ class SmtpConfig(BaseModel):
 
 
 class AlertsConfig(BaseModel):
-    """自流程化 rules (redcloud/alerts)."""
-    learning_min_level: str = "县处级"   # set to 科级 to extend learning reminders to 科级 cadres
-    learning_escalate_after: int = 5   # consecutive missed working days
-    project_warning_days: int = 15     # 督办预警 this many days before a 帮扶 deadline
-    village_reminder_after: int = 2    # missed working days before a 驻村 reminder
-    project_expire_after_days: int = 90   # 自动注销 an open project this many days after its deadline
+    """自流程化 delivery (redcloud/alerts); the rules themselves are ``[rules]`` (redcloud/rules)."""
     closure_lookback_days: int = 7     # announce a closing (自动注销) while it is at most this old
     project_report: bool = True        # 信息报送: a daily summary to 市委党建办
     head_lookback_days: int = 365      # 书记 = most frequent meeting host in this window
@@ -287,6 +285,7 @@ class Settings(BaseSettings):
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
     superset: SupersetConfig = Field(default_factory=SupersetConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    rules: Rules
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     brief: BriefConfig = Field(default_factory=BriefConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)

@@ -1,14 +1,16 @@
-"""Lake layout and IO: one Delta table per entity under bronze/ silver/ gold/ quarantine/.
+"""The lake: one Delta table per entity under ``<root>/{bronze,silver,gold,marts,quarantine,ops}/<name>``.
 
-Idempotent writes are the easy path here:
+:class:`Lake` is the one way in: :meth:`Lake.read` reads a table with Spark, :meth:`Lake.arrow` /
+:meth:`Lake.pandas` read it with Arrow (delta-rs, no JVM; for the small gold tables the alerts, models
+and the publish step read), and :meth:`Lake.write` writes a :class:`DeltaDataSet` idempotently:
 
-- :func:`replace_partition` overwrites exactly one logical date's slice (``replaceWhere``),
-  so a rerun or backfill of a date replaces what that date wrote before;
-- :func:`merge` upserts by key (``MERGE INTO``), so re-applying the same rows changes nothing;
-- :func:`overwrite` rebuilds a whole (small, derived) table.
+- ``replace_partition`` overwrites exactly one logical date's slice (``replaceWhere``), so a rerun
+  or backfill of a date replaces what that date wrote before;
+- ``merge`` upserts by key (``MERGE INTO``), so re-applying the same rows changes nothing;
+- ``overwrite`` rebuilds a whole (small, derived) table.
 
-Transforms never write: they return :class:`DeltaDataSet` objects, and the stage runner writes
-them after the quality gate passes.
+Transforms never write: they return DataFrames (or :class:`DeltaDataSet` objects), and the stage
+writes them. A stage's lake comes from its :class:`redcloud.context.RunContext` (``ctx.lake``).
 """
 
 from __future__ import annotations
@@ -16,17 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-from redcloud.config import get_settings
-
 LAYERS = ("bronze", "silver", "gold", "marts", "quarantine", "ops")  # marts: built by dbt (dbt_project/)
-
-
-def table_path(layer: str, name: str) -> str:
-    if layer not in LAYERS:
-        raise ValueError(f"unknown lake layer {layer!r}; expected one of {LAYERS}")
-    return f"{get_settings().paths.lake_root.rstrip('/')}/{layer}/{name}"
 
 
 @dataclass
@@ -43,25 +38,8 @@ class DeltaDataSet:
     description: str = ""
 
     @property
-    def path(self) -> str:
-        return table_path(self.layer, self.name)
-
-
-def exists(spark, layer: str, name: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, table_path(layer, name))
-
-
-def read(spark, layer: str, name: str):
-    return spark.read.format("delta").load(table_path(layer, name))
-
-
-def version(spark, layer: str, name: str) -> int | None:
-    if not exists(spark, layer, name):
-        return None
-    row = spark.sql(f"describe history delta.`{table_path(layer, name)}` limit 1").select("version").first()
-    return int(row[0])
+    def table(self) -> str:
+        return f"{self.layer}/{self.name}"
 
 
 def _lit(value) -> str:
@@ -72,48 +50,158 @@ def _lit(value) -> str:
     return str(value)
 
 
-def replace_partition(spark, ds: DeltaDataSet) -> None:
-    """Overwrite the rows where ``partition_col = partition_value`` (and only those)."""
-    assert ds.partition_col, f"{ds.name}: replace_partition needs partition_col"
-    writer = ds.df.write.format("delta")
-    if exists(spark, ds.layer, ds.name):
-        writer = writer.mode("overwrite").option("replaceWhere", f"{ds.partition_col} = {_lit(ds.partition_value)}")
-    else:
-        writer = writer.mode("overwrite").partitionBy(ds.partition_col)
-    writer.save(ds.path)
+class Lake:
+    """The Delta tables under one root folder (or URI)."""
 
+    def __init__(self, root: str | Path):
+        self.root = str(root).rstrip("/")
 
-def merge(spark, ds: DeltaDataSet) -> None:
-    """Upsert by ``keys``: matched rows are updated when they changed, new rows inserted."""
-    assert ds.keys, f"{ds.name}: merge needs keys"
-    if not exists(spark, ds.layer, ds.name):
-        ds.df.write.format("delta").mode("overwrite").save(ds.path)
-        return
-    view = f"_src_{ds.name}"
-    ds.df.createOrReplaceTempView(view)
-    on = " and ".join(f"t.`{k}` <=> s.`{k}`" for k in ds.keys)
-    spark.sql(f"merge into delta.`{ds.path}` t using {view} s on {on} "
-              f"when matched then update set * when not matched then insert *")
-    spark.catalog.dropTempView(view)
+    def __repr__(self) -> str:
+        return f"Lake({self.root!r})"
 
+    # -- where ------------------------------------------------------------------------------------
+    def path(self, layer: str, name: str) -> str:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown lake layer {layer!r}; expected one of {LAYERS}")
+        return f"{self.root}/{layer}/{name}"
 
-def overwrite(spark, ds: DeltaDataSet) -> None:
-    w = ds.df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-    if ds.partition_col:
-        w = w.partitionBy(ds.partition_col)
-    w.save(ds.path)
+    def exists(self, layer: str, name: str) -> bool:
+        path = self.path(layer, name)
+        if "://" not in path:
+            return (Path(path) / "_delta_log").is_dir()
+        from deltalake import DeltaTable
 
+        return DeltaTable.is_deltatable(path)
 
-def write(spark, ds: DeltaDataSet) -> None:
-    {"replace_partition": replace_partition, "merge": merge, "overwrite": overwrite}[ds.mode](spark, ds)
+    def tables(self, layer: str) -> list[str]:
+        """Names of the Delta tables in ``layer`` (a local lake), sorted."""
+        base = Path(self.path(layer, "x")).parent
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if (p / "_delta_log").is_dir())
 
+    # -- read -------------------------------------------------------------------------------------
+    def read(self, spark, layer: str, name: str):
+        """The table as a Spark DataFrame (latest version)."""
+        return spark.read.format("delta").load(self.path(layer, name))
 
-def write_all(spark, datasets: list[DeltaDataSet]) -> list[dict]:
-    """Write each dataset in order; return one summary per table (rows after the write, seconds)."""
-    out = []
-    for ds in datasets:
-        t0 = time.perf_counter()
-        write(spark, ds)
-        out.append(dict(table=f"{ds.layer}/{ds.name}", rows=read(spark, ds.layer, ds.name).count(),
-                        seconds=round(time.perf_counter() - t0, 2)))
-    return out
+    def read_version(self, spark, layer: str, name: str, version: int):
+        return spark.read.format("delta").option("versionAsOf", version).load(self.path(layer, name))
+
+    def arrow(self, layer: str, name: str, columns: list[str] | None = None, filters=None):
+        """The table (some columns, a pyarrow DNF filter) as an Arrow table, with delta-rs (no JVM)."""
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.path(layer, name)).to_pyarrow_table(columns=columns, filters=filters)
+
+    def pandas(self, layer: str, name: str, columns: list[str] | None = None, filters=None,
+               alive: bool = False):
+        """:meth:`arrow` as pandas; dates stay ``datetime.date``. ``alive``: drop source-deleted rows."""
+        cols = None if columns is None else list(dict.fromkeys(columns + (["is_deleted"] if alive else [])))
+        df = self.arrow(layer, name, cols, filters).to_pandas(date_as_object=True)
+        if alive and "is_deleted" in df:
+            df = df[~df["is_deleted"].fillna(False).astype(bool)].drop(columns=["is_deleted"])
+            if columns is not None and "is_deleted" in columns:
+                df["is_deleted"] = False
+        return df.reset_index(drop=True)
+
+    def version(self, layer: str, name: str) -> int | None:
+        """The table's latest Delta version (None when it does not exist)."""
+        if not self.exists(layer, name):
+            return None
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.path(layer, name)).version()
+
+    def count(self, layer: str, name: str) -> int:
+        """Rows of the latest version, from the Delta log's file statistics where it has them."""
+        if not self.exists(layer, name):
+            return 0
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.path(layer, name)).to_pyarrow_dataset().count_rows()
+
+    # -- write (Spark) ----------------------------------------------------------------------------
+    def write(self, spark, ds: DeltaDataSet) -> None:
+        {"replace_partition": self._replace_partition, "merge": self._merge,
+         "overwrite": self._overwrite}[ds.mode](spark, ds)
+
+    def write_all(self, spark, datasets: list[DeltaDataSet], progress=None) -> list[dict]:
+        """Write each dataset in order; return one summary per table (rows after the write, seconds)."""
+        out = []
+        for ds in datasets:
+            t0 = time.perf_counter()
+            self.write(spark, ds)
+            row = dict(table=ds.table, rows=self.count(ds.layer, ds.name), seconds=round(time.perf_counter() - t0, 2))
+            if progress is not None:
+                progress.table(row["table"], row["rows"], row["seconds"])
+            out.append(row)
+        return out
+
+    def _replace_partition(self, spark, ds: DeltaDataSet) -> None:
+        """Overwrite the rows where ``partition_col = partition_value`` (and only those)."""
+        assert ds.partition_col, f"{ds.name}: replace_partition needs partition_col"
+        writer = ds.df.write.format("delta").mode("overwrite")
+        if self.exists(ds.layer, ds.name):
+            writer = writer.option("replaceWhere", f"{ds.partition_col} = {_lit(ds.partition_value)}")
+        else:
+            writer = writer.partitionBy(ds.partition_col)
+        writer.save(self.path(ds.layer, ds.name))
+
+    def _merge(self, spark, ds: DeltaDataSet) -> None:
+        """Upsert by ``keys``: matched rows are updated when they changed, new rows inserted."""
+        assert ds.keys, f"{ds.name}: merge needs keys"
+        path = self.path(ds.layer, ds.name)
+        if not self.exists(ds.layer, ds.name):
+            ds.df.write.format("delta").mode("overwrite").save(path)
+            return
+        view = f"_src_{ds.name}"
+        ds.df.createOrReplaceTempView(view)
+        on = " and ".join(f"t.`{k}` <=> s.`{k}`" for k in ds.keys)
+        spark.sql(f"merge into delta.`{path}` t using {view} s on {on} "
+                  f"when matched then update set * when not matched then insert *")
+        spark.catalog.dropTempView(view)
+
+    def _overwrite(self, spark, ds: DeltaDataSet) -> None:
+        w = ds.df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        if ds.partition_col:
+            w = w.partitionBy(ds.partition_col)
+        if ds.description:
+            w = w.option("userMetadata", ds.description[:200])
+        w.save(self.path(ds.layer, ds.name))
+
+    # -- write (Arrow, no JVM: the small tables of the auto-flow) --------------------------------
+    def overwrite_arrow(self, layer: str, name: str, data, description: str = "") -> None:
+        from deltalake import write_deltalake
+
+        write_deltalake(self.path(layer, name), data, mode="overwrite", schema_mode="overwrite",
+                        description=description or None)
+
+    def merge_arrow(self, layer: str, name: str, data, key: str, insert_only: bool = False) -> int:
+        """MERGE an Arrow table by ``key``: matched rows replaced (unless ``insert_only``), new rows
+        inserted; creates the table when missing. Returns the rows inserted."""
+        from deltalake import DeltaTable, write_deltalake
+
+        if not self.exists(layer, name):
+            write_deltalake(self.path(layer, name), data, mode="overwrite")
+            return data.num_rows
+        if not data.num_rows:
+            return 0
+        m = DeltaTable(self.path(layer, name)).merge(data, f"t.{key} = s.{key}", source_alias="s", target_alias="t")
+        if not insert_only:
+            m = m.when_matched_update_all()
+        return int(m.when_not_matched_insert_all().execute().get("num_target_rows_inserted", 0))
+
+    # -- versions (write-audit-publish) -----------------------------------------------------------
+    def restore(self, spark, layer: str, name: str, version: int | None) -> None:
+        """Put a table back to ``version`` (None: it did not exist, so it is removed)."""
+        path = self.path(layer, name)
+        if version is None:
+            import shutil
+
+            if "://" in path:
+                raise RuntimeError(f"cannot remove {path}: restore a new table on object storage by hand")
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        if self.version(layer, name) != version:
+            spark.sql(f"restore table delta.`{path}` to version as of {int(version)}")

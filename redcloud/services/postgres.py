@@ -102,10 +102,10 @@ def ensure_running() -> None:
     _create_databases()
 
 
-def _connect(dbname: str = "postgres"):
+def _connect(dbname: str = "postgres", cfg=None):
     import psycopg2
 
-    s = get_settings().postgres
+    s = cfg or get_settings().postgres
     return psycopg2.connect(host=s.host, port=s.port, user=s.user,
                             password=s.password.get_secret_value(), dbname=dbname)
 
@@ -132,6 +132,7 @@ def stop() -> bool:
     return True
 
 
-def connect(dbname: str):
-    """A psycopg2 connection to one of the project's databases."""
-    return _connect(dbname)
+def connect(dbname: str, cfg=None):
+    """A psycopg2 connection to one of the project's databases (``cfg``: a ``[postgres]`` section;
+    default: the process's settings)."""
+    return _connect(dbname, cfg)

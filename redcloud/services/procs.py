@@ -100,3 +100,8 @@ def stop(name: str, timeout: float = 20) -> bool:
             pass
     (pid_dir() / f"{name}.pid").unlink(missing_ok=True)
     return True
+
+
+def started() -> list[str]:
+    """Names of the processes with a PID file (started by the project), sorted."""
+    return sorted(p.stem for p in pid_dir().glob("*.pid"))

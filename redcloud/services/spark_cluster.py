@@ -14,7 +14,6 @@ what ``infra/cluster/`` scales out to a real cluster.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 import time

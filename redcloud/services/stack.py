@@ -3,28 +3,9 @@
 from __future__ import annotations
 
 import importlib
-import sys
 
 from redcloud.config import get_settings
 from redcloud.services import postgres, procs
-from redcloud.synth import city_dir
-
-
-def web_data_dir(scale: int, seed: int):
-    return city_dir(get_settings().paths.synth_dir, scale, seed) / "web"
-
-
-def start_web(scale: int, seed: int) -> str:
-    s = get_settings()
-    if procs.read_pid("web") or procs.port_open(s.web.host, s.web.port):
-        return f"web reference server: already up on http://{s.web.host}:{s.web.port}"
-    procs.start("web", [sys.executable, "-m", "redcloud.sources.web_server", "--data-dir", str(web_data_dir(scale, seed)),
-                        "--host", s.web.host, "--port", str(s.web.port), "--seed", str(seed),
-                        "--fault-rate", str(s.web.fault_rate), "--slow-rate", str(s.web.slow_rate),
-                        "--slow-seconds", str(s.web.slow_seconds)])
-    procs.wait_for_port(s.web.host, s.web.port, 20, "web reference server", procs.log_dir() / "web.log")
-    return f"web reference server: http://{s.web.host}:{s.web.port} (data {web_data_dir(scale, seed)})"
-
 
 # Application services, each a module redcloud.services.<name> with start() -> str (one line:
 # where it listens and how to log in), stop() -> bool and status() -> str. Started by `make up`.
@@ -40,12 +21,13 @@ def _app(name: str):
         raise
 
 
-def up(scale: int, seed: int, apps: bool = False) -> list[str]:
+def up(apps: bool = False) -> list[str]:
+    """PostgreSQL (the source systems and the metadata databases), then with ``apps`` every application
+    service. The demo's web reference server is started by ``redcloud-demo up`` (redcloud.demo)."""
     s = get_settings()
     postgres.ensure_running()
     lines = [f"PostgreSQL: {s.postgres.host}:{s.postgres.port} user {s.postgres.user} "
              f"(databases {', '.join(postgres.DATABASES)}; data {postgres.data_dir().resolve()})"]
-    lines.append(start_web(scale, seed))
     if apps:
         for name in APP_SERVICES:
             mod = _app(name)
@@ -60,8 +42,9 @@ def down() -> list[str]:
         mod = _app(name)
         if mod is not None:
             out.append(f"{name}: {'stopped' if mod.stop() else 'not running'}")
-    for name in ("web",):
-        out.append(f"{name}: {'stopped' if procs.stop(name) else 'not running'}")
+    for name in procs.started():   # anything else the project started (e.g. the demo's web server)
+        if name != "postgres":
+            out.append(f"{name}: {'stopped' if procs.stop(name) else 'not running'}")
     out.append(f"postgres: {'stopped' if postgres.stop() else 'not running'}")
     return out
 

@@ -195,7 +195,7 @@ def snapshot_path() -> Path | None:
     """The serving snapshot readers use (the ``current.duckdb`` symlink), or None if none is published."""
     from redcloud.serving import snapshot
 
-    p = snapshot.current_path()
+    p = snapshot.Snapshots(get_settings().serving).current_path
     return p if p.exists() else None
 
 

@@ -15,7 +15,6 @@ import re
 
 import pyarrow as pa
 
-from redcloud.config import get_settings
 from redcloud.serving.publish import read_sources
 
 SCHEMA_RE = re.compile(r"^serving_[0-9a-z_]+$")
@@ -51,15 +50,15 @@ def _pg_type(t: pa.DataType) -> tuple[str, str]:
     return "text", "{c}"
 
 
-def _connect(dbname: str):
+def _connect(settings, dbname: str):
     from redcloud.services import postgres
 
-    return postgres.connect(dbname)
+    return postgres.connect(dbname, settings.postgres)
 
 
-def ensure_database() -> str:
-    db = get_settings().serving.postgres_database
-    conn = _connect("postgres")
+def ensure_database(settings) -> str:
+    db = settings.serving.postgres_database
+    conn = _connect(settings, "postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("select 1 from pg_database where datname = %s", [db])
@@ -106,18 +105,19 @@ def _has_serving(cur) -> bool:
     return cur.fetchone() is not None
 
 
-def publish(snapshot_id: str, run_id: str, day: dt.date, published_at: dt.datetime) -> list[dict]:
-    s = get_settings().serving
-    db = ensure_database()
+def publish(ctx, snapshot_id: str, published_at: dt.datetime) -> list[dict]:
+    """The run's gold and marts into schema ``serving_<id>``; the ``serving`` views swapped to it."""
+    s, run_id, day = ctx.settings.serving, ctx.run_id, ctx.day
+    db = ensure_database(ctx.settings)
     schema = f"serving_{snapshot_id}"
     assert SCHEMA_RE.match(schema), schema
-    conn = _connect(db)
+    conn = _connect(ctx.settings, db)
     sources = []
     try:
         with conn.cursor() as cur:
             cur.execute(f'drop schema if exists "{schema}" cascade')
             cur.execute(f'create schema "{schema}"')
-            for name, layer, version, arrow in read_sources():
+            for name, layer, version, arrow in read_sources(ctx.lake):
                 _load_table(cur, schema, name, arrow)
                 sources.append(dict(table_name=name, layer=layer, delta_version=version, rows=arrow.num_rows))
             cur.execute(f'create table "{schema}"._snapshot (snapshot_id text not null, run_id text, '

@@ -21,7 +21,8 @@ import os
 import time
 from pathlib import Path
 
-from redcloud.config import get_settings
+from redcloud.context import RunContext
+from redcloud.lake import Lake
 from redcloud.serving import snapshot as snap
 
 log = logging.getLogger(__name__)
@@ -32,55 +33,44 @@ PUBLISHED = {"gold": None, "marts": None, "ops": ("alert_outbox",)}
 INDEXES = {"dim_member": "member_id", "dim_organization": "org_id"}
 
 
-def _is_delta(p: Path) -> bool:
-    return (p / "_delta_log").is_dir()
-
-
-def discover(lake_root: str | None = None) -> list[tuple[str, str, Path]]:
-    """(table name, layer, path) of every table to publish, gold first."""
-    root = Path(lake_root or get_settings().paths.lake_root)
+def discover(lake: Lake) -> list[tuple[str, str]]:
+    """(table name, layer) of every table to publish, gold first."""
     out, seen = [], set()
     for layer, only in PUBLISHED.items():
-        base = root / layer
-        if not base.is_dir():
-            continue
-        for p in sorted(base.iterdir()):
-            if not p.is_dir() or not _is_delta(p) or (only is not None and p.name not in only):
+        for name in lake.tables(layer):
+            if only is not None and name not in only:
                 continue
-            if p.name in seen or p.name.startswith("_"):
-                log.warning("publish: skipping %s/%s (name already published or reserved)", layer, p.name)
+            if name in seen or name.startswith("_"):
+                log.warning("publish: skipping %s/%s (name already published or reserved)", layer, name)
                 continue
-            seen.add(p.name)
-            out.append((p.name, layer, p))
+            seen.add(name)
+            out.append((name, layer))
     return out
 
 
-def read_sources(lake_root: str | None = None):
+def read_sources(lake: Lake):
     """Yield (name, layer, delta_version, arrow table) for every published table."""
     from deltalake import DeltaTable
 
-    for name, layer, path in discover(lake_root):
-        t = DeltaTable(str(path))
-        version = t.version()
-        arrow = t.to_pyarrow_table()
-        yield name, layer, version, arrow
+    for name, layer in discover(lake):
+        t = DeltaTable(lake.path(layer, name))
+        yield name, layer, t.version(), t.to_pyarrow_table()
 
 
-def build_duckdb(snapshot_id: str, run_id: str, day: dt.date, published_at: dt.datetime,
-                 lake_root: str | None = None) -> tuple[Path, list[dict]]:
+def build_duckdb(snaps: snap.Snapshots, lake: Lake, snapshot_id: str, run_id: str, day: dt.date,
+                 published_at: dt.datetime) -> tuple[Path, list[dict]]:
     """Build ``snapshots/<id>.duckdb`` aside; returns its path and the source list."""
     import duckdb
 
-    snaps = snap.snapshots_dir()
-    snaps.mkdir(parents=True, exist_ok=True)
-    final = snap.snapshot_path(snapshot_id)
+    snaps.snapshots_dir.mkdir(parents=True, exist_ok=True)
+    final = snaps.path(snapshot_id)
     tmp = final.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     Path(str(tmp) + ".wal").unlink(missing_ok=True)
     sources = []
     con = duckdb.connect(str(tmp))
     try:
-        for name, layer, version, arrow in read_sources(lake_root):
+        for name, layer, version, arrow in read_sources(lake):
             con.register("_src", arrow)
             con.execute(f'create table "{name}" as select * from _src')
             con.unregister("_src")
@@ -106,25 +96,26 @@ def build_duckdb(snapshot_id: str, run_id: str, day: dt.date, published_at: dt.d
     return final, sources
 
 
-def run(spark, day: dt.date, run_id: str) -> dict:
-    """The ``publish`` stage. ``spark`` is unused: delta-rs reads the Delta tables directly."""
-    s = get_settings().serving
+def run(ctx: RunContext) -> dict:
+    """The ``publish`` stage (no Spark: delta-rs reads the Delta tables directly)."""
+    s = ctx.settings.serving
     t0 = time.perf_counter()
     published_at = dt.datetime.now(dt.timezone.utc)
     snapshot_id = snap.new_snapshot_id(published_at)
-    run_id = run_id or f"manual__{day.isoformat()}"
+    day, run_id = ctx.day, ctx.run_id
     if s.target == "postgres":
         from redcloud.serving import pg
 
-        sources = pg.publish(snapshot_id, run_id, day, published_at)
+        sources = pg.publish(ctx, snapshot_id, published_at)
         result = dict(target="postgres", database=s.postgres_database, schema=f"serving_{snapshot_id}")
     elif s.target == "duckdb":
-        path, sources = build_duckdb(snapshot_id, run_id, day, published_at)
-        pinned = snap.apply_pin()
+        snaps = snap.Snapshots(s)
+        path, sources = build_duckdb(snaps, ctx.lake, snapshot_id, run_id, day, published_at)
+        pinned = snaps.apply_pin()
         if not pinned:
-            snap.swap_current(snapshot_id)
-        removed = snap.apply_retention()
-        result = dict(target="duckdb", path=str(path), current=str(snap.resolve_current()),
+            snaps.swap_current(snapshot_id)
+        removed = snaps.apply_retention()
+        result = dict(target="duckdb", path=str(path), current=str(snaps.resolve_current()),
                       pinned=pinned, removed=removed)
     else:
         raise ValueError(f"[serving] target must be duckdb or postgres, not {s.target!r}")
@@ -132,28 +123,34 @@ def run(spark, day: dt.date, run_id: str) -> dict:
                   tables=[{"table": x["table_name"], "rows": x["rows"], "layer": x["layer"],
                            "delta_version": x["delta_version"]} for x in sources],
                   seconds=round(time.perf_counter() - t0, 2))
+    ctx.progress.note(f"snapshot {snapshot_id}: {len(sources)} tables, "
+                      f"{sum(x['rows'] for x in sources):,} rows ({result['seconds']} s)")
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m redcloud.serving.publish [--date D] [--run-id X]``: publish without Spark."""
+    """``python -m redcloud.serving.publish [--date D] [--run-id X] | --list | --rollback ID``: no Spark."""
     import argparse
     import json
 
+    from redcloud.config import get_settings
+
+    settings = get_settings()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--date", default=get_settings().synth.end)
+    ap.add_argument("--date", default=settings.synth.end)
     ap.add_argument("--run-id", default=None)
     ap.add_argument("--list", action="store_true", help="list snapshots and exit")
     ap.add_argument("--rollback", metavar="SNAPSHOT_ID", help="point current.duckdb at a snapshot and exit")
     a = ap.parse_args(argv)
+    snaps = snap.Snapshots(settings.serving)
     if a.list:
-        for i in snap.list_snapshots():
+        for i in snaps.list():
             print(f"{'*' if i.is_current else ' '} {i.snapshot_id}  {i.size_bytes / 1e6:8.1f} MB  {i.path}")
         return 0
     if a.rollback:
-        print(snap.rollback(a.rollback))
+        print(snaps.rollback(a.rollback))
         return 0
-    res = run(None, dt.date.fromisoformat(a.date), a.run_id)
+    res = run(RunContext.create(a.date, settings, run_id=a.run_id))
     print(json.dumps(res, ensure_ascii=False, indent=1, default=str))
     return 0
 

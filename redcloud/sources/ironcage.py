@@ -3,7 +3,8 @@
 Pure Python, no Spark: :func:`read_export` turns the bytes of one file into
 
 - ``rows``: one dict per good record, keyed by the canonical column names (the Chinese headers
-  of :data:`redcloud.synth.ironcage.HEADERS` mapped back), every value a string or ``None``;
+  of :data:`redcloud.contracts.IRONCAGE_HEADERS` and their aliases mapped back), every value a
+  string or ``None``;
 - ``rejects``: one dict per record that could not be read, with a ``reason``
   (``encoding_error`` or ``malformed_row``), a human ``detail`` and the ``raw`` text.
 
@@ -29,9 +30,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from redcloud.synth.ironcage import HEADERS
+from redcloud.contracts import IRONCAGE_HEADER_ALIASES, IRONCAGE_HEADERS, IRONCAGE_KINDS
 
-KINDS = tuple(HEADERS)  # power_operations, duty_records, complaints
+HEADERS = IRONCAGE_HEADERS
+KINDS = IRONCAGE_KINDS  # power_operations, duty_records, complaints
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl"}
 REASONS = ("encoding_error", "malformed_row")
 META_COLUMNS = ["_file", "_line", "_file_sha256", "_kind", "_format", "_encoding"]
@@ -68,8 +70,9 @@ def columns(kind: str) -> list[str]:
 
 
 def header_map(kind: str) -> dict[str, str]:
-    """Export header (Chinese, or already canonical) -> canonical column name."""
-    out = {zh: col for col, zh in HEADERS[kind].items()}
+    """Export header (Chinese, a department's alias, or already canonical) -> canonical column name."""
+    out = dict(IRONCAGE_HEADER_ALIASES.get(kind, {}))
+    out.update({zh: col for col, zh in HEADERS[kind].items()})
     out.update({col: col for col in HEADERS[kind]})
     return out
 
@@ -95,6 +98,15 @@ def detect_format(name: str) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's content (its identity in the landing folder), read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,11 +33,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from redcloud import lake
-from redcloud.config import get_settings
-from redcloud.lake import DeltaDataSet
+from redcloud.context import RunContext
+from redcloud.lake import DeltaDataSet, Lake
 from redcloud.sources import ironcage as IC
-from redcloud.sources.ironcage_landing import file_hash
+from redcloud.sources.ironcage import file_hash
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,6 @@ def registry_schema():
 def _frame(spark, records: list[dict], schema):
     """A DataFrame with exactly ``schema`` from dicts, via Arrow (fast; works for an empty list too)."""
     import pyarrow as pa
-
     from pyspark.sql.types import LongType
 
     arrays = [pa.array([r.get(f.name) for r in records],
@@ -116,12 +114,11 @@ def list_landing(landing: Path) -> list[LandingFile]:
     return out
 
 
-def registered(spark) -> list[dict]:
+def registered(lake: Lake) -> list[dict]:
     """The registry rows (sha256, file, _logical_date), empty before the first load."""
-    if not lake.exists(spark, "ops", REGISTRY):
+    if not lake.exists("ops", REGISTRY):
         return []
-    rows = lake.read(spark, "ops", REGISTRY).select("sha256", "file", "_logical_date").collect()
-    return [r.asDict() for r in rows]
+    return lake.pandas("ops", REGISTRY, ["sha256", "file", "_logical_date"]).to_dict("records")
 
 
 def plan(files: list[LandingFile], registry: list[dict], day: dt.date) -> list[LandingFile]:
@@ -164,10 +161,10 @@ def plan(files: list[LandingFile], registry: list[dict], day: dt.date) -> list[L
 
 # -- the stage ------------------------------------------------------------------------------------
 
-def run(spark, day: dt.date) -> list[dict]:
-    """Load new 数据铁笼 export files from the landing folder into bronze for logical date ``day``.
+def run(ctx: RunContext) -> dict:
+    """Load new 数据铁笼 export files from the landing folder into bronze for the logical date.
 
-    Returns one dict per kind: ``source``, ``table``, ``files_loaded``, ``files_skipped``,
+    Returns ``tables``: one dict per kind: ``source``, ``table``, ``files_loaded``, ``files_skipped``,
     ``source_rows`` (good + rejected records read from the files loaded by this run),
     ``bronze_rows`` and ``quarantine_rows`` (read back from the date's partitions; they add up to
     ``source_rows``), ``balanced`` and ``seconds``.
@@ -176,10 +173,11 @@ def run(spark, day: dt.date) -> list[dict]:
 
     from spark_jobs import bronze as B
 
+    spark, lake, day = ctx.spark, ctx.lake, ctx.day
     t0 = time.perf_counter()
-    landing = Path(get_settings().paths.landing_dir)
+    landing = Path(ctx.settings.paths.landing_dir)
     loaded_at = dt.datetime.now().replace(microsecond=0)
-    files = plan(list_landing(landing), registered(spark), day)
+    files = plan(list_landing(landing), registered(lake), day)
 
     exports: list[IC.ExportFile] = []
     for f in files:
@@ -234,14 +232,17 @@ def run(spark, day: dt.date) -> list[dict]:
         n_source = sum(ef.n_read for ef in exports if ef.kind == kind)
         n_bronze = counts.get(f"bronze:{kind}", 0)
         n_quarantine = counts.get(f"quarantine:{kind}", 0)
-        out.append(dict(source=f"ironcage.{kind}", table=bronze_table(kind),
+        out.append(dict(source=f"ironcage.{kind}", table=f"bronze/{bronze_table(kind)}", rows=n_bronze,
                         files_loaded=sum(f.action == "load" for f in files if f.kind == kind),
                         files_skipped=sum(f.action == "skip" for f in files if f.kind == kind),
                         source_rows=n_source, bronze_rows=n_bronze, quarantine_rows=n_quarantine,
                         balanced=n_source == n_bronze + n_quarantine,
                         seconds=round(time.perf_counter() - t0, 2)))
     for r in out:
+        ctx.progress.table(r["table"], r["bronze_rows"], r["seconds"],
+                           f"files {r['files_loaded']} (skipped {r['files_skipped']}), source {r['source_rows']:,}, "
+                           f"quarantine {r['quarantine_rows']:,}")
         if not r["balanced"]:
             log.error("数据铁笼 %s: source rows %d != bronze %d + quarantine %d", r["table"], r["source_rows"],
                       r["bronze_rows"], r["quarantine_rows"])
-    return out
+    return {"tables": out}

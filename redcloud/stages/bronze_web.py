@@ -28,12 +28,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from redcloud import lake
-from redcloud.config import get_settings
+from redcloud.context import RunContext
 from redcloud.lake import DeltaDataSet
 from redcloud.sources.web_client import FetchResult, ValidatorStore, WebClient, WebFetchError
 
@@ -181,18 +181,19 @@ def crawl(client: WebClient, page_size: int = PAGE_SIZE) -> dict[str, list[Fetch
     return pages
 
 
-def run(spark, day: dt.date, base_url: str | None = None, state_dir: str | None = None, *,
-        page_size: int = PAGE_SIZE, client_options: dict | None = None) -> list[dict]:
-    """Crawl penalties, enforcement and news for logical date ``day`` into bronze.
+def run(ctx: RunContext, base_url: str | None = None, state_dir: str | None = None, *,
+        page_size: int = PAGE_SIZE, client_options: dict | None = None) -> dict:
+    """Crawl penalties, enforcement and news for the logical date into bronze.
 
-    Returns one dict per dataset: ``source``, ``table``, ``pages_fetched`` (every page requested,
-    304s included), ``pages_unchanged`` (the 304s), ``records`` (parsed rows written for the date)
-    and ``retries`` (extra attempts after 5xx/timeouts). ``client_options`` go to :class:`WebClient`
-    (timeouts, attempts, backoff, rate limit).
+    Returns ``tables``: one dict per dataset: ``source``, ``table``, ``pages_fetched`` (every page
+    requested, 304s included), ``pages_unchanged`` (the 304s), ``records`` (parsed rows written for
+    the date) and ``retries`` (extra attempts after 5xx/timeouts). ``client_options`` go to
+    :class:`WebClient` (timeouts, attempts, backoff, rate limit).
     """
     from spark_jobs import bronze as B
 
-    s = get_settings()
+    spark, lake, day, s = ctx.spark, ctx.lake, ctx.day, ctx.settings
+    t0 = time.perf_counter()
     base_url = base_url or s.sources.web_base_url
     state = Path(state_dir or (Path(s.paths.run_dir) / "web_state"))
     store = base_state(state, day)
@@ -219,9 +220,12 @@ def run(spark, day: dt.date, base_url: str | None = None, state_dir: str | None 
         raw = B.with_load_metadata(spark.createDataFrame(raw_rows, raw_schema()), source=source,
                                    logical_date=day, loaded_at=loaded_at)
         raw_parts.append(raw.withColumn("_row_hash", B.row_hash(RAW_DATA_COLUMNS)))
-        out.append(dict(source=source, table=f"web__{ds}", pages_fetched=len(pages[ds]),
+        out.append(dict(source=source, table=f"bronze/web__{ds}", rows=len(rows), pages_fetched=len(pages[ds]),
                         pages_unchanged=sum(p.unchanged for p in pages[ds]), records=len(rows),
                         retries=sum(p.retries for p in pages[ds])))
+        ctx.progress.table(out[-1]["table"], len(rows), None,
+                           f"pages {len(pages[ds])} (unchanged {out[-1]['pages_unchanged']}), "
+                           f"retries {out[-1]['retries']}")
 
     raw_all = raw_parts[0]
     for part in raw_parts[1:]:
@@ -230,4 +234,4 @@ def run(spark, day: dt.date, base_url: str | None = None, state_dir: str | None 
                                    partition_col="_logical_date", partition_value=day,
                                    description="web reference data: every page requested, raw"))
     store.save(state_paths(state, day)[1])  # the state later dates start from
-    return out
+    return {"tables": out, "seconds": round(time.perf_counter() - t0, 1)}

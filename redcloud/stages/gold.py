@@ -1,26 +1,85 @@
-"""Gold stage: silver -> gold dimensions and facts (full, deterministic rebuild; idempotent per date)."""
+"""Gold stage: silver -> gold dimensions and facts, and every business rule's verdict (full rebuild).
+
+Reads silver (and silver history of the same date), writes in dependency order, reading back from
+the lake where a later fact builds on an earlier one (meeting signals -> branch facts; learning and
+village days -> cadre-year; project lifecycle -> project status), so each is computed once. Every
+rule parameter comes from ``ctx.rules`` (``[rules]``): downstream readers take the columns as they are.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 
-from redcloud import lake
+from pyspark.sql import functions as F
+
+from redcloud.context import RunContext
 from redcloud.lake import DeltaDataSet
 from spark_jobs import gold as G
+from spark_jobs.gold import facts as X
 
 
-def build(spark, day: dt.date) -> list[DeltaDataSet]:
+def _min_date(df, col: str) -> dt.date | None:
+    return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False))).agg(F.min(col)).first()[0]
+
+
+def run(ctx: RunContext) -> dict:
+    spark, lake, day, rules = ctx.spark, ctx.lake, ctx.day, ctx.rules
+    for name in ("member_status_history", "cadre_post_history"):
+        if not lake.exists("silver", name):
+            raise RuntimeError(f"silver/{name} is missing: run the silver stage for {day.isoformat()} first")
     s = lambda name: lake.read(spark, "silver", name)  # noqa: E731
-    dim_org = G.dim_organization(s("organizations"))
-    return [
-        DeltaDataSet("dim_organization", "gold", dim_org, description=G.dim_organization.__doc__),
-        DeltaDataSet("dim_member", "gold", G.dim_member(s("members"), dim_org, day), description=G.dim_member.__doc__),
-        DeltaDataSet("fct_member_month", "gold",
-                     G.fct_member_month(s("members"), s("app_activity_monthly"), s("dues_payments"),
-                                        s("volunteer_records"), s("meetings"), s("meeting_attendance")),
-                     partition_col=None, description=G.fct_member_month.__doc__),
-    ]
+    g = lambda name: lake.read(spark, "gold", name)  # noqa: E731
+    hist, posts = s("member_status_history"), s("cadre_post_history")
+    out = []
 
+    def write(name: str, df, doc: str | None) -> None:
+        t0 = time.perf_counter()
+        lake.write(spark, DeltaDataSet(name, "gold", df, mode="overwrite", description=doc or ""))
+        row = dict(table=f"gold/{name}", rows=lake.count("gold", name), seconds=round(time.perf_counter() - t0, 2))
+        ctx.progress.table(row["table"], row["rows"], row["seconds"])
+        out.append(row)
 
-def run(spark, day: dt.date) -> dict:
-    return {"tables": lake.write_all(spark, build(spark, day))}
+    # dimensions and the member-month fact
+    write("dim_organization", G.dim_organization(s("organizations")), G.dim_organization.__doc__)
+    write("dim_member", G.dim_member(s("members"), g("dim_organization"), day), G.dim_member.__doc__)
+    write("fct_member_month", G.fct_member_month(s("members"), s("app_activity_monthly"), s("dues_payments"),
+                                                 s("volunteer_records"), s("meetings"), s("meeting_attendance"),
+                                                 rules), G.fct_member_month.__doc__)
+
+    # go-live dates: nobody could answer / record before the system existed
+    learning_since = _min_date(s("learning_answers"), "answer_date")
+    village_since = _min_date(s("village_work_records"), "work_date")
+    first_meeting = _min_date(s("meetings"), "meeting_date")
+    known = [x for x in (learning_since, village_since, first_meeting) if x is not None and x <= day]
+    cal_start = X.first_known_day(min(known) if known else dt.date(day.year, 1, 1), day)
+    calendar = X.calendar_frame(spark, cal_start, day).cache()
+    first_year = s("cadre_assessments").agg(F.min("assess_year")).first()[0]
+    first_year = min(int(first_year) if first_year is not None else day.year, cal_start.year)
+    links = X.cadre_member_links(s("cadres"), s("members")).cache()  # TODO(identity-fusion): read the fusion table
+
+    write("fct_meeting_signals", X.fct_meeting_signals(s("meetings"), s("meeting_attendance"), hist, calendar, day),
+          X.fct_meeting_signals.__doc__)
+    write("fct_branch_month", X.fct_branch_month(s("organizations"), g("fct_meeting_signals"), day, rules),
+          X.fct_branch_month.__doc__)
+    write("fct_branch_quarter", X.fct_branch_quarter(s("organizations"), g("fct_meeting_signals"), hist,
+                                                     s("volunteer_records"), s("app_activity_monthly"), day, rules),
+          X.fct_branch_quarter.__doc__)
+    write("fct_learning_daily", X.fct_learning_daily(links, s("app_users"), s("learning_answers"), hist, posts,
+                                                     calendar, day, rules, since=learning_since),
+          X.fct_learning_daily.__doc__)
+    write("fct_village_work_daily", X.fct_village_work_daily(s("village_assignments"), s("village_work_records"),
+                                                             calendar, day, rules, since=village_since),
+          X.fct_village_work_daily.__doc__)
+    write("fct_project_lifecycle", X.fct_project_lifecycle(s("poverty_projects"), day, rules),
+          X.fct_project_lifecycle.__doc__)
+    write("fct_project_status", X.fct_project_status(s("poverty_projects"), g("fct_project_lifecycle"), day),
+          X.fct_project_status.__doc__)
+    write("fct_cadre_year", X.fct_cadre_year(s("cadres"), links, g("fct_learning_daily"), s("meeting_attendance"),
+                                             s("meetings"), s("cadre_assessments"), s("cadre_discipline"), posts,
+                                             g("fct_village_work_daily"), s("poverty_projects"), day, first_year),
+          X.fct_cadre_year.__doc__)
+    calendar.unpersist()
+    links.unpersist()
+    return {"tables": out, "calendar_start": cal_start.isoformat(), "learning_since": str(learning_since),
+            "village_since": str(village_since)}

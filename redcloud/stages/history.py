@@ -8,16 +8,15 @@ same inputs.
 
 from __future__ import annotations
 
-import datetime as dt
-
-from redcloud import lake
+from redcloud.context import RunContext
 from redcloud.lake import DeltaDataSet
 from spark_jobs.silver import history as H
 
 TABLES = ("organization_history", "member_status_history", "cadre_post_history")
 
 
-def build(spark, day: dt.date) -> list[DeltaDataSet]:
+def build(ctx: RunContext) -> list[DeltaDataSet]:
+    spark, lake, day = ctx.spark, ctx.lake, ctx.day
     s = lambda name: lake.read(spark, "silver", name)  # noqa: E731
     return [
         DeltaDataSet("organization_history", "silver",
@@ -31,5 +30,5 @@ def build(spark, day: dt.date) -> list[DeltaDataSet]:
     ]
 
 
-def run(spark, day: dt.date) -> dict:
-    return {"tables": lake.write_all(spark, build(spark, day))}
+def run(ctx: RunContext) -> dict:
+    return {"tables": ctx.lake.write_all(ctx.spark, build(ctx), ctx.progress)}

@@ -6,12 +6,11 @@ the same content. Silver tables that do not exist yet are skipped (their records
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 from pyspark.sql import functions as F
 
-from redcloud import lake
+from redcloud.context import RunContext
 from redcloud.lake import DeltaDataSet
 from spark_jobs.identity import build_identity
 
@@ -19,14 +18,11 @@ INPUTS = ("members", "cadres", "organizations", "power_operations", "duty_record
           "enforcement", "news")
 
 
-def _read(spark, name: str):
-    return lake.read(spark, "silver", name) if lake.exists(spark, "silver", name) else None
-
-
-def run(spark, day: dt.date) -> dict:
-    """Rebuild ``silver/person_links`` and ``silver/persons`` (``day`` is recorded, not used to filter)."""
+def run(ctx: RunContext) -> dict:
+    """Rebuild ``silver/person_links`` and ``silver/persons`` (the date is recorded, not used to filter)."""
+    spark, lake, day = ctx.spark, ctx.lake, ctx.day
     t0 = time.perf_counter()
-    frames = {name: _read(spark, name) for name in INPUTS}
+    frames = {name: lake.read(spark, "silver", name) if lake.exists("silver", name) else None for name in INPUTS}
     if frames["members"] is None:
         return {"tables": [], "skipped": "no silver/members table", "logical_date": day.isoformat()}
     # small tables used by several joins: read each once
@@ -47,7 +43,10 @@ def run(spark, day: dt.date) -> dict:
     for r in summary:
         by_source.setdefault(r["source"], {})[r["status"]] = int(r["n"])
     n_links = sum(sum(v.values()) for v in by_source.values())
+    secs = round(time.perf_counter() - t0, 2)
+    ctx.progress.table("silver/person_links", n_links, secs)
+    ctx.progress.table("silver/persons", n_persons)
     return {"tables": [dict(table="silver/person_links", rows=n_links),
                        dict(table="silver/persons", rows=n_persons)],
             "links": by_source, "skipped_inputs": [n for n, df in frames.items() if df is None],
-            "logical_date": day.isoformat(), "seconds": round(time.perf_counter() - t0, 2)}
+            "logical_date": day.isoformat(), "seconds": secs}

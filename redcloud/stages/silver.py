@@ -1,4 +1,11 @@
-"""Silver stage: bronze batch of the logical date -> silver (merge by key) + quarantine + reconciliation."""
+"""Silver stage: the bronze batch of the logical date -> silver (merge by key) + quarantine + reconciliation.
+
+:func:`run` builds the whole layer for ``ctx.day``: the organisation-database entities
+(:data:`spark_jobs.silver.entities.ENTITIES`, here), the external sources (数据铁笼, web:
+:mod:`redcloud.stages.silver_external`), the SCD2 history tables (:mod:`redcloud.stages.history`) and
+identity fusion (:mod:`redcloud.stages.identity`). The runner then validates the layer with its
+quality gate and restores it when the gate fails (:mod:`redcloud.pipeline`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,8 @@ import time
 
 from pyspark.sql import functions as F
 
-from redcloud import lake
-from redcloud.config import get_settings
-from redcloud.lake import DeltaDataSet
+from redcloud.context import RunContext
+from redcloud.lake import DeltaDataSet, Lake
 from spark_jobs.silver import build_entity
 from spark_jobs.silver.entities import ENTITIES, EntitySpec
 
@@ -17,9 +23,9 @@ RECON_SCHEMA = ("batch_id string, logical_date date, stage string, entity string
                 "bronze_rows long, silver_rows long, quarantine_rows long, deleted_rows long, balanced boolean")
 
 
-def _merge_silver(spark, spec: EntitySpec, good, deleted, version_col: str) -> None:
-    path = lake.table_path("silver", spec.name)
-    if not lake.exists(spark, "silver", spec.name):
+def _merge_silver(spark, lake: Lake, spec: EntitySpec, good, deleted, version_col: str) -> None:
+    path = lake.path("silver", spec.name)
+    if not lake.exists("silver", spec.name):
         good.write.format("delta").mode("overwrite").save(path)
     else:
         view = f"_silver_{spec.name}"
@@ -39,15 +45,16 @@ def _merge_silver(spark, spec: EntitySpec, good, deleted, version_col: str) -> N
         spark.catalog.dropTempView(view)
 
 
-def run_entity(spark, spec: EntitySpec, day: dt.date, refs: dict, key: bytes, skip_empty: bool = True) -> dict:
+def run_entity(ctx: RunContext, spec: EntitySpec, refs: dict, key: bytes, skip_empty: bool = True) -> dict:
+    spark, lake, day = ctx.spark, ctx.lake, ctx.day
     t0 = time.perf_counter()
-    if not lake.exists(spark, "bronze", spec.source):
+    if not lake.exists("bronze", spec.source):
         return dict(entity=spec.name, table=f"silver/{spec.name}", rows=0, quarantined=0, skipped="no bronze table")
     bronze = lake.read(spark, "bronze", spec.source)
     batch = bronze.where(F.col("_logical_date") == F.lit(day))
-    have_silver = lake.exists(spark, "silver", spec.name)
+    have_silver = lake.exists("silver", spec.name)
     if skip_empty and have_silver and not batch.limit(1).count():
-        return _empty_batch(spark, spec, day, t0)
+        return _empty_batch(spark, lake, spec, day, t0)
     existing = lake.read(spark, "silver", spec.name) if have_silver else None
     sb = build_entity(batch, spec, refs, key, existing)
     good = sb.good.persist()
@@ -55,36 +62,36 @@ def run_entity(spark, spec: EntitySpec, day: dt.date, refs: dict, key: bytes, sk
     n_bronze = batch.where(F.col("_op") == "U").count()
     n_good, n_bad = good.count(), bad.count()
     n_deleted = sb.deleted.count()
-    _merge_silver(spark, spec, good, sb.deleted, spec.version_col)
+    _merge_silver(spark, lake, spec, good, sb.deleted, spec.version_col)
     lake.write(spark, DeltaDataSet(spec.name, "quarantine", bad.withColumn("_logical_date", F.lit(day).cast("date")),
                                    mode="replace_partition", partition_col="_logical_date", partition_value=day))
     good.unpersist()
     bad.unpersist()
-    total = lake.read(spark, "silver", spec.name).count() if lake.exists(spark, "silver", spec.name) else 0
+    total = lake.count("silver", spec.name)
     return dict(entity=spec.name, table=f"silver/{spec.name}", rows=total, batch_rows=n_good, quarantined=n_bad,
                 bronze_rows=n_bronze, deleted=n_deleted, batch_id=f"{spec.source}@{day.isoformat()}",
                 seconds=round(time.perf_counter() - t0, 2))
 
 
-def _empty_batch(spark, spec: EntitySpec, day: dt.date, t0: float) -> dict:
+def _empty_batch(spark, lake: Lake, spec: EntitySpec, day: dt.date, t0: float) -> dict:
     """No bronze rows for the date: silver stays as it is (no merge, no rewrite); a rerun still clears
     the date's quarantine slice, as the full path's partition replace would."""
-    if lake.exists(spark, "quarantine", spec.name):
+    if lake.exists("quarantine", spec.name):
         from delta.tables import DeltaTable
 
-        DeltaTable.forPath(spark, lake.table_path("quarantine", spec.name)).delete(F.col("_logical_date") == F.lit(day))
-    total = lake.read(spark, "silver", spec.name).count()
+        DeltaTable.forPath(spark, lake.path("quarantine", spec.name)).delete(F.col("_logical_date") == F.lit(day))
+    total = lake.count("silver", spec.name)
     return dict(entity=spec.name, table=f"silver/{spec.name}", rows=total, batch_rows=0, quarantined=0,
                 bronze_rows=0, deleted=0, batch_id=f"{spec.source}@{day.isoformat()}",
                 seconds=round(time.perf_counter() - t0, 2))
 
 
-def reference_frames(spark, day: dt.date) -> dict:
+def reference_frames(spark, lake: Lake, day: dt.date) -> dict:
     """Key universes for reference checks: every key ever loaded into the target bronze table up to ``day``."""
     targets = {(r.target, r.key) for spec in ENTITIES for r in spec.refs}
     out = {}
     for target, key in targets:
-        if lake.exists(spark, "bronze", target):
+        if lake.exists("bronze", target):
             df = lake.read(spark, "bronze", target).where(
                 (F.col("_logical_date") <= F.lit(day)) & (F.col("_op") == "U")).select(key).distinct()
             out[target] = df.persist()
@@ -93,7 +100,7 @@ def reference_frames(spark, day: dt.date) -> dict:
     return out
 
 
-def write_reconciliation(spark, day: dt.date, results: list[dict], stage: str = "silver") -> list[dict]:
+def write_reconciliation(spark, lake: Lake, day: dt.date, results: list[dict], stage: str = "silver") -> list[dict]:
     rows = []
     for r in results:
         if "bronze_rows" not in r:
@@ -109,11 +116,32 @@ def write_reconciliation(spark, day: dt.date, results: list[dict], stage: str = 
                  quarantine_rows=r["quarantine_rows"], balanced=r["balanced"]) for r in rows]
 
 
-def run(spark, day: dt.date, entities: list[EntitySpec] | None = None) -> dict:
-    key = get_settings().secrets.pseudonym_key_bytes()
-    refs = reference_frames(spark, day)
-    results = [run_entity(spark, spec, day, refs, key) for spec in (entities or ENTITIES)]
+def run_entities(ctx: RunContext, entities: list[EntitySpec] | None = None) -> dict:
+    """The organisation-database entities of silver for ``ctx.day`` (merge, quarantine, reconciliation)."""
+    key = ctx.settings.secrets.pseudonym_key_bytes()
+    refs = reference_frames(ctx.spark, ctx.lake, ctx.day)
+    results = []
+    for spec in (entities or ENTITIES):
+        r = run_entity(ctx, spec, refs, key)
+        ctx.progress.table(r["table"], r.get("rows"), r.get("seconds"),
+                           f"batch {r.get('batch_rows', 0):,}, quarantined {r.get('quarantined', 0):,}")
+        results.append(r)
     for df in refs.values():
         df.unpersist()
-    recon = write_reconciliation(spark, day, results)
+    recon = write_reconciliation(ctx.spark, ctx.lake, ctx.day, results)
     return {"tables": results, "reconciliation": recon}
+
+
+def run(ctx: RunContext) -> dict:
+    """The silver layer for ``ctx.day``: entities, external sources, history, identity."""
+    from redcloud.stages import history, identity, silver_external
+
+    result = run_entities(ctx)
+    ext = silver_external.run(ctx)
+    result["tables"] += ext["tables"]
+    result["reconciliation"] += ext["reconciliation"]
+    result["history"] = history.run(ctx)
+    result["tables"] += result["history"]["tables"]
+    result["identity"] = identity.run(ctx)
+    result["tables"] += result["identity"]["tables"]
+    return result

@@ -24,16 +24,29 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from redcloud import workdays
+from redcloud.rules import Rules
+from redcloud.rules.vocab import (
+    ABSENT,
+    BRANCH,
+    COMMITTEE_MEETING,
+    COMPLETED,
+    DEADLINE_WARNING,
+    EXCUSED,
+    EXPIRED,
+    GENERAL_MEETING,
+    GROUP_MEETING,
+    IN_PROGRESS,
+    ON_ROLL,
+    OVERDUE,
+    PARTY_LECTURE,
+    PRESENT,
+    PROJECT_STATES,
+    THEME_DAY,
+)
 
-ON_ROLL = "在册"
-PRESENT, EXCUSED, ABSENT = "出席", "请假", "缺席"
-COMMITTEE, GENERAL, LECTURE, THEME_DAY = "支委会", "支部党员大会", "党课", "主题党日"
-# 三会一课: required per quarter
-REQUIRED_PER_QUARTER = {COMMITTEE: 3, GENERAL: 1, LECTURE: 1}
-OBLIGATED_RANKS = ("县处级正职", "县处级副职")   # 学习问答 every working day (extendable to 科级)
-ESCALATE_AFTER = 5                              # consecutive missed working days -> escalation
-DEADLINE_WARNING_DAYS = 30
-FAR_FUTURE = dt.date(9999, 12, 31)
+# meeting-type count columns of the branch facts (三会一课 types first)
+TYPE_COLUMNS = {COMMITTEE_MEETING: "committee_meetings", GENERAL_MEETING: "general_meetings",
+                GROUP_MEETING: "group_meetings", PARTY_LECTURE: "party_lectures", THEME_DAY: "theme_days"}
 
 
 def _alive(df: DataFrame) -> DataFrame:
@@ -82,9 +95,13 @@ def calendar_frame(spark, start: dt.date, end: dt.date) -> DataFrame:
         rows, "cal_date date, is_workday boolean, is_public_holiday boolean, is_makeup_workday boolean")
 
 
-def miss_streaks(df: DataFrame, by: list[str], date_col: str, done_col: str, out: str = "miss_streak") -> DataFrame:
+def miss_streaks(df: DataFrame, by: list[str], date_col: str, done_col: str, out: str = "miss_streak",
+                 start: str | None = None, reached: tuple[str, int] | None = None) -> DataFrame:
     """Add ``out``: consecutive rows (ordered by ``date_col`` within ``by``) where ``done_col`` is
     FALSE, up to and including this row; 0 on a row where it is TRUE.
+
+    ``start`` (optional column name): the first missed day of the streak (NULL on a done row).
+    ``reached`` (optional ``(column, n)``): the day the streak reached ``n`` misses (NULL before).
 
     ``df`` must hold exactly the days that count (e.g. working days only), so weekends and holidays
     neither break nor extend a streak, and a 调休 make-up Saturday counts like any working day.
@@ -92,10 +109,25 @@ def miss_streaks(df: DataFrame, by: list[str], date_col: str, done_col: str, out
     w = Window.partitionBy(*by).orderBy(date_col)
     grp = F.sum(F.col(done_col).cast("int")).over(w.rowsBetween(Window.unboundedPreceding, Window.currentRow))
     df = df.withColumn("_grp", grp)
-    rn = F.row_number().over(Window.partitionBy(*by, "_grp").orderBy(date_col))
-    return (df.withColumn(out, F.when(F.col(done_col), F.lit(0))
-                          .otherwise(rn - F.when(F.col("_grp") > 0, 1).otherwise(0)).cast("int"))
-            .drop("_grp"))
+    streak = Window.partitionBy(*by, "_grp")
+    rn = F.row_number().over(streak.orderBy(date_col))
+    df = df.withColumn(out, F.when(F.col(done_col), F.lit(0))
+                       .otherwise(rn - F.when(F.col("_grp") > 0, 1).otherwise(0)).cast("int"))
+    missed = ~F.col(done_col)
+    if start:
+        df = df.withColumn(start, F.when(missed, F.min(F.when(missed, F.col(date_col))).over(streak)))
+    if reached:
+        col, n = reached
+        df = df.withColumn(col, F.when(F.col(out) >= n, F.min(F.when(F.col(out) == n, F.col(date_col))).over(streak)))
+    return df.drop("_grp")
+
+
+def rank_is_obligated(rank: Column, rules: Rules) -> Column:
+    """学习问答 obligation of a post's rank: its level is ``[rules] learning_min_level`` or above."""
+    cond = F.lit(False)
+    for level in rules.obligated_levels:
+        cond = cond | rank.startswith(level)
+    return F.coalesce(cond, F.lit(False))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +207,7 @@ def fct_meeting_signals(meetings: DataFrame, attendance: DataFrame, member_histo
                        F.when(F.col("identical_attendance"), F.first("meeting_id").over(sig_w)))
            .withColumn("identical_attendance_nontrivial",
                        F.col("identical_attendance") & ((F.col("excused_count") + F.col("absent_count")) > 0)
-                       & (F.col("meeting_type") != COMMITTEE))
+                       & (F.col("meeting_type") != COMMITTEE_MEETING))
            .withColumn("is_non_working_day", ~F.col("is_workday"))
            .withColumn("declared_exceeds_members", F.col("declared_attendance") > F.col("branch_member_count"))
            .withColumn("attendance_rate", F.when(F.col("attendance_rows") > 0,
@@ -191,8 +223,91 @@ def fct_meeting_signals(meetings: DataFrame, attendance: DataFrame, member_histo
         "is_suspicious", "attendance_signature", _d(as_of).alias("as_of_date"))
 
 
+def _type_counts(t: Column) -> list[Column]:
+    """Meetings per type (:data:`TYPE_COLUMNS`) and ``other_meetings`` (every other activity type)."""
+    cols = [F.sum((t == typ).cast("int")).alias(col) for typ, col in TYPE_COLUMNS.items()]
+    return cols + [F.sum((~t.isin(*TYPE_COLUMNS)).cast("int")).alias("other_meetings")]
+
+
+def sanhui_held(rules: Rules, suffix: str = "") -> Column:
+    """三会一课 meetings held, each type capped at its requirement per quarter (``rules.sanhui_required``),
+    from the type count columns (:data:`TYPE_COLUMNS` names + ``suffix``)."""
+    held = F.lit(0)
+    for typ, n in rules.sanhui_required.items():
+        if n > 0:
+            held = held + F.least(F.col(TYPE_COLUMNS[typ] + suffix), F.lit(n))
+    return held.cast("int")
+
+
+def _sanhui_rate(held: Column, rules: Rules) -> Column:
+    """held / required in [0, 1]; NULL when nothing is required."""
+    total = rules.sanhui_total
+    return (held / F.lit(total)) if total > 0 else F.lit(None).cast("double")
+
+
+def _branch_grid(orgs: DataFrame, periods: DataFrame, col: str, months: int) -> DataFrame:
+    """Branches (党支部) x periods (``col``: first day of a ``months``-long period), from the period
+    in which the branch was established."""
+    branches = _alive(orgs).where(F.col("org_level") == BRANCH).select(
+        "org_id", "org_name", "org_type", "parent_org_id", "established_date")
+    return (branches.crossJoin(F.broadcast(periods))
+            .where(F.col("established_date").isNull() | (F.col("established_date") < F.add_months(col, months))))
+
+
+def _periods(meeting_signals: DataFrame, as_of: dt.date, first: dt.date | None, unit: str, col: str) -> DataFrame:
+    """One row per period (``unit``: month or quarter) from ``first`` (default: the first period with a
+    meeting anywhere) to the period of ``as_of``."""
+    d = _d(as_of)
+    step = F.expr("interval 1 month") if unit == "month" else F.expr("interval 3 months")
+    if first is not None:
+        bounds = meeting_signals.sparkSession.range(1).select(F.trunc(F.lit(first).cast("date"), unit).alias("_p0"))
+    else:
+        bounds = meeting_signals.agg(F.trunc(F.min("meeting_date"), unit).alias("_p0"))
+    return bounds.select(F.explode(F.sequence(F.coalesce("_p0", F.trunc(d, unit)), F.trunc(d, unit), step)).alias(col))
+
+
+def fct_branch_month(orgs: DataFrame, meeting_signals: DataFrame, as_of: dt.date, rules: Rules,
+                     first_month: dt.date | None = None) -> DataFrame:
+    """One row per branch (org_level 党支部) and month, from ``first_month`` (default: the first month
+    with a meeting anywhere) to the month of ``as_of``: organisational life and 三会一课 to date.
+
+    - meetings held in the month by type: ``committee_meetings`` (支委会), ``general_meetings``
+      (支部党员大会), ``group_meetings`` (党小组会), ``party_lectures`` (党课), ``theme_days`` (主题党日),
+      ``other_meetings``; ``meetings_total``;
+    - attendance of the month's meetings: ``attendance_rows`` (people listed), ``attended`` (出席);
+    - 三会一课 quarter to date (the quarter's months up to this one): ``sanhui_required`` (per quarter,
+      ``[rules] sanhui_required``), ``sanhui_held_qtd`` (each type capped at its requirement),
+      ``sanhui_completion_qtd`` = held / required; the quarter's last month carries the quarter's
+      completion (equal to ``fct_branch_quarter.sanhui_completion_rate``).
+
+    Columns: org_id, month, quarter_start, month_complete, the counts above, as_of_date.
+    """
+    d = _d(as_of)
+    months = _periods(meeting_signals, as_of, first_month, "month", "month")
+    grid = _branch_grid(orgs, months, "month", 1).select("org_id", "month")
+    ms = meeting_signals.where(F.col("meeting_date") <= d).withColumn("month", F.trunc("meeting_date", "month"))
+    t = F.col("meeting_type")
+    per_month = ms.groupBy("org_id", "month").agg(
+        F.count("*").alias("meetings_total"), *_type_counts(t),
+        F.sum("attendance_rows").alias("attendance_rows"), F.sum("attended_count").alias("attended"))
+    keys = ["org_id", "month"]
+    counts = list(TYPE_COLUMNS.values()) + ["other_meetings", "meetings_total", "attendance_rows", "attended"]
+    out = grid.join(per_month, keys, "left").fillna(0, subset=counts)
+    q = Window.partitionBy("org_id", F.trunc("month", "quarter")).orderBy("month").rowsBetween(
+        Window.unboundedPreceding, Window.currentRow)
+    for col in TYPE_COLUMNS.values():
+        out = out.withColumn(col + "_qtd", F.sum(col).over(q))
+    held = sanhui_held(rules, "_qtd")
+    return out.select(
+        "org_id", "month", F.trunc("month", "quarter").alias("quarter_start"),
+        (F.last_day("month") <= d).alias("month_complete"),
+        *[F.col(c).cast("long").alias(c) for c in counts],
+        F.lit(rules.sanhui_total).alias("sanhui_required"), held.alias("sanhui_held_qtd"),
+        _sanhui_rate(held, rules).alias("sanhui_completion_qtd"), d.alias("as_of_date"))
+
+
 def fct_branch_quarter(orgs: DataFrame, meeting_signals: DataFrame, member_history: DataFrame,
-                       volunteer: DataFrame, activity: DataFrame, as_of: dt.date,
+                       volunteer: DataFrame, activity: DataFrame, as_of: dt.date, rules: Rules,
                        first_quarter: dt.date | None = None) -> DataFrame:
     """One row per branch (org_level 党支部) and quarter, from ``first_quarter`` (default: the first
     quarter with a meeting anywhere) to the quarter of ``as_of`` (``quarter_complete`` FALSE while
@@ -201,11 +316,13 @@ def fct_branch_quarter(orgs: DataFrame, meeting_signals: DataFrame, member_histo
     - ``members_active``: members on the roll (在册) of the branch at any time in the quarter
       (member_status_history), the denominator of the per-member figures;
     - meetings by type: ``committee_meetings`` (支委会), ``general_meetings`` (支部党员大会),
-      ``party_lectures`` (党课), ``theme_days`` (主题党日), ``other_meetings``; ``meetings_total``;
+      ``group_meetings`` (党小组会), ``party_lectures`` (党课), ``theme_days`` (主题党日),
+      ``other_meetings``; ``meetings_total``;
     - ``activity_types`` (distinct meeting types), ``new_activity_types`` (types the branch records
       for the first time this quarter; in the first quarter of data every type is new);
-    - 三会一课: ``sanhui_required`` (3 支委会 + 1 支部党员大会 + 1 党课 = 5), ``sanhui_held`` (held,
-      capped at the requirement per type) and ``sanhui_completion_rate`` = held / required in [0, 1];
+    - 三会一课: ``sanhui_required`` (per quarter, ``[rules] sanhui_required``: by default 3 支委会 +
+      1 支部党员大会 + 1 党课 = 5), ``sanhui_held`` (held, capped at the requirement per type) and
+      ``sanhui_completion_rate`` = held / required in [0, 1];
     - ``mean_attendance_rate``: mean over the quarter's meetings of attended / listed;
     - ``volunteer_hours_per_member``, ``app_login_days_per_member``: volunteering and app login days
       of the members while on the branch's roll, per active member;
@@ -217,18 +334,9 @@ def fct_branch_quarter(orgs: DataFrame, meeting_signals: DataFrame, member_histo
     members_active, the counts above, as_of_date.
     """
     d = _d(as_of)
-    branches = _alive(orgs).where(F.col("org_level") == "党支部").select(
-        "org_id", "org_name", "org_type", "parent_org_id", "established_date")
     ms = meeting_signals
-    if first_quarter is not None:
-        q0 = F.lit(first_quarter).cast("date")
-        bounds = ms.sparkSession.range(1).select(F.trunc(q0, "quarter").alias("_q0"))
-    else:
-        bounds = ms.agg(F.min("quarter_start").alias("_q0"))
-    quarters = bounds.select(F.explode(F.sequence(F.coalesce("_q0", F.trunc(d, "quarter")), F.trunc(d, "quarter"),
-                                                  F.expr("interval 3 months"))).alias("quarter_start"))
-    grid = (branches.crossJoin(F.broadcast(quarters))
-            .where(F.col("established_date").isNull() | (F.col("established_date") < F.add_months("quarter_start", 3)))
+    quarters = _periods(ms, as_of, first_quarter, "quarter", "quarter_start")
+    grid = (_branch_grid(orgs, quarters, "quarter_start", 3)
             .withColumn("quarter_end", F.date_sub(F.add_months("quarter_start", 3), 1))
             .withColumn("_eff_end", F.least("quarter_end", d)))
 
@@ -243,12 +351,7 @@ def fct_branch_quarter(orgs: DataFrame, meeting_signals: DataFrame, member_histo
     first_seen = ms.groupBy("org_id", "meeting_type").agg(F.min("quarter_start").alias("_first_q"))
     mq = (ms.join(first_seen, ["org_id", "meeting_type"])
           .groupBy("org_id", "quarter_start").agg(
-              F.count("*").alias("meetings_total"),
-              F.sum((t == COMMITTEE).cast("int")).alias("committee_meetings"),
-              F.sum((t == GENERAL).cast("int")).alias("general_meetings"),
-              F.sum((t == LECTURE).cast("int")).alias("party_lectures"),
-              F.sum((t == THEME_DAY).cast("int")).alias("theme_days"),
-              F.sum((~t.isin(COMMITTEE, GENERAL, LECTURE, THEME_DAY)).cast("int")).alias("other_meetings"),
+              F.count("*").alias("meetings_total"), *_type_counts(t),
               F.countDistinct("meeting_type").alias("activity_types"),
               F.countDistinct(F.when(F.col("_first_q") == F.col("quarter_start"), t)).alias("new_activity_types"),
               F.avg("attendance_rate").alias("mean_attendance_rate"),
@@ -277,23 +380,20 @@ def fct_branch_quarter(orgs: DataFrame, meeting_signals: DataFrame, member_histo
 
     keys = ["org_id", "quarter_start"]
     out = (grid.join(active, keys, "left").join(mq, keys, "left").join(vol, keys, "left").join(act, keys, "left"))
-    zeros = ["members_active", "meetings_total", "committee_meetings", "general_meetings", "party_lectures",
-             "theme_days", "other_meetings", "activity_types", "new_activity_types", "non_working_day_meetings",
-             "identical_attendance_meetings", "identical_attendance_nontrivial_meetings",
-             "declared_exceeds_members_meetings", "suspicious_meetings", "suspicious_signals", "app_login_days"]
+    zeros = ["members_active", "meetings_total", *TYPE_COLUMNS.values(), "other_meetings", "activity_types",
+             "new_activity_types", "non_working_day_meetings", "identical_attendance_meetings",
+             "identical_attendance_nontrivial_meetings", "declared_exceeds_members_meetings", "suspicious_meetings",
+             "suspicious_signals", "app_login_days"]
     out = out.fillna(0, subset=zeros).fillna(0.0, subset=["volunteer_hours"])
-    required = sum(REQUIRED_PER_QUARTER.values())
-    held = (F.least(F.col("committee_meetings"), F.lit(REQUIRED_PER_QUARTER[COMMITTEE]))
-            + F.least(F.col("general_meetings"), F.lit(REQUIRED_PER_QUARTER[GENERAL]))
-            + F.least(F.col("party_lectures"), F.lit(REQUIRED_PER_QUARTER[LECTURE])))
+    held = sanhui_held(rules)
     per_member = lambda c: F.when(F.col("members_active") > 0, F.col(c) / F.col("members_active"))  # noqa: E731
     return out.select(
         "org_id", "org_name", "org_type", "parent_org_id", "quarter_start", "quarter_end",
         (F.col("quarter_end") <= d).alias("quarter_complete"), "members_active",
-        "meetings_total", "committee_meetings", "general_meetings", "party_lectures", "theme_days", "other_meetings",
+        "meetings_total", *TYPE_COLUMNS.values(), "other_meetings",
         "activity_types", "new_activity_types",
-        F.lit(required).alias("sanhui_required"), held.cast("int").alias("sanhui_held"),
-        (held / F.lit(required)).alias("sanhui_completion_rate"), "mean_attendance_rate",
+        F.lit(rules.sanhui_total).alias("sanhui_required"), held.alias("sanhui_held"),
+        _sanhui_rate(held, rules).alias("sanhui_completion_rate"), "mean_attendance_rate",
         "volunteer_hours", per_member("volunteer_hours").alias("volunteer_hours_per_member"),
         "app_login_days", per_member("app_login_days").alias("app_login_days_per_member"),
         "non_working_day_meetings", "identical_attendance_meetings", "identical_attendance_nontrivial_meetings",
@@ -305,19 +405,22 @@ def fct_branch_quarter(orgs: DataFrame, meeting_signals: DataFrame, member_histo
 # ---------------------------------------------------------------------------------------------
 
 def fct_learning_daily(links: DataFrame, app_users: DataFrame, answers: DataFrame, member_history: DataFrame,
-                       post_history: DataFrame, calendar: DataFrame, as_of: dt.date,
+                       post_history: DataFrame, calendar: DataFrame, as_of: dt.date, rules: Rules,
                        since: dt.date | None = None) -> DataFrame:
     """One row per cadre (linked to a member record, see :func:`cadre_member_links`) and working
     day of the 学习问答 obligation: from the app registration (not before ``since``, the day the
     question bank went live, when given) to ``as_of``, on days the member is on the roll (在册).
 
     ``miss_streak`` counts consecutive missed working days up to and including the day (0 on a day
-    with an answer); weekends and public holidays are not rows, 调休 make-up days are. The
-    auto-flow reads it: ``reminder_due`` on a miss, ``escalation_due`` from 5 misses in a row.
+    with an answer); weekends and public holidays are not rows, 调休 make-up days are;
+    ``miss_streak_start`` is the streak's first missed day. The auto-flow reads the rule's verdicts:
+    ``is_obligated`` (the rank held that day is at ``[rules] learning_min_level`` or above),
+    ``reminder_due`` (obligated and missed), ``escalation_due`` (obligated and ``miss_streak`` reached
+    ``[rules] learning_escalate_after``) and ``escalated_on`` (the day it reached it).
 
     Columns: cadre_id, member_id, work_date, year, is_makeup_workday, answered, answers (sheets
-    that day), miss_streak, reminder_due, escalation_due, rank (post held that day), is_obligated
-    (县处级), obligation_start, as_of_date.
+    that day), miss_streak, miss_streak_start, rank (post held that day), is_obligated, reminder_due,
+    escalation_due, escalated_on, obligation_start, as_of_date.
     """
     d = _d(as_of)
     reg = _alive(app_users).select("member_id", F.to_date("registered_at").alias("reg_date"))
@@ -337,13 +440,16 @@ def fct_learning_daily(links: DataFrame, app_users: DataFrame, answers: DataFram
     posts = post_history.select(F.col("cadre_id").alias("_cid"), "valid_from", "valid_to", "rank")
     grid = (grid.join(posts, (F.col("cadre_id") == F.col("_cid")) & _within(F.col("work_date")), "left")
             .drop("_cid", "valid_from", "valid_to"))
-    grid = miss_streaks(grid, ["cadre_id"], "work_date", "answered")
+    n = rules.learning_escalate_after
+    grid = miss_streaks(grid, ["cadre_id"], "work_date", "answered", start="miss_streak_start",
+                        reached=("_reached", n))
+    obligated = rank_is_obligated(F.col("rank"), rules)
     return grid.select(
         "cadre_id", "member_id", "work_date", F.year("work_date").alias("year"), "is_makeup_workday", "answered",
-        "answers", "miss_streak", (~F.col("answered")).alias("reminder_due"),
-        (F.col("miss_streak") >= ESCALATE_AFTER).alias("escalation_due"), "rank",
-        F.coalesce(F.col("rank").isin(*OBLIGATED_RANKS), F.lit(False)).alias("is_obligated"), "obligation_start",
-        d.alias("as_of_date"))
+        "answers", "miss_streak", "miss_streak_start", "rank", obligated.alias("is_obligated"),
+        (obligated & ~F.col("answered")).alias("reminder_due"),
+        (obligated & (F.col("miss_streak") >= n)).alias("escalation_due"),
+        F.when(obligated, F.col("_reached")).alias("escalated_on"), "obligation_start", d.alias("as_of_date"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,16 +457,18 @@ def fct_learning_daily(links: DataFrame, app_users: DataFrame, answers: DataFram
 # ---------------------------------------------------------------------------------------------
 
 def fct_village_work_daily(assignments: DataFrame, records: DataFrame, calendar: DataFrame, as_of: dt.date,
-                           since: dt.date | None = None) -> DataFrame:
+                           rules: Rules, since: dt.date | None = None) -> DataFrame:
     """One row per 驻村 assignment and working day of its active window: from ``start_date`` (not
     before ``since``, the day 每日工作记实 went live, when given) to ``end_date`` or ``as_of``.
 
     ``has_record``: a 每日工作记实 exists for the day; ``photo_count`` (sum), ``signed_in`` (any record
     signed in); ``record_ids`` are the evidence; ``days_without_record`` counts consecutive working
-    days without a record up to the day. Records on non-working days are not counted here.
+    days without a record up to the day, from ``miss_streak_start``; ``reminder_due``: that count
+    reached ``[rules] village_reminder_after``. Records on non-working days are not counted here.
 
     Columns: assignment_id, cadre_id, village_org_id, role, work_date, is_makeup_workday, has_record,
-    record_count, photo_count, signed_in, first_sign_in_at, record_ids, days_without_record, as_of_date.
+    record_count, photo_count, signed_in, first_sign_in_at, record_ids, days_without_record,
+    miss_streak_start, reminder_due, as_of_date.
     """
     d = _d(as_of)
     a = _alive(assignments).select("assignment_id", "cadre_id", "village_org_id", "role", "start_date", "end_date")
@@ -377,39 +485,92 @@ def fct_village_work_daily(assignments: DataFrame, records: DataFrame, calendar:
     out = (grid.join(rec, ["assignment_id", "work_date"], "left")
            .fillna(0, subset=["record_count", "photo_count"]).fillna(False, subset=["signed_in"])
            .withColumn("has_record", F.col("record_count") > 0))
-    out = miss_streaks(out, ["assignment_id"], "work_date", "has_record", "days_without_record")
+    out = miss_streaks(out, ["assignment_id"], "work_date", "has_record", "days_without_record",
+                       start="miss_streak_start")
     return out.select("assignment_id", "cadre_id", "village_org_id", "role", "work_date", "is_makeup_workday",
                       "has_record", "record_count", "photo_count", "signed_in", "first_sign_in_at",
                       F.coalesce(F.col("record_ids"), F.array().cast("array<bigint>")).alias("record_ids"),
-                      "days_without_record", d.alias("as_of_date"))
+                      "days_without_record", "miss_streak_start",
+                      (F.col("days_without_record") >= rules.village_reminder_after).alias("reminder_due"),
+                      d.alias("as_of_date"))
 
 
-def fct_project_status(projects: DataFrame, as_of: dt.date, warn_days: int = DEADLINE_WARNING_DAYS) -> DataFrame:
-    """One row per 帮扶 project started by ``as_of``: its status as of that date.
+def fct_project_lifecycle(projects: DataFrame, as_of: dt.date, rules: Rules) -> DataFrame:
+    """The 精准帮扶 project lifecycle: one row per project and state it has been in, up to ``as_of``.
 
-    ``status``: 已完成 when completed on or before ``as_of``; otherwise 进行中 while the deadline is
-    not past, else 已逾期. ``days_to_deadline`` = deadline - as_of (negative once past; NULL when
-    completed); ``overdue_days`` = days past the deadline of an open project (0 otherwise);
-    ``completed_late_days`` = days a completed project finished after its deadline (0 when on time);
-    ``deadline_warning`` (督办预警): open and due within ``warn_days`` days; ``source_status`` is the
-    status the app stored, for comparison.
+    States (:data:`redcloud.rules.vocab.PROJECT_STATES`) follow each other from the dates alone:
+    进行中 from ``start_date``; 督办预警 from ``deadline - [rules] project_warning_days`` (not before the
+    start); 已逾期 from the day after the deadline; 逾期注销 (自动注销) from ``deadline + [rules]
+    project_expire_after_days``. Completion ends whatever state the project is in: 已完成 from
+    ``completed_date``. A state's period is [valid_from, valid_to); the current state (as of
+    ``as_of``) has ``valid_to`` NULL, and states not reached by ``as_of`` are not rows.
+
+    The state on any day X <= as_of is the row with valid_from <= X < valid_to (or valid_to NULL):
+    the brief, the alerts and the API read it that way, and never re-derive it.
+
+    Columns: project_id, village_org_id, cadre_id, state, state_seq (0-4 in lifecycle order),
+    valid_from, valid_to, as_of_date.
+    """
+    d = _d(as_of)
+    p = _alive(projects).where(F.col("start_date") <= d).select(
+        "project_id", "village_org_id", "cadre_id", "start_date", "deadline",
+        F.when(F.col("completed_date") <= d, F.col("completed_date")).alias("_done"))
+    warn = F.greatest(F.date_sub("deadline", rules.project_warning_days), F.col("start_date"))
+    overdue = F.greatest(F.date_add("deadline", 1), warn)
+    expired = F.greatest(F.date_add("deadline", rules.project_expire_after_days), overdue)
+    starts = {IN_PROGRESS: F.col("start_date"), DEADLINE_WARNING: warn, OVERDUE: overdue, EXPIRED: expired}
+    order = [IN_PROGRESS, DEADLINE_WARNING, OVERDUE, EXPIRED]
+    parts = []
+    for i, state in enumerate(order):
+        end = starts[order[i + 1]] if i + 1 < len(order) else F.lit(None).cast("date")
+        end = F.when(F.col("_done").isNotNull() & (end.isNull() | (F.col("_done") < end)), F.col("_done")).otherwise(end)
+        parts.append(p.select("project_id", "village_org_id", "cadre_id", F.lit(state).alias("state"),
+                              starts[state].alias("valid_from"), end.alias("valid_to")))
+    parts.append(p.where(F.col("_done").isNotNull()).select(
+        "project_id", "village_org_id", "cadre_id", F.lit(COMPLETED).alias("state"),
+        F.col("_done").alias("valid_from"), F.lit(None).cast("date").alias("valid_to")))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    seq = F.lit(None).cast("int")
+    for i, state in enumerate(PROJECT_STATES):
+        seq = F.when(F.col("state") == state, F.lit(i)).otherwise(seq)
+    return (out.where((F.col("valid_from") <= d) & (F.col("valid_to").isNull() | (F.col("valid_from") < F.col("valid_to"))))
+            .withColumn("valid_to", F.when(F.col("valid_to") <= d, F.col("valid_to")))   # open after as_of: current
+            .select("project_id", "village_org_id", "cadre_id", "state", seq.alias("state_seq"), "valid_from",
+                    "valid_to", d.alias("as_of_date")))
+
+
+def fct_project_status(projects: DataFrame, lifecycle: DataFrame, as_of: dt.date) -> DataFrame:
+    """One row per 帮扶 project started by ``as_of``: its lifecycle state on that date.
+
+    ``status``: the state from :func:`fct_project_lifecycle` (进行中, 督办预警, 已逾期, 已完成, 逾期注销),
+    ``state_since`` the day it began; ``deadline_warning`` (督办预警), ``is_overdue`` (已逾期) and
+    ``is_closed`` (已完成 or 逾期注销) are that state as flags. ``days_to_deadline`` = deadline - as_of
+    (negative once past; NULL when completed); ``overdue_days`` = days past the deadline of a project
+    not completed (0 otherwise); ``completed_late_days`` = days a completed project finished after its
+    deadline (0 when on time); ``source_status`` is the status the app stored, for comparison.
 
     Columns: project_id, project_name, village_org_id, cadre_id, category, start_date, deadline,
-    completed_date, status, days_to_deadline, overdue_days, completed_late_days, deadline_warning,
-    source_status, budget_yuan, as_of_date.
+    completed_date, status, state_since, days_to_deadline, overdue_days, completed_late_days,
+    deadline_warning, is_overdue, is_closed, source_status, budget_yuan, as_of_date.
     """
     d = _d(as_of)
     p = _alive(projects).where(F.col("start_date") <= d)
+    now = lifecycle.where(F.col("valid_to").isNull()).select("project_id", F.col("state").alias("_state"),
+                                                                F.col("valid_from").alias("state_since"))
+    p = p.join(now, "project_id")
     done = F.col("completed_date").isNotNull() & (F.col("completed_date") <= d)
-    status = F.when(done, F.lit("已完成")).when(F.col("deadline") >= d, F.lit("进行中")).otherwise(F.lit("已逾期"))
     to_dl = F.datediff("deadline", d)
+    state = F.col("_state")
     return p.select(
         "project_id", "project_name", "village_org_id", "cadre_id", "category", "start_date", "deadline",
-        F.when(done, F.col("completed_date")).alias("completed_date"), status.alias("status"),
+        F.when(done, F.col("completed_date")).alias("completed_date"), state.alias("status"), "state_since",
         F.when(~done, to_dl).alias("days_to_deadline"),
         F.when(~done & (to_dl < 0), -to_dl).otherwise(0).alias("overdue_days"),
         F.when(done, F.greatest(F.lit(0), F.datediff("completed_date", "deadline"))).otherwise(0).alias("completed_late_days"),
-        (~done & (to_dl >= 0) & (to_dl <= warn_days)).alias("deadline_warning"),
+        (state == DEADLINE_WARNING).alias("deadline_warning"), (state == OVERDUE).alias("is_overdue"),
+        state.isin(COMPLETED, EXPIRED).alias("is_closed"),
         F.col("status").alias("source_status"), "budget_yuan", d.alias("as_of_date"))
 
 

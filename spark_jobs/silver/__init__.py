@@ -7,8 +7,15 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_jobs.silver.common import EntitySpec, flag_duplicates, hmac_sha256, id_birth_date, id_check_ok, \
-    pseudonymise, with_errors
+from spark_jobs.silver.common import (
+    EntitySpec,
+    flag_duplicates,
+    hmac_sha256,
+    id_birth_date,
+    id_check_ok,
+    pseudonymise,
+    with_errors,
+)
 
 META = ["_batch_id", "_logical_date", "_row_hash"]
 

@@ -6,11 +6,13 @@ with every reason it breaks; the rest are typed, pseudonymised and merged into s
 
 from __future__ import annotations
 
+from redcloud.rules import vocab
+from redcloud.rules.vocab import sql_in
 from spark_jobs.silver.common import EntitySpec, Ref, Rule
 
-ORG_LEVELS = "('市委','区县委','乡镇街道','党委/党总支','党支部')"
-GRADES = "('优秀','称职','基本称职','不称职')"
-RANKS = "('县处级正职','县处级副职','乡科级正职','乡科级副职')"
+ORG_LEVELS = sql_in(vocab.ORG_LEVELS)
+GRADES = sql_in(vocab.GRADES)
+RANKS = sql_in(vocab.RANKS)
 NOT_FUTURE = "<= _logical_date"
 
 ORG = Ref("org_id", "org__organizations", "org_id")
@@ -43,7 +45,7 @@ ENTITIES: list[EntitySpec] = [
                Rule("impossible_date", "full_member_date is null or full_member_date >= join_date",
                     "转正 before 入党"),
                Rule("conflicting_values", "not id_check_ok or id_birth = birth_date", "birth date differs from the 身份证号"),
-               Rule("invalid_value", "gender in ('男','女')", "gender must be 男 or 女")],
+               Rule("invalid_value", f"gender in {sql_in(vocab.GENDERS)}", "gender must be 男 or 女")],
         refs=[Ref("org_id", "org__organizations", "org_id", nullable=False)],
         pii={"id_number": "id_number", "phone": "phone"},
         dedupe_on="id_number",
@@ -53,7 +55,7 @@ ENTITIES: list[EntitySpec] = [
         "member_status_changes", "org__member_status_changes", "change_id",
         ["change_id", "member_id", "change_type", "cast(change_date as date) as change_date", "from_org_id",
          "to_org_id", "updated_at"],
-        rules=[Rule("invalid_value", "change_type in ('入党','转正','转入','转出','流动','去世')", "unknown change_type"),
+        rules=[Rule("invalid_value", f"change_type in {sql_in(vocab.CHANGE_TYPES)}", "unknown change_type"),
                Rule("impossible_date", f"change_date {NOT_FUTURE}", "change dated in the future")],
         refs=[MEMBER],
         description="One row per membership status change (入党/转正/转入/转出/流动/去世), by effective date.",
@@ -134,7 +136,7 @@ ENTITIES: list[EntitySpec] = [
     EntitySpec(
         "meeting_attendance", "app__meeting_attendance", "attendance_id",
         ["attendance_id", "meeting_id", "member_id", "status", "updated_at"],
-        rules=[Rule("invalid_value", "status in ('出席','请假','缺席')", "unknown attendance status")],
+        rules=[Rule("invalid_value", f"status in {sql_in(vocab.ATTENDANCE_STATUSES)}", "unknown attendance status")],
         refs=[Ref("meeting_id", "app__meetings", "meeting_id", nullable=False), MEMBER],
         description="One row per member expected at a meeting, with 出席/请假/缺席.",
     ),

@@ -22,6 +22,19 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from redcloud.rules.vocab import (
+    CONFIRM,
+    DEATH,
+    DECEASED,
+    FULL_MEMBER,
+    JOIN,
+    MOBILE,
+    ON_ROLL,
+    PROBATIONARY,
+    TRANSFER_IN,
+    TRANSFER_OUT,
+    TRANSFERRED_OUT,
+)
 from spark_jobs.silver.common import with_errors
 from spark_jobs.silver.entities import BY_NAME
 
@@ -29,7 +42,6 @@ ORG_TRACKED = ["org_name", "parent_org_id", "org_level", "org_type"]
 MEMBER_TRACKED = ["membership_status", "party_status", "is_mobile", "org_id"]
 POST_TRACKED = ["unit_org_id", "position", "rank"]
 
-ON_ROLL = "在册"
 
 
 def _alive(df: DataFrame) -> DataFrame:
@@ -131,7 +143,7 @@ def member_status_history(changes: DataFrame, members: DataFrame, as_of: dt.date
     from the join date.
 
     Columns: member_id, valid_from, valid_to, is_current, membership_status, party_status,
-    is_mobile, org_id, opened_by (change type, or 入党 for the join), opened_by_change_id,
+    is_mobile, org_id, is_on_roll (在册: the period counts in membership statistics), opened_by (change type, or 入党 for the join), opened_by_change_id,
     recorded_at (when the opening change was recorded; later than valid_from when it arrived late).
     """
     m = _alive(members).select("member_id", "join_date", "full_member_date",
@@ -148,11 +160,11 @@ def member_status_history(changes: DataFrame, members: DataFrame, as_of: dt.date
 
     first_w = Window.partitionBy("member_id").orderBy("eff_date", "change_id")
     first = (c.withColumn("_rn", F.row_number().over(first_w)).where("_rn = 1")
-             .select("member_id", F.when(F.col("change_type") == "入党", F.col("to_org_id"))
-                     .when(F.col("change_type") == "转入", F.col("from_org_id"))
+             .select("member_id", F.when(F.col("change_type") == JOIN, F.col("to_org_id"))
+                     .when(F.col("change_type") == TRANSFER_IN, F.col("from_org_id"))
                      .otherwise(F.coalesce("from_org_id", "to_org_id")).alias("_first_org"),
                      F.lit(True).alias("_has_changes")))
-    conf = c.where(F.col("change_type") == "转正").select("member_id").distinct().withColumn("_has_zz", F.lit(True))
+    conf = c.where(F.col("change_type") == CONFIRM).select("member_id").distinct().withColumn("_has_zz", F.lit(True))
     m = m.join(first, "member_id", "left").join(conf, "member_id", "left")
 
     no_str = F.lit(None).cast("string")
@@ -162,23 +174,23 @@ def member_status_history(changes: DataFrame, members: DataFrame, as_of: dt.date
     start = m.select(
         "member_id", F.col("join_date").alias("eff_date"), F.lit(0).alias("_prio"), no_long.alias("change_id"),
         F.lit(ON_ROLL).alias("membership_status"),
-        F.when(F.col("full_member_date").isNull() & F.col("_has_zz").isNull() & (F.col("_cur_party") == "正式党员"),
-               F.lit("正式党员")).otherwise(F.lit("预备党员")).alias("party_status"),
+        F.when(F.col("full_member_date").isNull() & F.col("_has_zz").isNull() & (F.col("_cur_party") == FULL_MEMBER),
+               F.lit(FULL_MEMBER)).otherwise(F.lit(PROBATIONARY)).alias("party_status"),
         F.lit(False).alias("is_mobile"),
         F.when(F.col("_has_changes").isNull(), F.col("_cur_org")).otherwise(F.col("_first_org")).alias("org_id"),
-        F.lit("入党").alias("opened_by"), no_ts.alias("recorded_at"))
+        F.lit(JOIN).alias("opened_by"), no_ts.alias("recorded_at"))
     full = m.where(F.col("full_member_date").isNotNull() & F.col("_has_zz").isNull()).select(
         "member_id", F.greatest("full_member_date", "join_date").alias("eff_date"), F.lit(1).alias("_prio"),
-        no_long.alias("change_id"), no_str.alias("membership_status"), F.lit("正式党员").alias("party_status"),
-        no_bool.alias("is_mobile"), no_long.alias("org_id"), F.lit("转正").alias("opened_by"), no_ts.alias("recorded_at"))
+        no_long.alias("change_id"), no_str.alias("membership_status"), F.lit(FULL_MEMBER).alias("party_status"),
+        no_bool.alias("is_mobile"), no_long.alias("org_id"), F.lit(CONFIRM).alias("opened_by"), no_ts.alias("recorded_at"))
     t = F.col("change_type")
     evts = c.select(
         "member_id", "eff_date", F.lit(2).alias("_prio"), "change_id",
-        F.when(t.isin("入党", "转入"), F.lit(ON_ROLL)).when(t == "转出", F.lit("已转出"))
-        .when(t == "去世", F.lit("已去世")).alias("membership_status"),
-        F.when(t == "转正", F.lit("正式党员")).alias("party_status"),
-        F.when(t == "流动", F.lit(True)).alias("is_mobile"),
-        F.when(t.isin("入党", "转入", "流动"), F.col("to_org_id")).when(t == "转出", F.col("from_org_id"))
+        F.when(t.isin(JOIN, TRANSFER_IN), F.lit(ON_ROLL)).when(t == TRANSFER_OUT, F.lit(TRANSFERRED_OUT))
+        .when(t == DEATH, F.lit(DECEASED)).alias("membership_status"),
+        F.when(t == CONFIRM, F.lit(FULL_MEMBER)).alias("party_status"),
+        F.when(t == MOBILE, F.lit(True)).alias("is_mobile"),
+        F.when(t.isin(JOIN, TRANSFER_IN, MOBILE), F.col("to_org_id")).when(t == TRANSFER_OUT, F.col("from_org_id"))
         .alias("org_id"),
         t.alias("opened_by"), F.col("updated_at").alias("recorded_at"))
     allev = start.unionByName(full).unionByName(evts)
@@ -188,7 +200,8 @@ def member_status_history(changes: DataFrame, members: DataFrame, as_of: dt.date
         "member_id", F.col("eff_date").alias("valid_from"), "_prio", "change_id", "opened_by", "recorded_at",
         *[F.last(a, ignorenulls=True).over(w).alias(a) for a in MEMBER_TRACKED])
     out = collapse_periods(filled, "member_id", MEMBER_TRACKED, [F.col("_prio"), F.col("change_id")], as_of)
-    return out.select("member_id", "valid_from", "valid_to", "is_current", *MEMBER_TRACKED, "opened_by",
+    return out.select("member_id", "valid_from", "valid_to", "is_current", *MEMBER_TRACKED,
+                      (F.col("membership_status") == ON_ROLL).alias("is_on_roll"), "opened_by",
                       F.col("change_id").alias("opened_by_change_id"), "recorded_at")
 
 

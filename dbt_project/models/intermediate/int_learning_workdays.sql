@@ -1,14 +1,10 @@
 {#-
-  学习问答 obligation days: one row per obligated cadre and OFFICIAL working day (China's calendar,
-  make-up workdays 调休 count, weekends and public holidays do not), whether they answered that day.
-  Days of the gold grid that the official calendar does not list as working days are dropped.
+  学习问答 obligation days: one row per obligated cadre and working day, whether they answered.
+  Gold (fct_learning_daily) already holds only official working days (China's calendar with 调休)
+  and decides who is obligated ([rules] learning_min_level): this model only keeps those rows.
 -#}
 with learning_days as (
     select * from {{ ref('stg_learning_days') }}
-),
-
-workdays as (
-    select * from {{ ref('int_workdays') }}
 ),
 
 final as (
@@ -18,13 +14,10 @@ final as (
         learning_days.rank,
         learning_days.work_date,
         trunc(learning_days.work_date, 'MM') as month,
-        workdays.is_makeup_workday,
+        learning_days.is_makeup_workday,
         coalesce(learning_days.answered, false) as answered,
         learning_days.miss_streak
     from learning_days
-    inner join workdays
-        on workdays.calendar_date = learning_days.work_date
-        and workdays.is_workday
     where learning_days.is_obligated
 )
 

@@ -39,7 +39,7 @@ on_roll as (
     inner join history
         on history.valid_from <= spine.as_of_date
         and (history.valid_to is null or history.valid_to > spine.as_of_date)
-    where history.membership_status = '在册'
+    where history.is_on_roll
 ),
 
 with_attributes as (
@@ -69,7 +69,7 @@ with_attributes as (
     'gender': "coalesce(gender, '未知')",
     'age_band': "coalesce(age_band, '未知')",
     'ethnicity': "coalesce(ethnicity, '未知')",
-    'minority': "case when ethnicity is null then '未知' when ethnicity = '汉族' then '汉族' else '少数民族' end",
+    'minority': "case when ethnicity is null then '未知' when ethnicity = " ~ vocab_literal('han') ~ " then " ~ vocab_literal('han') ~ " else '少数民族' end",
     'education': "coalesce(education, '未知')",
     'party_years_band': "coalesce(party_years_band, '未知')",
     'occupation': "coalesce(occupation, '未知')",

@@ -1,4 +1,4 @@
-{#- 精准帮扶 projects as of the logical date: status, deadline warning and overdue, with village and county. -#}
+{#- 精准帮扶 projects as of the logical date: lifecycle state (gold), with village and county. -#}
 with projects as (
     select * from {{ ref('stg_projects') }}
 ),
@@ -24,8 +24,10 @@ final as (
         projects.days_to_deadline,
         projects.overdue_days,
         projects.completed_late_days,
-        coalesce(projects.deadline_warning, false) as deadline_warning,
-        projects.project_status = '已逾期' as is_overdue,
+        projects.state_since,
+        projects.deadline_warning,
+        projects.is_overdue,
+        projects.is_closed,
         coalesce(projects.completed_late_days, 0) > 0 as completed_late,
         projects.budget_yuan,
         projects.as_of_date

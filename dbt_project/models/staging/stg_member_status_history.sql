@@ -12,6 +12,7 @@ renamed as (
         party_status,
         opened_by,
         -- booleans
+        is_on_roll,
         is_mobile,
         is_current,
         -- validity (valid_to exclusive, null = open)

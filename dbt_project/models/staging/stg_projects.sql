@@ -20,7 +20,10 @@ renamed as (
         completed_late_days,
         -- booleans
         deadline_warning,
+        is_overdue,
+        is_closed,
         -- dates
+        state_since,
         start_date,
         deadline,
         completed_date,

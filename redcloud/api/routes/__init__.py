@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from redcloud.api.errors import ERROR_RESPONSES
-from redcloud.api.routes import alerts, briefs, meta, members, orgs, scores
+from redcloud.api.routes import alerts, briefs, members, meta, orgs, scores
 
 api_router = APIRouter(responses=ERROR_RESPONSES)
 for _m in (meta, orgs, members, scores, alerts, briefs):

@@ -20,7 +20,7 @@ CATEGORIES = {"gender": "性别", "age_band": "年龄段", "party_years_band": "
               "ethnicity": "民族", "occupation": "职业", "party_status": "党员类别", "branch_type": "支部类型"}
 
 _MEMBERS_ROLLUP = ("(select unnest(mo.path) as anc, count(*) as n from dim_member m "
-                   "join dim_organization mo on mo.org_id = m.org_id group by 1)")
+                   "join dim_organization mo on mo.org_id = m.org_id where m.is_on_roll group by 1)")
 
 
 class OrgStats(BaseModel):
@@ -66,9 +66,11 @@ def org_stats(r: Reader, org_id: int) -> dict:
     """Statistics of one organisation's whole subtree."""
     st: dict[str, Any] = {}
     sub = SUBTREE
-    st["members"] = r.scalar(f"select count(*) from dim_member where org_id in {sub}", [org_id])
+    # members on the roll (在册): gold's is_on_roll, the one definition every reader counts
+    st["members"] = r.scalar(f"select count(*) from dim_member where is_on_roll and org_id in {sub}", [org_id])
     st["members_by_party_status"] = {x["party_status"]: x["n"] for x in r.rows(
-        f"select party_status, count(*) n from dim_member where org_id in {sub} group by 1 order by 1", [org_id])}
+        f"select party_status, count(*) n from dim_member where is_on_roll and org_id in {sub} group by 1 order by 1",
+        [org_id])}
     st["organizations_by_level"] = {x["org_level"]: x["n"] for x in r.rows(
         f"select org_level, count(*) n from dim_organization where org_id in {sub} and org_id <> ? group by 1 order by 1",
         [org_id, org_id])}
@@ -84,10 +86,15 @@ def org_stats(r: Reader, org_id: int) -> dict:
                        round(sum(volunteer_hours), 1) as volunteer_hours
                 from fct_branch_quarter where quarter_start = ? and org_id in {sub}""", [q, q, org_id])[0]
     if r.has("fct_project_status"):
+        # lifecycle states as gold computed them (fct_project_status.status, from [rules])
         st["poverty_projects"] = r.rows(f"""
-            select count(*) as total, count(*) filter (where overdue_days > 0) as overdue,
-                   count(*) filter (where deadline_warning) as deadline_warning
+            select count(*) as total, count(*) filter (where is_overdue) as overdue,
+                   count(*) filter (where deadline_warning) as deadline_warning,
+                   count(*) filter (where is_closed) as closed
             from fct_project_status where village_org_id in {sub}""", [org_id])[0]
+        st["poverty_projects"]["by_status"] = {x["status"]: x["n"] for x in r.rows(
+            f"select status, count(*) n from fct_project_status where village_org_id in {sub} group by 1 order by 1",
+            [org_id])}
     if r.has("fct_cadre_year"):
         st["cadres"] = r.scalar(f"""select count(distinct cadre_id) from fct_cadre_year
             where year = (select max(year) from fct_cadre_year) and unit_org_id in {sub}""", [org_id])
@@ -123,7 +130,7 @@ def composition(ctx: CtxDep, org_id: OrgId, pg: PageDep,
         raise ApiError(400, "unknown_category", f"未知统计类别 {category}，可选：{'、'.join(CATEGORIES)}")
     union = " union all ".join(
         f"select '{c}' as category, '{CATEGORIES[c]}' as category_label, cast({c} as varchar) as category_value, "
-        f"count(*) as members from dim_member where org_id in {SUBTREE} group by 3" for c in cats)
+        f"count(*) as members from dim_member where is_on_roll and org_id in {SUBTREE} group by 3" for c in cats)
     rows = r.rows(f"select ? as org_id, * from ({union}) order by category, category_value",
                   [org_id] + [org_id] * len(cats))
     return ctx.page(rows[offset:offset + limit], len(rows), limit, offset)

@@ -1,18 +1,13 @@
-"""The 数据铁笼 landing folder: export files are dropped here and loaded exactly once (by content hash)."""
+"""Demo: drop the synthetic city's 数据铁笼 exports into the landing folder, as the export job would.
+
+The landing folder is loaded by the bronze stage, each file exactly once by content hash
+(:mod:`redcloud.stages.bronze_ironcage`).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
-
-
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def drop_exports(city: Path, landing: Path) -> int:

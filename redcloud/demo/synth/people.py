@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from redcloud.synth import identity
-from redcloud.synth.orgs import OTHER_REGIONS
+from redcloud.demo.synth import identity
+from redcloud.demo.synth.orgs import OTHER_REGIONS
 
 D = np.timedelta64(1, "D")
 
@@ -75,7 +75,8 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, weights: np.ndarray, n: 
     # --- demographics ---------------------------------------------------------------------
     p_male = np.where(np.isin(btype, ["学校", "医院"]), 0.5, 0.72)
     gender = np.where(rng.random(n) < p_male, "男", "女")
-    mu = np.array([AGE_BY_TYPE[t][0] for t in btype]); sd = np.array([AGE_BY_TYPE[t][1] for t in btype])
+    mu = np.array([AGE_BY_TYPE[t][0] for t in btype])
+    sd = np.array([AGE_BY_TYPE[t][1] for t in btype])
     age = np.clip(rng.normal(mu, sd), 20, 92)
     birth = end - (age * 365.25).astype(int) * D
     join_age = np.minimum(18 + rng.gamma(2.0, 5.0, n), age - 0.5)
@@ -114,7 +115,8 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, weights: np.ndarray, n: 
     # exits happen after the member became active
     ev_date = np.maximum(ev_date, active_from + 30 * D)
     exits = (dies | transfers_out) & (ev_date <= end)
-    dies &= exits; transfers_out &= exits
+    dies &= exits
+    transfers_out &= exits
     membership = np.where(dies, "已去世", np.where(transfers_out, "已转出", "在册"))
     active_to = np.where(exits, ev_date, np.datetime64("NaT"))
 

@@ -3,9 +3,9 @@
 ``generate(scale, seed)`` writes, under ``<synth_dir>/scale-<N>-seed-<S>/``:
 
 - ``source/<system>/<table>.parquet``: rows of the three organisation databases (org, cadre, app),
-  loaded into PostgreSQL by :mod:`redcloud.sources.orgdb`;
+  loaded into PostgreSQL by :mod:`redcloud.demo.sources`;
 - ``ironcage/``: 数据铁笼 export files (CSV GBK / UTF-8 BOM, XLSX, JSON lines);
-- ``web/``: penalty notices, enforcement lists and news served by :mod:`redcloud.sources.web_server`;
+- ``web/``: penalty notices, enforcement lists and news served by :mod:`redcloud.demo.web_server`;
 - ``truth/``: the hidden ground truth (latent vitality, cadre drivers, innovative and fabricating
   branches, fabricated meetings, integrity issues, identity links) and ``faults.parquet``;
 - ``manifest.json``: parameters, row counts and a content checksum.
@@ -25,26 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from redcloud.synth import behaviour, identity, ironcage, orgs, people, web
+from redcloud.contracts import PRIMARY_KEYS, SYSTEMS  # noqa: F401  (re-exported for the demo loaders)
+from redcloud.demo.synth import behaviour, identity, ironcage, orgs, people, web
 
 D = np.timedelta64(1, "D")
 GENERATOR_VERSION = 2
-
-SYSTEMS: dict[str, list[str]] = {
-    "org": ["organizations", "members", "member_status_changes"],
-    "cadre": ["cadres", "cadre_posts", "cadre_assessments", "cadre_discipline", "village_assignments"],
-    "app": ["app_users", "app_activity_monthly", "learning_answers", "meetings", "meeting_attendance",
-            "dues_payments", "volunteer_records", "village_work_records", "poverty_projects"],
-}
-PRIMARY_KEYS: dict[str, str] = {
-    "organizations": "org_id", "members": "member_id", "member_status_changes": "change_id",
-    "cadres": "cadre_id", "cadre_posts": "post_id", "cadre_assessments": "assessment_id",
-    "cadre_discipline": "discipline_id", "village_assignments": "assignment_id", "app_users": "member_id",
-    "app_activity_monthly": "activity_id", "learning_answers": "answer_id", "meetings": "meeting_id",
-    "meeting_attendance": "attendance_id", "dues_payments": "dues_id", "volunteer_records": "record_id",
-    "village_work_records": "record_id", "poverty_projects": "project_id",
-}
-
 
 @dataclass
 class FaultLog:

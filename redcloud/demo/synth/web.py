@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from redcloud.synth import identity
-from redcloud.synth.orgs import COUNTIES
-from redcloud.synth.people import People
+from redcloud.demo.synth import identity
+from redcloud.demo.synth.orgs import COUNTIES
+from redcloud.demo.synth.people import People
 
 D = np.timedelta64(1, "D")
 PENALTY_REASONS = ["违规占用耕地", "未按规定办理环评手续", "违法建设", "偷逃税款", "违规发放补贴", "违反财经纪律"]

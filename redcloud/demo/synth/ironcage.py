@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from redcloud.synth.people import People, sigmoid, stamp
+from redcloud.contracts import IRONCAGE_HEADERS
+from redcloud.demo.synth.people import People, sigmoid, stamp
 
 D = np.timedelta64(1, "D")
 ITEMS = ["企业设立登记", "食品经营许可", "建设工程规划许可", "施工许可证核发", "道路运输经营许可", "环境影响评价审批",
@@ -23,17 +24,7 @@ ITEMS = ["企业设立登记", "食品经营许可", "建设工程规划许可",
 COMPLAINT_KINDS = ["办事拖延", "服务态度", "推诿扯皮", "违规收费", "吃拿卡要"]
 FORMATS = ["csv_gbk", "csv_utf8_bom", "xlsx", "jsonl"]
 
-# Chinese export headers -> canonical column names (the connector maps them back)
-HEADERS = {
-    "power_operations": {"op_id": "事项编号", "dept_code": "部门编码", "dept_name": "部门名称", "item_name": "事项名称",
-                         "handler_name": "经办人", "handler_id_number": "经办人身份证号", "received_at": "受理时间",
-                         "deadline": "办理时限", "completed_at": "办结时间", "status": "办理状态"},
-    "duty_records": {"record_id": "记实编号", "dept_code": "部门编码", "cadre_name": "干部姓名",
-                     "cadre_id_number": "身份证号", "duty_month": "记实月份", "target_count": "目标任务数",
-                     "completed_count": "完成任务数", "review_score": "考评得分"},
-    "complaints": {"complaint_id": "投诉编号", "op_id": "事项编号", "dept_code": "部门编码", "handler_name": "被投诉人",
-                   "received_at": "投诉时间", "category": "投诉类别", "status": "处理状态"},
-}
+HEADERS = IRONCAGE_HEADERS  # the contract the exports honour (redcloud.contracts)
 
 
 @dataclass

@@ -59,7 +59,7 @@ def build(rng: np.random.Generator, n_members: int, ts) -> tuple[pd.DataFrame, n
         idx = np.flatnonzero(county_of_branch == ci)
         n_town = max(1, int(round(len(idx) / 8)))
         towns = []
-        for t in range(n_town):
+        for _ in range(n_town):
             s = rng.choice(TOWN_SYLLABLES, 2, replace=False)
             suffix = TOWN_SUFFIX[rng.integers(0, len(TOWN_SUFFIX))]
             kind = "街道党工委" if suffix == "街道" else "党委"
@@ -73,7 +73,7 @@ def build(rng: np.random.Generator, n_members: int, ts) -> tuple[pd.DataFrame, n
             if len(members_idx) >= 4:
                 general = add(f"中共{tname}机关和事业单位总支部委员会", town_id, "党委/党总支", "党总支",
                               ccode, "1990-01-01")
-            for k, b in enumerate(members_idx):
+            for b in members_idx:
                 under_general = general is not None and rng.random() < 0.2
                 branch_parent[b] = general if under_general else town_id
                 bt = branch_type[b]

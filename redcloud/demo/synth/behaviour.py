@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from redcloud import workdays
-from redcloud.synth.people import People, sigmoid, stamp
+from redcloud.demo.synth.people import People, sigmoid, stamp
 
 D = np.timedelta64(1, "D")
 NOVEL_TYPES = ["联学共建", "红色教育实践", "专题研讨", "数字党建实践", "党员志愿服务日", "微党课比赛"]

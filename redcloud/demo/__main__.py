@@ -1,0 +1,5 @@
+import sys
+
+from redcloud.demo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,119 @@
+"""The platform's business vocabulary: every status, type, level, state and label, named once.
+
+Code, SQL (through dbt vars), quality suites and dashboards take these values from here; nothing
+else spells them. Values are what the source systems and the users write (Simplified Chinese).
+"""
+
+from __future__ import annotations
+
+# --- members --------------------------------------------------------------------------------------
+ON_ROLL = "在册"                      # a member counted in the organisation's statistics
+TRANSFERRED_OUT = "已转出"
+DECEASED = "已去世"
+MEMBERSHIP_STATUSES = (ON_ROLL, TRANSFERRED_OUT, DECEASED)
+FULL_MEMBER, PROBATIONARY = "正式党员", "预备党员"
+PARTY_STATUSES = (FULL_MEMBER, PROBATIONARY)
+# member_status_changes.change_type
+JOIN, CONFIRM, TRANSFER_IN, TRANSFER_OUT, MOBILE, DEATH = "入党", "转正", "转入", "转出", "流动", "去世"
+CHANGE_TYPES = (JOIN, CONFIRM, TRANSFER_IN, TRANSFER_OUT, MOBILE, DEATH)
+GENDERS = ("男", "女")
+HAN = "汉族"
+EDUCATION = ("初中及以下", "高中/中专", "大专", "大学本科", "研究生")
+# statistics bands: (upper bound exclusive, label); the last label has no upper bound
+AGE_BANDS = ((31, "30岁及以下"), (41, "31-40岁"), (51, "41-50岁"), (61, "51-60岁"), (71, "61-70岁"),
+             (None, "71岁及以上"))
+PARTY_YEARS_BANDS = ((5, "5年以下"), (10, "5-9年"), (20, "10-19年"), (30, "20-29年"), (50, "30-49年"),
+                     (None, "50年及以上"))
+
+# --- organisations --------------------------------------------------------------------------------
+CITY, COUNTY, TOWN, PARTY_COMMITTEE, BRANCH = "市委", "区县委", "乡镇街道", "党委/党总支", "党支部"
+ORG_LEVELS = (CITY, COUNTY, TOWN, PARTY_COMMITTEE, BRANCH)
+ORG_TYPES = ("党(工)委", "党委", "党总支", "村", "社区", "机关", "国企", "非公企业", "学校", "医院")
+
+# --- organisational life: 三会一课 and other activities -------------------------------------------
+GENERAL_MEETING, COMMITTEE_MEETING, GROUP_MEETING, PARTY_LECTURE = "支部党员大会", "支委会", "党小组会", "党课"
+THEME_DAY = "主题党日"
+SANHUI_YIKE = (GENERAL_MEETING, COMMITTEE_MEETING, GROUP_MEETING, PARTY_LECTURE)   # 三会一课
+INNOVATIVE_ACTIVITIES = ("联学共建", "红色教育实践", "专题研讨", "数字党建实践", "党员志愿服务日", "微党课比赛")
+MEETING_TYPES = SANHUI_YIKE + (THEME_DAY,) + INNOVATIVE_ACTIVITIES
+PRESENT, EXCUSED, ABSENT = "出席", "请假", "缺席"
+ATTENDANCE_STATUSES = (PRESENT, EXCUSED, ABSENT)
+
+# --- cadres ---------------------------------------------------------------------------------------
+# levels from low to high; a rank is "<level>正职" or "<level>副职"
+LEVELS = ("乡科级", "县处级", "厅局级", "省部级")
+LEVEL_ALIASES = {"科级": "乡科级", "乡科级": "乡科级", "处级": "县处级", "县处级": "县处级",
+                 "厅级": "厅局级", "厅局级": "厅局级", "省部级": "省部级"}
+RANKS = ("县处级正职", "县处级副职", "乡科级正职", "乡科级副职")
+POST_RANKS = RANKS + ("科员",)          # earlier posts in a cadre's history may be below 科级
+LEADING_RANKS = ("县处级正职", "县处级副职", "乡科级正职")   # 领导干部 (integrity portrait population)
+GRADES = ("优秀", "称职", "基本称职", "不称职")          # annual assessment, best first
+DISCIPLINE_ACTIONS = ("诫勉谈话", "党内警告", "党内严重警告", "撤销党内职务", "留党察看", "开除党籍")
+VILLAGE_ROLES = ("第一书记", "驻村工作队长", "驻村工作队员")
+
+# --- 精准帮扶 project lifecycle (computed once, in gold fct_project_lifecycle) ----------------------
+IN_PROGRESS, DEADLINE_WARNING, OVERDUE, COMPLETED, EXPIRED = "进行中", "督办预警", "已逾期", "已完成", "逾期注销"
+PROJECT_STATES = (IN_PROGRESS, DEADLINE_WARNING, OVERDUE, COMPLETED, EXPIRED)
+CLOSED_STATES = (COMPLETED, EXPIRED)
+# what the app itself stores (poverty_projects.status), kept for comparison only
+SOURCE_PROJECT_STATUSES = (IN_PROGRESS, COMPLETED, OVERDUE)
+
+# --- models' labels ---------------------------------------------------------------------------------
+# branch archetypes: dimension -> name; a cluster is named after the dimension its centre leads on
+ARCHETYPES = {"diversity": "创新活跃型", "participation": "规范组织型", "volunteering": "志愿服务型",
+              "digital": "线上学习型"}
+LOW_ARCHETYPE = "活力待提升型"
+# integrity portrait evidence tags
+INTEGRITY_TAGS = {"penalty": "行政处罚记录", "enforcement": "失信被执行人", "news": "负面舆情",
+                  "complaints": "群众投诉较多", "overdue": "办件超期较多", "discipline": "纪律处分记录"}
+
+# --- auto-flow (自流程化) rules: id -> the name users read --------------------------------------------
+ALERT_RULES = {
+    "learning_reminder": "学习问答未完成提醒",
+    "learning_escalation": "学习问答连续未完成督办",
+    "project_warning": "帮扶项目督办预警",
+    "project_overdue": "帮扶项目逾期督办",
+    "project_closure": "帮扶项目自动注销",
+    "project_report": "帮扶项目信息报送",
+    "village_reminder": "驻村每日工作记实提醒",
+}
+ALERT_LEVELS = {"reminder": "提醒", "warning": "预警", "escalation": "督办", "closure": "注销", "report": "报送"}
+
+
+def band_edges(bands) -> tuple[list[int], list[str]]:
+    """(upper bounds, labels) of a band table such as :data:`AGE_BANDS`."""
+    return [b for b, _ in bands if b is not None], [label for _, label in bands]
+
+
+def rank_level(rank: str | None) -> str | None:
+    """The level of a rank (``县处级正职`` -> ``县处级``), None for a rank below 科级 or unknown."""
+    if not rank:
+        return None
+    for lv in LEVELS:
+        if rank.startswith(lv):
+            return lv
+    return None
+
+
+def level_of(name: str) -> str:
+    """Canonical level for a configured name (``科级`` -> ``乡科级``); ValueError names the choices."""
+    if name not in LEVEL_ALIASES:
+        raise ValueError(f"unknown cadre level {name!r}: expected one of {sorted(LEVEL_ALIASES)}")
+    return LEVEL_ALIASES[name]
+
+
+def levels_from(min_level: str) -> tuple[str, ...]:
+    """The levels at or above ``min_level`` (low to high)."""
+    return LEVELS[LEVELS.index(level_of(min_level)):]
+
+
+def sql_in(values) -> str:
+    """A SQL ``in`` list of string literals: ``('男','女')``."""
+    return "(" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def dbt_vocab() -> dict:
+    """The vocabulary dbt reads (``REDCLOUD_DBT_VOCAB``, JSON; see ``dbt_project/macros/vocab.sql``)."""
+    return {"org_levels": list(ORG_LEVELS), "change_types": list(CHANGE_TYPES), "grades": list(GRADES),
+            "project_states": list(PROJECT_STATES), "han": HAN, "on_roll": ON_ROLL,
+            "age_bands": [list(b) for b in AGE_BANDS], "party_years_bands": [list(b) for b in PARTY_YEARS_BANDS]}

@@ -1,0 +1,107 @@
+"""The ``models`` stage: the N models' life cycle as four steps, each its own task in Airflow.
+
+``train`` fits and registers a ``@candidate`` for every model that needs one (``[models] retrain``:
+auto = only without a champion; always; never); ``validate`` turns a candidate that beats the
+champion into ``@challenger``; ``promote`` moves ``@champion`` to it; ``score`` batch-scores the city
+with each champion into gold (the model version on every row). A model whose history cannot support
+its training design is skipped with the reason (:class:`models.common.NotEnoughHistory`); any other
+error fails the step. Every step reads and writes only the MLflow registry and the lake, so each can
+run in its own process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from redcloud.context import RunContext
+
+log = logging.getLogger(__name__)
+
+
+def _env(ctx: RunContext):
+    from models.common import Env
+
+    return Env.from_context(ctx)
+
+
+def train(ctx: RunContext) -> dict:
+    from models import MODELS
+    from models.common import NotEnoughHistory
+
+    env = _env(ctx)
+    trained, skipped, seconds = {}, {}, {}
+    for spec in MODELS:
+        if not env.needs_training(spec.key):
+            continue
+        t0 = time.perf_counter()
+        with ctx.progress.step(f"train {spec.key}"):
+            try:
+                r = spec.train(env)
+            except NotEnoughHistory as e:   # no model can be trained from this lake: say so, go on
+                log.warning("models: %s not trained: %s", spec.key, e)
+                skipped[spec.key] = str(e)
+                continue
+        seconds[spec.key] = round(time.perf_counter() - t0, 1)
+        trained[spec.key] = {"run_id": r["run_id"], "version": r["version"],
+                             "metrics": {k: v for k, v in r["metrics"].items() if isinstance(v, (int, float))}}
+        ctx.progress.note(f"{spec.key}: trained v{r['version']} ({seconds[spec.key]} s)")
+    return {"tables": [], "trained": trained, "skipped": skipped, "seconds_by_model": seconds}
+
+
+def validate(ctx: RunContext) -> dict:
+    from models import MODELS
+    from models.common import validate as check
+
+    env = _env(ctx)
+    verdicts = {}
+    for spec in MODELS:
+        v = check(env, spec.key, min_gain=ctx.settings.models.min_gain)
+        if v is not None:
+            verdicts[spec.key] = v.__dict__
+            ctx.progress.note(f"{spec.key}: v{v.version} {'passed' if v.passed else 'did not pass'} ({v.reason})")
+    return {"tables": [], "validated": verdicts}
+
+
+def promote(ctx: RunContext) -> dict:
+    from models import MODELS
+    from models.common import promote as move
+
+    env = _env(ctx)
+    promoted = {}
+    for spec in MODELS:
+        p = move(env, spec.key)
+        if p is not None:
+            promoted[spec.key] = p
+            ctx.progress.note(f"{spec.key}: champion is now v{p['champion']} (was {p['previous'] or 'none'})")
+    return {"tables": [], "promoted": promoted}
+
+
+def score(ctx: RunContext) -> dict:
+    from models import MODELS
+    from redcloud.lake import DeltaDataSet
+
+    env = _env(ctx)
+    spark, lake = ctx.spark, ctx.lake
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+    scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    tables, versions, skipped = [], {}, {}
+    for spec in MODELS:
+        if env.champion(spec.key) is None:
+            skipped[spec.key] = "no champion (not trained yet, or its history is too short)"
+            versions[spec.key] = None
+            continue
+        t0 = time.perf_counter()
+        outputs = spec.score(env, scored_at)
+        for out in outputs:
+            struct = spark.createDataFrame([], out.schema).schema
+            pdf = out.frame[struct.fieldNames()]   # createDataFrame maps columns by position
+            df = spark.createDataFrame(pdf, schema=struct) if len(pdf) else spark.createDataFrame([], struct)
+            lake.write(spark, DeltaDataSet(out.table, "gold", df, mode="overwrite"))
+            row = dict(table=f"gold/{out.table}", rows=int(len(pdf)), seconds=round(time.perf_counter() - t0, 1))
+            ctx.progress.table(row["table"], row["rows"], row["seconds"])
+            tables.append(row)
+        first = outputs[0].frame
+        versions[spec.key] = str(first.model_version.iat[0]) if len(first) else None
+    return {"tables": tables, "model_versions": versions, "skipped": skipped}
