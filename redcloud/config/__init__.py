@@ -308,6 +308,25 @@ class Settings(BaseSettings):
     def web_base_url(self) -> str:
         return self.sources.web_base_url
 
+    def replace(self, **sections: dict) -> "Settings":
+        """A copy with some keys of some sections changed, e.g. ``replace(paths={"lake_root": p},
+        rules={"project_warning_days": 7})``, validated like the configuration (paths resolved). Only
+        what is given changes: no file or environment variable is read again."""
+        data = {name: {k: (v.get_secret_value() if isinstance(v, SecretStr) else v) for k, v in section}
+                for name, section in self}
+        for name, values in sections.items():
+            data[name] = {**data[name], **values}
+        return _FromData(**data)
+
+
+class _FromData(Settings):
+    """Settings built from the given data only (see :meth:`Settings.replace`)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return (init_settings,)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

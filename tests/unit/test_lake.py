@@ -1,4 +1,4 @@
-"""Lake core on real Spark + Delta: idempotent writes, an independent reader, keyed pseudonyms."""
+"""Lake core on real Spark + Delta: idempotent writes, an independent reader, restore, keyed pseudonyms."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import hashlib
 import hmac
 
 import pyarrow as pa
+import pytest
 from pyspark.sql import functions as F
 
-from redcloud import lake
-from redcloud.lake import DeltaDataSet
+from redcloud.lake import DeltaDataSet, Lake
 from spark_jobs.silver.common import hmac_sha256, id_check_ok, mask
 
 
@@ -18,7 +18,12 @@ def _rows(df):
     return sorted(tuple(r) for r in df.collect())
 
 
-def test_spark_writes_delta_that_delta_rs_reads_back(spark):
+@pytest.fixture()
+def lake(tmp_path):
+    return Lake(tmp_path / "lake")
+
+
+def test_spark_writes_delta_that_delta_rs_reads_back(spark, lake):
     from deltalake import DeltaTable
 
     df = spark.createDataFrame(
@@ -26,17 +31,19 @@ def test_spark_writes_delta_that_delta_rs_reads_back(spark):
         "org_id long, org_name string, day date, score double")
     ds = DeltaDataSet("roundtrip", "gold", df, mode="overwrite")
     lake.write(spark, ds)
-    t = DeltaTable(ds.path)
+    t = DeltaTable(lake.path("gold", "roundtrip"))
     arrow = t.to_pyarrow_table()
     assert arrow.num_rows == 2
     assert arrow.schema.field("org_id").type == pa.int64()
     assert arrow.schema.field("org_name").type in (pa.string(), pa.large_string(), pa.string_view())
     assert arrow.schema.field("day").type == pa.date32()
     assert sorted(arrow.column("org_name").to_pylist()) == sorted(["中共贵阳市南明区委员会", "青岩镇党委"])
-    assert t.version() == lake.version(spark, "gold", "roundtrip")
+    assert t.version() == lake.version("gold", "roundtrip") and lake.count("gold", "roundtrip") == 2
+    assert lake.tables("gold") == ["roundtrip"] and lake.exists("gold", "roundtrip")
+    assert lake.pandas("gold", "roundtrip", ["day"], filters=[("org_id", "=", 2)]).day.tolist() == [dt.date(2025, 1, 3)]
 
 
-def test_replace_partition_rewrites_only_its_date(spark):
+def test_replace_partition_rewrites_only_its_date(spark, lake):
     d1, d2 = dt.date(2025, 3, 1), dt.date(2025, 3, 2)
     mk = lambda day, vals: spark.createDataFrame([(v, day) for v in vals], "v long, _logical_date date")  # noqa: E731
     for day, vals in ((d1, [1, 2, 3]), (d2, [10, 20])):
@@ -55,7 +62,7 @@ def test_replace_partition_rewrites_only_its_date(spark):
     assert _rows(after.where(F.col("_logical_date") == d1)) == [(7, d1)]
 
 
-def test_merge_by_key_is_idempotent(spark):
+def test_merge_by_key_is_idempotent(spark, lake):
     a = spark.createDataFrame([(1, "a"), (2, "b")], "k long, v string")
     lake.write(spark, DeltaDataSet("mg", "silver", a, mode="merge", keys=["k"]))
     lake.write(spark, DeltaDataSet("mg", "silver", a, mode="merge", keys=["k"]))
@@ -85,3 +92,27 @@ def test_id_check_digit_rule(spark):
     df = spark.createDataFrame([(good,), ("110105194912310021",), ("11010519491231002",), ("1101051949123100XX",)],
                                "id_number string")
     assert [r.ok for r in df.select(id_check_ok("id_number").alias("ok")).collect()] == [True, False, False, False]
+
+
+def test_restore_puts_a_table_back_and_removes_a_new_one(spark, lake):
+    a = spark.createDataFrame([(1, "a")], "k long, v string")
+    lake.write(spark, DeltaDataSet("t", "gold", a))
+    v0 = lake.version("gold", "t")
+    lake.write(spark, DeltaDataSet("t", "gold", spark.createDataFrame([(9, "bad")], "k long, v string")))
+    lake.write(spark, DeltaDataSet("new", "gold", a))
+    lake.restore(spark, "gold", "t", v0)
+    lake.restore(spark, "gold", "new", None)
+    assert _rows(lake.read(spark, "gold", "t")) == [(1, "a")]
+    assert not lake.exists("gold", "new") and lake.tables("gold") == ["t"]
+    lake.restore(spark, "gold", "t", lake.version("gold", "t"))   # already there: no new version
+    assert lake.version("gold", "t") == v0 + 2
+
+
+def test_arrow_writes_merge_by_key(lake):
+    import pyarrow as pa
+
+    t = pa.table({"k": ["a", "b"], "v": [1, 2]})
+    assert lake.merge_arrow("gold", "m", t, "k") == 2
+    assert lake.merge_arrow("gold", "m", pa.table({"k": ["b", "c"], "v": [20, 3]}), "k", insert_only=True) == 1
+    assert lake.merge_arrow("gold", "m", pa.table({"k": ["a"], "v": [10]}), "k") == 0
+    assert sorted(lake.pandas("gold", "m").itertuples(index=False, name=None)) == [("a", 10), ("b", 2), ("c", 3)]

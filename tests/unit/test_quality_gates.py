@@ -1,47 +1,23 @@
-"""Quality gates (Great Expectations 1.x) on silver and gold: planted failures are caught and named
-down to the row; clean tables pass; the real pipeline's silver and gold pass their suites.
-
-Each group works in its own lake folder (``settings.paths.lake_root`` is switched for the duration),
-so hand-built tables never collide with the pipeline's, nor with other test modules.
+"""Quality gates (Great Expectations 1.x) on hand-built silver and gold tables: planted failures are
+caught and named down to the row, results are recorded per expectation, clean tables pass, and a
+failed gate puts the layer back (write-audit-publish). The real pipeline's layers pass their gates in
+``tests/integration``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
-import time
-from pathlib import Path
 
 import pytest
+from helpers import make_ctx, settings_for
 from pyspark.sql import functions as F
 
-from redcloud import lake
 from redcloud.lake import DeltaDataSet
-
-pytestmark = pytest.mark.slow
 
 D = dt.date(2025, 12, 31)
 PLAIN_ID = "520102199003078515"
-
-
-@contextlib.contextmanager
-def lake_at(settings, path: Path):
-    """Point the live settings (what redcloud.lake reads) at another lake for the block.
-
-    ``settings`` is unused but kept for the call sites: other test modules may have reset the
-    settings since the session fixture was created, so the fixture object can be stale.
-    """
-    from redcloud.config import get_settings
-
-    live = get_settings()
-    old = live.paths.lake_root
-    live.paths.lake_root = str(path)
-    try:
-        yield
-    finally:
-        live.paths.lake_root = old
 
 
 def _hex(s: str) -> str:
@@ -114,14 +90,14 @@ def _fct_member_month(spark):
 
 
 @pytest.fixture(scope="module")
-def planted(spark, settings):
-    path = Path(settings.paths.run_dir) / "lake_quality_planted"
-    with lake_at(settings, path):
-        for layer, name, df in (("silver", "members", _members(spark)),
-                                ("silver", "organizations", _organizations(spark)),
-                                ("gold", "fct_member_month", _fct_member_month(spark))):
-            lake.write(spark, DeltaDataSet(name, layer, df))
-    return path
+def planted(spark, settings, tmp_path_factory):
+    """A run context on a lake holding the planted tables."""
+    ctx = make_ctx(settings_for(tmp_path_factory.mktemp("quality"), settings), D, spark)
+    for layer, name, df in (("silver", "members", _members(spark)),
+                            ("silver", "organizations", _organizations(spark)),
+                            ("gold", "fct_member_month", _fct_member_month(spark))):
+        ctx.lake.write(spark, DeltaDataSet(name, layer, df))
+    return ctx
 
 
 def _failing(results) -> dict:
@@ -138,7 +114,8 @@ def test_every_silver_entity_and_gold_table_has_a_suite():
 
     specific = {"silver": silver_suites.SUITES, "gold": gold_suites.SUITES}
     assert set(specific["silver"]) == set(BY_NAME)
-    assert set(specific["gold"]) == {"dim_organization", "dim_member", "fct_member_month"}
+    assert set(specific["gold"]) == {"dim_organization", "dim_member", "fct_member_month", "fct_project_lifecycle",
+                                     "fct_project_status"}
     # every other silver/gold table gets at least the baseline suite (not empty, no plain PII)
     for layer in ("silver", "gold"):
         assert set(expectations.suites(layer)) == set(specific[layer]) | set(expectations.BASELINE_TABLES[layer])
@@ -150,11 +127,11 @@ def test_every_silver_entity_and_gold_table_has_a_suite():
             assert any((e.meta or {}).get("check") in ("key_unique", "key_not_null") for e in built)
 
 
-def test_gate_names_failing_expectations_and_rows(spark, settings, planted):
+def test_gate_names_failing_expectations_and_rows(planted):
     from redcloud.quality import GateFailed, gate
 
-    with lake_at(settings, planted), pytest.raises(GateFailed) as err:
-        gate(spark, "silver", D, tables=["organizations", "members", "meetings"])  # meetings: not in this lake
+    with pytest.raises(GateFailed) as err:
+        gate(planted, "silver", tables=["organizations", "members", "meetings"])  # meetings: not in this lake
     exc = err.value
     assert [r.table for r in exc.results] == ["members"], "only members fails; organizations is clean"
     fails = _failing(exc.results)
@@ -176,18 +153,18 @@ def test_gate_names_failing_expectations_and_rows(spark, settings, planted):
     assert "silver/organizations" not in msg
 
 
-def test_quality_results_are_recorded_per_expectation_and_rerun_safely(spark, settings, planted):
+def test_quality_results_are_recorded_per_expectation_and_rerun_safely(spark, planted):
     from redcloud.quality import GateFailed, gate
 
-    with lake_at(settings, planted):
-        with pytest.raises(GateFailed) as err:
-            gate(spark, "silver", D, tables=["organizations", "members"])
-        res = lake.read(spark, "ops", "quality_results").where(F.col("logical_date") == D).where("layer = 'silver'")
-        rows = res.collect()
-        with pytest.raises(GateFailed):
-            gate(spark, "silver", D, tables=["organizations", "members"])  # rerun of the date: same rows
-        again = lake.read(spark, "ops", "quality_results").where(F.col("logical_date") == D).where("layer = 'silver'")
-        assert again.count() == len(rows)
+    lake = planted.lake
+    with pytest.raises(GateFailed) as err:
+        gate(planted, "silver", tables=["organizations", "members"])
+    res = lake.read(spark, "ops", "quality_results").where(F.col("logical_date") == D).where("layer = 'silver'")
+    rows = res.collect()
+    with pytest.raises(GateFailed):
+        gate(planted, "silver", tables=["organizations", "members"])  # rerun of the date: same rows
+    again = lake.read(spark, "ops", "quality_results").where(F.col("logical_date") == D).where("layer = 'silver'")
+    assert again.count() == len(rows)
     by_table = {}
     for r in rows:
         by_table.setdefault(r.table, []).append(r)
@@ -205,11 +182,11 @@ def test_quality_results_are_recorded_per_expectation_and_rerun_safely(spark, se
     assert len(keys) == len(set(keys)), "(expectation, column) must be unique per table"
 
 
-def test_out_of_range_rate_in_gold_is_caught_with_its_compound_key(spark, settings, planted):
+def test_out_of_range_rate_in_gold_is_caught_with_its_compound_key(planted):
     from redcloud.quality import GateFailed, gate
 
-    with lake_at(settings, planted), pytest.raises(GateFailed) as err:
-        gate(spark, "gold", D, tables=["fct_member_month", "dim_member"])  # dim_member absent: skipped
+    with pytest.raises(GateFailed) as err:
+        gate(planted, "gold", tables=["fct_member_month", "dim_member"])  # dim_member absent: skipped
     fails = _failing(err.value.results)
     assert set(fails) == {("fct_member_month", "expect_column_values_to_be_between", "attendance_rate")}
     f = fails[("fct_member_month", "expect_column_values_to_be_between", "attendance_rate")]
@@ -218,29 +195,26 @@ def test_out_of_range_rate_in_gold_is_caught_with_its_compound_key(spark, settin
     assert "member_id=7, month='2025-11-01' -> 1.5" in str(err.value)
 
 
-def test_a_clean_table_passes_and_a_table_without_suite_is_refused(spark, settings, planted):
+def test_a_clean_table_passes_and_a_table_without_suite_is_refused(spark, planted):
     from redcloud.quality import gate, suites_module
 
     expectations = suites_module()
-
-    with lake_at(settings, planted):
-        results = gate(spark, "silver", D, tables=["organizations"])
-        assert len(results) == 1 and results[0].success and results[0].rows == 3 and not results[0].failures
-        string_cols = [f.name for f in lake.read(spark, "silver", "organizations").schema.fields
-                       if f.dataType.simpleString() == "string"]
-        assert results[0].n_expectations == len(expectations.suite_for("silver", "organizations").build(string_cols))
-        with pytest.raises(KeyError, match="no quality suite"):
-            gate(spark, "silver", D, tables=["no_such_table"])
+    results = gate(planted, "silver", tables=["organizations"])
+    assert len(results) == 1 and results[0].success and results[0].rows == 3 and not results[0].failures
+    string_cols = [f.name for f in planted.lake.read(spark, "silver", "organizations").schema.fields
+                   if f.dataType.simpleString() == "string"]
+    assert results[0].n_expectations == len(expectations.suite_for("silver", "organizations").build(string_cols))
+    with pytest.raises(KeyError, match="no quality suite"):
+        gate(planted, "silver", tables=["no_such_table"])
 
 
-def test_spark_engine_finds_the_same_failures(spark, settings, planted):
+def test_spark_engine_finds_the_same_failures(spark, planted):
     """Above the row threshold GX runs on Spark: it must report the same failures and rows."""
     from redcloud.quality import validate
 
-    with lake_at(settings, planted):
-        df = lake.read(spark, "gold", "fct_member_month")
-        on_spark = validate(df, "gold", "fct_member_month", pandas_max_rows=0)
-        on_pandas = validate(df, "gold", "fct_member_month")
+    df = planted.lake.read(spark, "gold", "fct_member_month")
+    on_spark = validate(df, "gold", "fct_member_month", pandas_max_rows=0)
+    on_pandas = validate(df, "gold", "fct_member_month")
     assert on_spark.engine == "spark" and on_pandas.engine == "pandas"
     assert on_spark.n_expectations == on_pandas.n_expectations
     def strip(r):
@@ -249,46 +223,34 @@ def test_spark_engine_finds_the_same_failures(spark, settings, planted):
     assert strip(on_spark) == strip(on_pandas) and len(strip(on_spark)) == 1
 
 
-# ---------------------------------------------------------------------------------------------
-# the real pipeline on the test city
-# ---------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def real_lake(spark, settings, source_dbs):
+def test_a_failed_gate_puts_every_table_of_the_layer_back(spark, settings, tmp_path):
+    """Write-audit-publish: the gated stage writes, the gate fails, every table it wrote is at its
+    previous Delta version (a table it created is gone) and ops/quality_results keeps the verdict."""
     from redcloud import pipeline
-    from redcloud.stages import gold, silver
+    from redcloud.quality import GateFailed
 
-    path = Path(settings.paths.run_dir) / "lake_quality_real"
-    with lake_at(settings, path):
-        pipeline.bronze_orgdb(spark, D)       # a fresh lake: the whole history in one batch
-        silver.run(spark, D)
-        gold.run(spark, D)
-    return path
+    ctx = make_ctx(settings_for(tmp_path, settings), D, spark)
+    lake = ctx.lake
+    lake.write(spark, DeltaDataSet("fct_member_month", "gold", _fct_member_month(spark).where("member_id != 7")))
+    good = sorted(map(tuple, lake.read(spark, "gold", "fct_member_month").collect()))
+    v0 = lake.version("gold", "fct_member_month")
 
+    def bad_gold_stage(c):   # writes a bad row into an existing table and creates a new table
+        c.lake.write(spark, DeltaDataSet("fct_member_month", "gold", _fct_member_month(spark)))
+        c.lake.write(spark, DeltaDataSet("dim_organization", "gold", _organizations(spark)))
+        return {"tables": []}
 
-def test_real_silver_and_gold_pass_their_gates(spark, settings, real_lake):
-    from redcloud.quality import GateFailed, gate, suites_module
-
-    suites_module()
-    from expectations import gold as gold_suites
-    from expectations import silver as silver_suites
-
-    # this lake holds what the org-database stages build; the baseline-only tables of the other
-    # stages are not in it (the gate skips them), so every *specific* suite must run and pass
-    specific = {"silver": list(silver_suites.SUITES), "gold": list(gold_suites.SUITES)}
-    timings = {}
-    with lake_at(settings, real_lake):
-        for layer in ("silver", "gold"):
-            t0 = time.perf_counter()
-            try:
-                results = gate(spark, layer, D)
-            except GateFailed as e:  # show the whole report
-                pytest.fail(f"the real {layer} does not pass its suites:\n{e}")
-            timings[layer] = round(time.perf_counter() - t0, 1)
-            assert [r.table for r in results] == specific[layer], "every suite ran"
-            assert all(r.success and r.n_expectations >= 10 for r in results)
-            assert all(r.rows > 0 for r in results if r.table in ("members", "organizations", "fct_member_month"))
-        recorded = lake.read(spark, "ops", "quality_results").where(F.col("logical_date") == D)
-        assert recorded.where("not success").count() == 0
-        assert recorded.select("layer", "table").distinct().count() == len(specific["silver"]) + len(specific["gold"])
-    print(f"\nquality gate seconds: {timings}")
+    stage = pipeline.registry.Stage("gold", "t", "t", entry="x:y", gate="gold")
+    original = pipeline.resolve
+    pipeline.resolve = lambda st: bad_gold_stage if st is stage else original(st)
+    try:
+        with pytest.raises(GateFailed) as err:
+            pipeline._run_leaf(ctx, stage)
+    finally:
+        pipeline.resolve = original
+    assert sorted(map(tuple, lake.read(spark, "gold", "fct_member_month").collect())) == good
+    assert lake.read_version(spark, "gold", "fct_member_month", v0).count() == len(good)
+    assert not lake.exists("gold", "dim_organization")
+    assert set(err.value.restored) == {f"gold/fct_member_month@{v0}", "gold/dim_organization@(none)"}
+    recorded = lake.pandas("ops", "quality_results")
+    assert (~recorded.success).sum() >= 1 and "fct_member_month" in set(recorded.table)
