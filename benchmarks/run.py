@@ -54,7 +54,7 @@ SEED = 20251231
 
 from redcloud.stages.registry import NAMES as PIPELINE_STAGES  # noqa: E402  (declared once, in order)
 
-REBUILD_STAGES = ("bronze", "silver", "gold")
+REBUILD_STAGES = PIPELINE_STAGES[:3]   # bronze, silver, gold: the layers a full rebuild remakes
 # The full phase also trains the models and builds the marts from scratch, so that the daily phase
 # measures the steady state (re-scoring with the champions, incremental marts), as in production.
 FULL_STAGES = REBUILD_STAGES + ("models", "marts")

@@ -80,8 +80,8 @@ def render(alert: Alert, recipient_name: str, role: str, day: dt.date) -> tuple[
     elif alert.rule == "project_report":
         c, n = f["counts"], f["new_today"]
         subj = f"{tag}{day.isoformat()}全市帮扶项目情况"
-        body = (f"市委党建办：\n\n截至{day.isoformat()}，全市帮扶项目共{f['projects']}个：进行中{c['进行中']}个，"
-                f"督办预警{c['督办预警']}个，已逾期{c['已逾期']}个，已完成{c['已完成']}个，逾期注销{c['逾期注销']}个。"
+        by_state = "，".join(f"{state}{n}个" for state, n in c.items())   # lifecycle order (gold's states)
+        body = (f"市委党建办：\n\n截至{day.isoformat()}，全市帮扶项目共{f['projects']}个：{by_state}。"
                 f"\n今日新增：督办预警{n['project_warning']}个，逾期督办{n['project_overdue']}个，"
                 f"自动注销{n['project_closure']}个。")
     elif alert.rule == "village_reminder":

@@ -42,7 +42,7 @@ from redcloud.rules.vocab import (
 
 RULE_TEXT = ALERT_RULES
 LEVEL_TEXT = ALERT_LEVELS
-CLOSURE_REASON = {COMPLETED: "已完成", EXPIRED: "逾期未完成"}
+CLOSURE_REASON = {COMPLETED: COMPLETED, EXPIRED: "逾期未完成"}   # why a project left the 督办 list
 
 
 @dataclass(frozen=True)

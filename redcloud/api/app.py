@@ -38,10 +38,15 @@ def _logging() -> None:
         root.setLevel(logging.INFO)
 
 
-def create_app() -> FastAPI:
+def create_app(snapshots=None) -> FastAPI:
+    """The app; it reads the snapshots of ``[serving]`` (the process's settings), or of ``snapshots``
+    (a :class:`redcloud.serving.snapshot.Snapshots`, e.g. another serving folder in a test)."""
+    from redcloud.api.db import POOL, Pool
+
     _logging()
     app = FastAPI(title="党建红云 运营数据接口", version="1.0.0", description=DESCRIPTION,
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url="/redoc")
+    app.state.pool = POOL if snapshots is None else Pool(snapshots=snapshots)
     errors.install(app)
     app.include_router(api_router, prefix="/api/v1")
 

@@ -90,7 +90,7 @@ def get_ctx(request: Request,
             key: Annotated[str | None, Depends(api_key)]):
     principal = _principal(request, creds, key)
     request.state.principal = principal
-    reader = Reader()
+    reader = Reader(request.app.state.pool)
     try:
         request.state.snapshot_id = reader.snapshot_id
         reader.cols("dim_organization")

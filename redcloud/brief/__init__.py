@@ -67,14 +67,17 @@ def collect(con, week: N.Week, *, top: int) -> dict:
                          "that week is not complete in the published data")
     have = N.snapshot_tables(con)
     prev = week.previous()
-    kw = dict(asof=logical_date, top=top)
+    # states (e.g. a project's) are read on the data date for the latest week, on its Sunday for an
+    # earlier week; the week before is read 7 days earlier
+    at = logical_date if week == N.Week.ended_by(logical_date) else week.end
+    kw = dict(asof=logical_date, top=top, at=at)
     values, footnotes, missing = {}, [], {}
 
     def note(q: N.Query) -> int:
         footnotes.append(dict(
             n=len(footnotes) + 1, name=q.name, label=q.label, sql=" ".join(q.sql.split()),
-            params={k: str(v) for k, v in N.params_for(q.sql, N.values_for(week, logical_date, top)).items()},
-            prev_at=str(logical_date - dt.timedelta(days=7)),
+            params={k: str(v) for k, v in N.params_for(q.sql, N.values_for(week, logical_date, top, at)).items()},
+            prev_at=str(at - dt.timedelta(days=7)),
             prev_params=({"ws": str(prev.start), "we": str(prev.end)} if q.weekly and q.kind == "scalar" else None),
             tables=[dict(table=t, **sources.get(t, dict(layer="?", version=None, rows=None))) for t in q.tables]))
         return len(footnotes)
@@ -99,11 +102,11 @@ def collect(con, week: N.Week, *, top: int) -> dict:
         if q.kind == "scalar":
             entry["text"] = N.format_value(q, v)
             if q.weekly:
-                pv = N.run_query(con, q, prev, **kw, at=logical_date - dt.timedelta(days=7))
+                pv = N.run_query(con, q, prev, **{**kw, "at": at - dt.timedelta(days=7)})
                 entry.update(prev=pv, prev_text=N.format_value(q, pv))
                 entry["change"], entry["cls"] = N.format_change(q, v, pv)
         values[q.name] = entry
-    return dict(snapshot_id=snap_id, run_id=run_id, logical_date=logical_date, sources=sources,
+    return dict(snapshot_id=snap_id, run_id=run_id, logical_date=logical_date, at=at, sources=sources,
                 values=values, footnotes=footnotes, missing=missing, week=week, prev=prev)
 
 

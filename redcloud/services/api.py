@@ -15,7 +15,8 @@ def _url() -> str:
     return f"http://{s.host}:{s.port}"
 
 
-def start() -> str:
+def start(env: dict[str, str] | None = None) -> str:
+    """Start the API process (``env``: extra environment, e.g. another serving folder for a test)."""
     s = get_settings().api
     how = (f"API {_url()}/docs — 凭证：`redcloud api token --org <组织ID> --sub <调用方>` "
            f"(Authorization: Bearer …) 或 `redcloud api key --org <组织ID> --sub <调用方>` (X-API-Key)")
@@ -23,7 +24,7 @@ def start() -> str:
         return f"{how} (already up)"
     procs.start(NAME, [sys.executable, "-m", "uvicorn", "--factory", "redcloud.api.app:create_app",
                        "--host", s.host, "--port", str(s.port), "--workers", str(max(1, s.workers)),
-                       "--no-access-log", "--log-level", "info"], cwd=str(PROJECT_ROOT))
+                       "--no-access-log", "--log-level", "info"], env=env, cwd=str(PROJECT_ROOT))
     procs.wait_for_port(s.host, s.port, 60, "API", procs.log_dir() / f"{NAME}.log")
     return how
 

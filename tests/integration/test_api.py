@@ -1,5 +1,5 @@
-"""The operational API as a real uvicorn process (port [api] port, 28000 in tests) over a real
-snapshot published from ``main_lake``: scope, masking, pagination, ETag/304, error shapes, audit,
+"""The operational API as a real uvicorn process (port [api] port, 28000 in tests) over a copy of the
+city lake's published snapshot: scope, masking, pagination, ETag/304, error shapes, audit,
 schemathesis (no 5xx), and snapshot swaps during reads."""
 
 from __future__ import annotations
@@ -16,22 +16,44 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
+from helpers import D2, make_ctx
+from lakes import copy_lake
 
 from redcloud.api import audit, auth
 from redcloud.api.db import mask_name
 from redcloud.config import get_settings
-from redcloud.serving import publish, snapshot
+from redcloud.serving import publish
+from redcloud.serving import snapshot as snapshots
+
+_COPY = {}
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(scope="module")
-def server(spark, main_lake):
+def copy(city_lake, tmp_path_factory):
+    """A copy of the city lake whose serving folder and briefs the API process reads."""
+    settings = copy_lake(city_lake, tmp_path_factory.mktemp("api_copy"))
+    _COPY["snapshots"] = snapshots.Snapshots(settings.serving)
+    return settings
+
+
+class _Current:
+    """The copy's snapshots (what the API reads)."""
+
+    def __getattr__(self, name):
+        return getattr(_COPY["snapshots"], name)
+
+
+snapshot = _Current()
+
+
+@pytest.fixture(scope="module")
+def server(copy):
     from redcloud.services import api
 
-    with main_lake.use():
-        publish.run(spark, main_lake.day, main_lake.run_id)
-    line = api.start()
+    line = api.start(env={"REDCLOUD_SERVING__DUCKDB_DIR": copy.serving.duckdb_dir,
+                          "REDCLOUD_BRIEF__OUT_DIR": copy.brief.out_dir})
     s = get_settings().api
     base = f"http://{s.host}:{s.port}"
     assert f"{base}/docs" in line and "redcloud api token" in line
@@ -52,13 +74,14 @@ def world(server):
                   where list_contains(mo.path, o.org_id)) > 20 order by o.org_id limit 2""").fetchall()]
         a, b = counties
 
-        def members(org):
+        def members(org, on_roll=False):
             return {r[0]: r[1] for r in con.execute(
-                """select m.member_id, m.member_name from dim_member m join dim_organization o using (org_id)
-                   where list_contains(o.path, ?)""", [org]).fetchall()}
+                f"""select m.member_id, m.member_name from dim_member m join dim_organization o using (org_id)
+                   where list_contains(o.path, ?) {"and m.is_on_roll" if on_roll else ""}""", [org]).fetchall()}
 
         tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
-        return dict(city=city, a=a, b=b, a_members=members(a), b_members=members(b), tables=tables)
+        return dict(city=city, a=a, b=b, a_members=members(a), b_members=members(b), tables=tables,
+                    a_on_roll=len(members(a, True)), b_on_roll=len(members(b, True)))
 
 
 def _h(token: str) -> dict:
@@ -134,17 +157,18 @@ def test_org_statistics_roll_up_the_subtree(client, world):
     r = client.get(f"/api/v1/orgs/{world['a']}", headers=_h(tok))
     assert r.status_code == 200
     st = r.json()["stats"]
-    assert st["members"] == len(world["a_members"])
+    # members counted are the ones on the roll (gold's is_on_roll), like the brief and Superset
+    assert st["members"] == world["a_on_roll"] < len(world["a_members"])
     assert sum(st["members_by_party_status"].values()) == st["members"]
     comp = client.get(f"/api/v1/orgs/{world['a']}/composition", params={"limit": 500}, headers=_h(tok)).json()
     assert comp["total"] > 0
     by_cat: dict[str, int] = {}
     for x in comp["items"]:
         by_cat[x["category"]] = by_cat.get(x["category"], 0) + x["members"]
-    assert by_cat and max(by_cat.values()) == len(world["a_members"])  # every category sums to the subtree
+    assert by_cat and max(by_cat.values()) == world["a_on_roll"]  # every category sums to the subtree
     lst = client.get("/api/v1/orgs", params={"parent_id": world["city"], "limit": 100}, headers=_h(tok)).json()
     roll = {o["org_id"]: o["members_subtree"] for o in lst["items"]}
-    assert roll[world["a"]] == len(world["a_members"]) and roll[world["b"]] == len(world["b_members"])
+    assert roll[world["a"]] == world["a_on_roll"] and roll[world["b"]] == world["b_on_roll"]
 
 
 def test_names_masked_unless_pii_role(client, world):
@@ -190,7 +214,7 @@ def test_etag_and_304(client, world):
     assert client.get(url + "/composition", headers=tok).headers["ETag"] != tag
 
 
-def test_error_shapes(client, world):
+def test_error_shapes(client, world, copy):
     a_id = next(iter(world["a_members"]))
     _error(client.get("/api/v1/members"), 401, "unauthenticated")
     _error(client.get("/api/v1/members", headers=_h("not-a-jwt")), 401, "invalid_token")
@@ -215,7 +239,7 @@ def test_error_shapes(client, world):
         else:
             _error(r, 404, "table_unavailable")
     r = client.get("/api/v1/briefs/latest", headers=tok)
-    if (Path(get_settings().brief.out_dir) / "index.json").exists():
+    if (Path(copy.brief.out_dir) / "index.json").exists():
         assert r.status_code == 200 and r.json()["week"]
     else:
         _error(r, 404, "brief_not_found")
@@ -253,25 +277,18 @@ def test_schemathesis_finds_no_server_errors(server, world):
     assert m and int(m.group(1)) > 100, out[-2000:]
 
 
-def _marked(main_lake, run_id: str) -> str:
-    with main_lake.use():
-        sid = publish.run(None, main_lake.day, run_id)["snapshot_id"]
-    with duckdb.connect(str(snapshot.snapshot_path(sid))) as con:
+def _marked(settings, run_id: str) -> str:
+    sid = publish.run(make_ctx(settings.replace(serving={"keep_snapshots": 10}), D2, run_id=run_id))["snapshot_id"]
+    with duckdb.connect(str(snapshot.path(sid))) as con:
         con.execute("update dim_organization set org_name = ?", [sid])
     return sid
 
 
-def test_snapshot_swap_during_api_reads_never_mixes_versions(client, server, world, main_lake):
+def test_snapshot_swap_during_api_reads_never_mixes_versions(client, server, world, copy):
     tok = _h(auth.create_token(world["city"], "swapper"))
     url = f"/api/v1/orgs/{world['a']}"
     etag_before = client.get(url, headers=tok).headers["ETag"]
-    live = get_settings().serving
-    old_keep = live.keep_snapshots
-    live.keep_snapshots = 10
-    try:
-        marks = [_marked(main_lake, f"api-swap-{i}") for i in range(3)]  # 3 > the API's 2 open snapshots
-    finally:
-        live.keep_snapshots = old_keep
+    marks = [_marked(copy, f"api-swap-{i}") for i in range(3)]  # 3 > the API's 2 open snapshots
     # the snapshot changed: the old ETag no longer matches
     r = client.get(url, headers={**tok, "If-None-Match": etag_before})
     assert r.status_code == 200 and r.headers["X-Snapshot-Id"] == marks[-1]
@@ -289,7 +306,7 @@ def test_snapshot_swap_during_api_reads_never_mixes_versions(client, server, wor
                 body = r.json()
                 sid = body["snapshot_id"]
                 if not (body["org"]["org_name"] == sid == r.headers["X-Snapshot-Id"]
-                        and body["stats"]["members"] == len(world["a_members"])):
+                        and body["stats"]["members"] == world["a_on_roll"]):
                     bad.append((sid, body["org"]["org_name"], r.headers["X-Snapshot-Id"]))
                 seen[sid] = seen.get(sid, 0) + 1
 
@@ -309,5 +326,3 @@ def test_snapshot_swap_during_api_reads_never_mixes_versions(client, server, wor
     assert not errors, errors[:3]
     assert not bad, bad[:3]
     assert sum(seen.values()) > 30 and all(seen.get(m, 0) > 0 for m in marks), seen
-    with main_lake.use():
-        publish.run(None, main_lake.day, main_lake.run_id)  # leave an unmarked current snapshot

@@ -1,8 +1,9 @@
-"""每周决策参考: week selection, the query registry, and the brief generated end to end for the test
-city from a snapshot published from ``main_lake`` (HTML + Chromium PDF + archive).
+"""每周决策参考 generated end to end for the test city: the city lake's brief stage made it from the
+published snapshot (HTML + Chromium PDF + archive); a rerun on a copy replaces it.
 
-The headline numbers are recomputed here INDEPENDENTLY of ``redcloud.brief.numbers`` (pandas over
-the snapshot's tables) and must appear, formatted, in the text extracted from the PDF.
+The headline numbers are recomputed here INDEPENDENTLY of ``redcloud.brief.numbers`` and of gold's
+verdict columns (pandas over the snapshot's base columns and the rule parameters) and must appear,
+formatted, in the text extracted from the PDF.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import D2, make_ctx
+from lakes import copy_lake
 
 from redcloud.brief import numbers as N
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".run" / "artifacts" / "brief"
 WEEK = "2025-W52"
 
@@ -26,24 +29,23 @@ WEEK = "2025-W52"
 # ---- slow: the brief for a week of the test city ----
 
 @pytest.fixture(scope="module")
-def snapshot(spark, main_lake):
-    """Publish the test city's gold (and whatever marts/scores exist) as the current snapshot."""
-    from redcloud.serving import publish
+def snapshot(city_lake):
+    """The city lake's published snapshot (the brief stage read it)."""
     from redcloud.serving import snapshot as snap
 
-    with main_lake.use():
-        res = publish.run(spark, main_lake.day, main_lake.run_id)
-    path = snap.resolve_current()
+    res = city_lake.summary["publish"]
+    path = snap.Snapshots(city_lake.settings.serving).resolve_current()
     assert path.name == f"{res['snapshot_id']}.duckdb"
-    return dict(id=res["snapshot_id"], path=path)
+    return dict(id=res["snapshot_id"], path=path, rules=city_lake.settings.rules)
 
 
 @pytest.fixture(scope="module")
-def brief(spark, main_lake, snapshot):
+def brief(city_lake, snapshot, tmp_path_factory):
     from redcloud import brief as B
 
-    first = B.run(spark, main_lake.day, main_lake.run_id)   # 2025-12-31 -> the ISO week just ended
-    second = B.run(spark, main_lake.day, main_lake.run_id)  # rerun: replaces, never duplicates
+    first = city_lake.summary["brief"]                    # 2025-12-31 -> the ISO week just ended
+    copy = copy_lake(city_lake, tmp_path_factory.mktemp("brief_copy"))
+    second = B.run(make_ctx(copy, D2))                    # rerun: replaces, never duplicates
     return dict(first=first, second=second, out=Path(second["out_dir"]))
 
 
@@ -56,8 +58,9 @@ def _pdf_text(pdf: Path) -> tuple[str, int]:
     return unicodedata.normalize("NFKC", text), len(reader.pages)
 
 
-def _independent_headline(path: Path, week: N.Week) -> dict[str, tuple[str, str]]:
-    """The headline numbers for ``week`` and the week before, from the snapshot with pandas only."""
+def _independent_headline(path: Path, week: N.Week, rules, asof: dt.date) -> dict[str, tuple[str, str]]:
+    """The headline numbers for ``week`` and the week before, from the snapshot's base columns and the
+    rule parameters with pandas only (no verdict column, no lifecycle table)."""
     import duckdb
 
     con = duckdb.connect(str(path), read_only=True)
@@ -74,25 +77,30 @@ def _independent_headline(path: Path, week: N.Week) -> dict[str, tuple[str, str]
         for c in cols:
             df[c] = pd.to_datetime(df[c]).dt.date
 
-    def one(w: N.Week) -> dict[str, str]:
+    levels = rules.obligated_levels
+    ld["obligated"] = ld["rank"].fillna("").map(lambda r: any(r.startswith(lv) for lv in levels))
+
+    def one(w: N.Week, at: dt.date) -> dict[str, str]:
         inw = lambda s: (s >= w.start) & (s <= w.end)  # noqa: E731
-        lw = ld[ld.is_obligated.astype(bool) & inw(ld.work_date)]
+        lw = ld[ld.obligated & inw(ld.work_date)]
         vv = vw[inw(vw.work_date)]
-        started = ps[ps.start_date <= w.end]
-        done_by = started.completed_date.notna() & (started.completed_date.fillna(dt.date.max) <= w.end)
+        started = ps[ps.start_date <= at]
+        done_by = started.completed_date.notna() & (started.completed_date.fillna(dt.date.max) <= at)
+        expire = started.deadline.map(lambda d: d + dt.timedelta(days=rules.project_expire_after_days))
+        overdue = (~done_by) & (started.deadline < at) & (at < expire)
         return {
             "学习问答作答率": f"{lw.answered.astype(float).mean() * 100:.1f}%",
             "学习问答提醒人数": str(lw[~lw.answered.astype(bool)].cadre_id.nunique()),
-            "学习问答升级督办人数": str(lw[lw.miss_streak >= 5].cadre_id.nunique()),
+            "学习问答升级督办人数": str(lw[lw.miss_streak >= rules.learning_escalate_after].cadre_id.nunique()),
             "驻村工作日志填报率": f"{vv.has_record.astype(float).mean() * 100:.1f}%",
-            "帮扶项目逾期数": str(int(((~done_by) & (started.deadline < w.end)).sum())),
+            "帮扶项目逾期数（未注销）": str(int(overdue.sum())),
             "帮扶项目本周完成数": str(int(inw(ps.completed_date.dropna()).sum())),
             "组织生活会议场次": str(int(inw(ms.meeting_date).sum())),
             "疑似异常会议场次": str(int((inw(ms.meeting_date) & ms.is_suspicious.astype(bool)).sum())),
             "新入党人数": str(int(inw(dm.join_date.dropna()).sum())),
         }
 
-    now, prev = one(week), one(week.previous())
+    now, prev = one(week, asof), one(week.previous(), asof - dt.timedelta(days=7))
     return {k: (now[k], prev[k]) for k in now}
 
 
@@ -105,7 +113,7 @@ def test_pdf_headline_numbers_equal_independent_computation(brief, snapshot):
     text, pages = _pdf_text(pdf)
     assert 2 <= pages <= 6, pages
     assert "每周决策参考" in text and WEEK in text
-    expected = _independent_headline(snapshot["path"], N.Week.parse(WEEK))
+    expected = _independent_headline(snapshot["path"], N.Week.parse(WEEK), snapshot["rules"], D2)
     # sanity: the test city has activity this week, so these are not vacuous zeros
     assert expected["组织生活会议场次"][0] != "0" and expected["学习问答作答率"][0].endswith("%")
     for label, (now, prev) in expected.items():
@@ -201,14 +209,16 @@ def test_archive_index_lists_it_once_and_rerun_replaces(brief):
 
 
 @pytest.mark.slow
-def test_another_week_by_parameter_and_future_week_refused(brief, snapshot):
+def test_another_week_by_parameter_and_future_week_refused(brief, snapshot, city_lake, tmp_path):
     from redcloud import brief as B
 
-    r = B.generate("2025-W50", pdf=False)
+    settings = copy_lake(city_lake, tmp_path)
+    r = B.generate(settings, "2025-W50", pdf=False)
     assert r["week"] == "2025-W50" and r["pdf"] is None
-    weeks = [e["week"] for e in json.loads((brief["out"] / "index.json").read_text(encoding="utf-8"))]
+    weeks = [e["week"] for e in json.loads((Path(r["out_dir"]) / "index.json").read_text(encoding="utf-8"))]
     assert weeks == sorted(weeks, reverse=True) and {"2025-W50", WEEK} <= set(weeks)
-    expected = _independent_headline(snapshot["path"], N.Week.parse("2025-W50"))
+    w50 = N.Week.parse("2025-W50")
+    expected = _independent_headline(snapshot["path"], w50, snapshot["rules"], w50.end)
     assert f"{r['numbers']['meetings_held']}" == expected["组织生活会议场次"][0]
     with pytest.raises(ValueError, match="not complete"):
-        B.generate("2026-W01", pdf=False)  # ends 2026-01-04, after the snapshot's logical date
+        B.generate(settings, "2026-W01", pdf=False)  # ends 2026-01-04, after the snapshot's logical date

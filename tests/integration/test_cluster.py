@@ -2,11 +2,10 @@
 lake as local mode.
 
 The test session's SparkSession is local and shared, so the cluster run happens in a subprocess
-whose settings point ``spark.master`` at the cluster and the lake at its own folder; it runs the
-real daily pipeline (bronze -> silver -> gold, PostgreSQL sources, 数据铁笼 landing folder, web
-reference server) for the test city's last day. Its silver and gold tables are then compared row
-for row (multiset equality over every column but wall-clock ones) with the local run of
-``main_lake``.
+whose settings point ``spark.master`` at the cluster and the lake at a copy of the city lake; it
+rebuilds gold there (every fact and dimension, the rules' verdicts, the quality gate) for the test
+city's last day. Its gold tables are then compared row for row (multiset equality over every column
+but wall-clock ones) with the city lake's, built in local mode.
 """
 
 from __future__ import annotations
@@ -21,17 +20,17 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WALL_CLOCK = {"_loaded_at", "published_at", "computed_at", "scored_at", "generated_at"}  # and *fetched_at
 
 CLUSTER_RUN = r"""
-import datetime as dt, json, sys
+import json, sys
 from redcloud import pipeline
-from redcloud.spark import get_spark
-day = dt.date.fromisoformat(sys.argv[1])
-spark = get_spark()
-sc = spark.sparkContext
-summary = {st: pipeline.run_stage(st, day, sys.argv[2]) for st in ("bronze", "silver", "gold")}
+from redcloud.config import get_settings
+from redcloud.context import RunContext
+ctx = RunContext.create(sys.argv[1], get_settings(), run_id=sys.argv[2])
+sc = ctx.spark.sparkContext
+summary = {"gold": pipeline.run_stage(ctx, "gold")}
 executors = sc._jsc.sc().getExecutorMemoryStatus().size() - 1   # minus the driver
 jars = sc.getConf().get("spark.jars", "")
 print("CLUSTER_RESULT " + json.dumps({"master": sc.master, "executors": executors,
@@ -100,35 +99,21 @@ def _diff(local: Path, cluster: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3600)  # includes building the session's main_lake when this test uses it first
-def test_daily_pipeline_on_standalone_cluster_matches_local(main_lake, city, standalone_cluster, settings):
-    from redcloud.services import procs
-    from redcloud.services.spark_cluster import session_env
-    from redcloud.sources import ironcage_landing
+@pytest.mark.timeout(1800)
+def test_gold_on_a_standalone_cluster_matches_local(city_lake, standalone_cluster, tmp_path):
+    from lakes import copy_lake
 
-    base = Path(settings.paths.run_dir) / "cluster"
-    lake, landing, run_dir = base / "lake", base / "landing", base / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ironcage_landing.drop_exports(city, landing)
-    port = _free_port()
-    weblog = open(base / "web.log", "wb")
-    web = subprocess.Popen([sys.executable, "-m", "redcloud.sources.web_server", "--data-dir", str(city / "web"),
-                            "--port", str(port), "--seed", "4242", "--fault-rate", "0", "--slow-rate", "0"],
-                           cwd=ROOT, stdout=weblog, stderr=subprocess.STDOUT)
-    try:
-        procs.wait_for_port("127.0.0.1", port, 30, "web server", base / "web.log")
-        env = {**os.environ, **session_env(standalone_cluster),
-               "REDCLOUD_PATHS__RUN_DIR": str(run_dir), "REDCLOUD_PATHS__LAKE_ROOT": str(lake),
-               "REDCLOUD_PATHS__LANDING_DIR": str(landing),
-               "REDCLOUD_SOURCES__WEB_BASE_URL": f"http://127.0.0.1:{port}"}
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", CLUSTER_RUN, main_lake.day.isoformat(), main_lake.run_id],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-        seconds = time.perf_counter() - t0
-    finally:
-        web.terminate()
-        web.wait(10)
-        weblog.close()
+    from redcloud.services.spark_cluster import session_env
+
+    copy = copy_lake(city_lake, tmp_path)
+    lake = Path(copy.paths.lake_root)
+    before = {name: (lake / "gold" / name / "_delta_log").exists() for name in _tables(lake, "gold")}
+    env = {**os.environ, **session_env(standalone_cluster),
+           "REDCLOUD_PATHS__RUN_DIR": copy.paths.run_dir, "REDCLOUD_PATHS__LAKE_ROOT": str(lake)}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", CLUSTER_RUN, city_lake.day.isoformat(), "test__cluster"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)
+    seconds = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("CLUSTER_RESULT "))
     res = json.loads(line.split(" ", 1)[1])
@@ -137,22 +122,14 @@ def test_daily_pipeline_on_standalone_cluster_matches_local(main_lake, city, sta
     assert res["master"] == standalone_cluster
     assert res["executors"] == 2
     assert res["delta_jar"]
-
-    # main_lake's gold also holds what later stages of other tests added there (scores, alerts, ...):
-    # compare the tables this run of bronze -> silver -> gold made, every one of them
-    produced = {layer: _tables(lake, layer) for layer in ("silver", "gold")}
-    assert {t.rsplit("/", 1)[-1] for t in res["gold"]} <= set(produced["gold"]), res["gold"]
-    assert len(produced["gold"]) >= 5 and len(produced["silver"]) >= 15, produced
-    for layer, names in produced.items():
-        missing = set(names) - set(_tables(main_lake.root, layer))
-        assert not missing, f"{layer} tables only the cluster run made: {missing}"
+    produced = sorted(t.rsplit("/", 1)[-1] for t in res["gold"])
+    assert len(produced) >= 10 and set(produced) <= set(before), produced
     diffs = {}
-    for layer, names in produced.items():
-        for name in names:
-            d = _diff(main_lake.root / layer / name, lake / layer / name)
-            if not (d["same_columns"] and d["only_local"] == 0 and d["only_cluster"] == 0
-                    and d["local_rows"] == d["cluster_rows"]):
-                diffs[f"{layer}/{name}"] = d
+    for name in produced:
+        d = _diff(city_lake.root / "gold" / name, lake / "gold" / name)
+        if not (d["same_columns"] and d["only_local"] == 0 and d["only_cluster"] == 0
+                and d["local_rows"] == d["cluster_rows"]):
+            diffs[f"gold/{name}"] = d
     assert not diffs, json.dumps(diffs, ensure_ascii=False, indent=1)
     # and the comparison is not vacuous: the gold tables hold rows
-    assert _diff(main_lake.root / "gold" / "fct_member_month", lake / "gold" / "fct_member_month")["local_rows"] > 1000
+    assert _diff(city_lake.root / "gold" / "fct_member_month", lake / "gold" / "fct_member_month")["local_rows"] > 1000

@@ -1,24 +1,24 @@
 """dbt marts on dbt-spark, for real: ``dbt build`` (models, data tests, unit tests) on the test city.
 
-The marts are built into a private lake whose silver and gold tables are the ``main_lake`` ones
-(symlinked, read-only), plus small score tables derived from gold so the four model-output marts build
-too. Three full builds in all: the first build, a rerun of the same date, a backfill of an earlier
-date. Headline numbers are recomputed straight from silver with pandas.
+The city lake's marts stage built every mart (the model-output marts over the real model scores).
+Headline numbers are recomputed straight from silver with pandas. On a copy, the incremental marts
+are rebuilt for the same date (nothing changes) and for an earlier date (only its partition changes).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
+from helpers import D2, make_ctx, settings_for
+from lakes import copy_lake
 
 from redcloud import marts
-from redcloud.config import get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # three dbt builds on Spark
 
@@ -42,58 +42,14 @@ def _content(root: Path, name: str) -> pd.DataFrame:
     return df.astype(str).sort_values(list(df.columns)).reset_index(drop=True)
 
 
-def _write_scores(spark, root: Path) -> None:
-    """Score tables with the columns the models helper writes, derived deterministically from gold."""
-    from pyspark.sql import functions as F
-
-    g = lambda n: spark.read.format("delta").load(str(root / "gold" / n))  # noqa: E731
-    mm = g("fct_member_month").select(
-        "member_id", "month",
-        F.least(F.lit(100.0), F.coalesce(F.col("login_days"), F.lit(0)) * 2.5
-                + F.coalesce(F.col("learning_days"), F.lit(0)) * 2.0
-                + F.coalesce(F.col("attendance_rate"), F.lit(0.0)) * 20).cast("double").alias("vitality_index"))
-    cy = g("fct_cadre_year").select(
-        "cadre_id", "year", F.lit(1).cast("int").alias("predicted_grade"),
-        F.coalesce("assessment_grade", F.lit("称职")).alias("grade_label"),
-        (F.coalesce("learning_answer_rate", F.lit(0.5)) * 100).alias("score"))
-    bq = g("fct_branch_quarter").select(
-        "org_id", F.concat(F.year("quarter_start").cast("string"), F.lit("Q"),
-                           F.quarter("quarter_start").cast("string")).alias("quarter"),
-        (F.col("sanhui_completion_rate") * 100).alias("innovation_score"),
-        F.when(F.col("activity_types") >= 5, "创新活跃型").otherwise("常规型").alias("archetype"),
-        (F.col("suspicious_meetings") > 0).alias("is_anomaly"))
-    ip = (spark.read.format("delta").load(str(root / "silver" / "cadres"))
-          .where(~F.col("is_deleted"))
-          .select("cadre_id", ((F.col("cadre_id") % 100) / 100.0).alias("risk_score"),
-                  (F.col("cadre_id") % 17 == 0).alias("flag_gate"),
-                  F.array(F.lit("测试标签")).alias("tags")))
-    for name, df in (("score_member_vitality", mm), ("score_cadre_evaluation", cy),
-                     ("score_branch_innovation", bq), ("score_integrity_portrait", ip)):
-        (df.withColumn("model_name", F.lit("test")).withColumn("model_version", F.lit("1"))
-         .write.format("delta").mode("overwrite").save(str(root / "gold" / name)))
+@pytest.fixture(scope="module")
+def lake(city_lake) -> Path:
+    return city_lake.root
 
 
 @pytest.fixture(scope="module")
-def lake(main_lake, spark, tmp_path_factory):
-    """A private lake: silver and gold tables of main_lake (symlinked), score tables, our marts."""
-    root = tmp_path_factory.mktemp("dbt") / "lake"
-    (root / "gold").mkdir(parents=True)
-    os.symlink(main_lake.root / "silver", root / "silver")
-    for t in (main_lake.root / "gold").iterdir():
-        os.symlink(t, root / "gold" / t.name)
-    _write_scores(spark, root)
-    with main_lake.use() as live:
-        live.paths.lake_root = str(root)
-        yield root
-
-
-@pytest.fixture(scope="module")
-def first_build(lake, spark, main_lake):
-    t0 = time.perf_counter()
-    result = marts.run(spark, main_lake.day, main_lake.run_id)
-    result["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    print(f"\nfirst dbt build: {result['wall_seconds']} s; {result['dbt']}")
-    return result
+def first_build(city_lake):
+    return city_lake.summary["marts"]
 
 
 def test_build_is_green_with_tests_and_unit_tests(first_build, lake):
@@ -102,21 +58,18 @@ def test_build_is_green_with_tests_and_unit_tests(first_build, lake):
     assert all(n > 0 for n in built.values()), built
     assert first_build["skipped"] == {}
     dbt = first_build["dbt"]
-    assert dbt["model"] == {"success": len([p for p in (Path(get_settings().dbt.project_dir) / "models")
-                                             .rglob("*.sql")])}, dbt
-    assert dbt["unit_test"].get("pass", 0) >= 5 and set(dbt["unit_test"]) == {"pass"}, dbt
+    assert dbt["model"] == {"success": len([p for p in (ROOT / "dbt_project" / "models").rglob("*.sql")])}, dbt
+    assert dbt["unit_test"].get("pass", 0) >= 4 and set(dbt["unit_test"]) == {"pass"}, dbt
     assert dbt["test"].get("pass", 0) >= 40 and set(dbt["test"]) == {"pass"}, dbt
-    assert set(dbt["seed"]) == {"success"}
+    assert "seed" not in dbt   # the calendar is gold's (official working days), not a seed
     for m in marts.MARTS:  # Delta tables at <lake_root>/marts/<model>
         assert (lake / "marts" / m / "_delta_log").is_dir()
 
 
-def test_skips_model_output_marts_without_score_tables(main_lake):
-    with main_lake.use():
-        p = marts.plan()
-        for mart, table in marts.MODEL_OUTPUT_MARTS.items():
-            exists = (main_lake.root / "gold" / table / "_delta_log").is_dir()
-            assert (mart in p["build"]) == exists and (mart in p["skip"]) != exists
+def test_skips_model_output_marts_without_score_tables(city_lake, tmp_path):
+    assert marts.plan(city_lake.settings) == dict(build=list(marts.MODEL_OUTPUT_MARTS), skip={})
+    empty = marts.plan(settings_for(tmp_path, city_lake.settings))
+    assert empty["build"] == [] and set(empty["skip"]) == set(marts.MODEL_OUTPUT_MARTS)
 
 
 def _subtree(orgs: pd.DataFrame, root_id: int) -> set[int]:
@@ -129,7 +82,7 @@ def _subtree(orgs: pd.DataFrame, root_id: int) -> set[int]:
     return out
 
 
-def test_county_members_by_org_type_match_silver(first_build, lake, main_lake):
+def test_county_members_by_org_type_match_silver(first_build, lake):
     orgs = _read(lake, "silver", "organizations")
     orgs = orgs[~orgs.is_deleted.fillna(False)]
     mem = _read(lake, "silver", "members")
@@ -139,16 +92,16 @@ def test_county_members_by_org_type_match_silver(first_build, lake, main_lake):
     sub = mem[mem.org_id.isin(_subtree(orgs, county))].merge(orgs[["org_id", "org_type"]], on="org_id")
     expected = sub.groupby("org_type").size().to_dict()
     comp = _read(lake, "marts", "mart_member_composition")
-    got = comp[(comp.as_of_date == main_lake.day) & (comp.org_id == county) & (comp.category == "org_type")]
+    got = comp[(comp.as_of_date == D2) & (comp.org_id == county) & (comp.category == "org_type")]
     assert dict(zip(got.category_value, got.members)) == expected
-    total = comp[(comp.as_of_date == main_lake.day) & (comp.org_id == county) & (comp.category == "total")]
+    total = comp[(comp.as_of_date == D2) & (comp.org_id == county) & (comp.category == "total")]
     assert total.members.tolist() == [len(sub)] and len(sub) > 50
 
 
-def test_branch_meeting_completion_matches_silver(first_build, lake, main_lake):
+def test_branch_meeting_completion_matches_silver(first_build, lake):
     mt = _read(lake, "silver", "meetings")
     mt = mt[~mt.is_deleted.fillna(False)]
-    q_start, q_end = dt.date(2025, 10, 1), main_lake.day
+    q_start, q_end = dt.date(2025, 10, 1), D2
     q = mt[(mt.meeting_date >= q_start) & (mt.meeting_date <= q_end)]
     counts = q.pivot_table(index="org_id", columns="meeting_type", values="meeting_id", aggfunc="count").fillna(0)
     held = (counts.get("支委会", 0).clip(upper=3) + counts.get("支部党员大会", 0).clip(upper=1)
@@ -162,11 +115,11 @@ def test_branch_meeting_completion_matches_silver(first_build, lake, main_lake):
     assert (both.sanhui_completion_qtd.astype(float) - both.expected).abs().max() < 1e-6  # decimal(…, 6) in the mart
 
 
-def test_department_overdue_rate_matches_silver(first_build, lake, main_lake):
+def test_department_overdue_rate_matches_silver(first_build, lake):
     po = _read(lake, "silver", "power_operations")
     if "is_deleted" in po:
         po = po[~po.is_deleted.fillna(False)]
-    eod = pd.Timestamp(main_lake.day + dt.timedelta(days=1), tz="Asia/Shanghai")
+    eod = pd.Timestamp(D2 + dt.timedelta(days=1), tz="Asia/Shanghai")
     po = po[po.received_at < eod]
     done = po.completed_at.notna() & (po.completed_at < eod)
     overdue = (done & (po.completed_at > po.deadline)) | (~done & (po.deadline < eod))
@@ -179,32 +132,45 @@ def test_department_overdue_rate_matches_silver(first_build, lake, main_lake):
     assert 0 < expected < 1
 
 
+SELECT = [f"+{m}" for m in INCREMENTAL]   # the incremental marts and what they build on
+
+
 @pytest.fixture(scope="module")
-def rerun(first_build, lake, spark, main_lake):
-    before = {m: _content(lake, m) for m in marts.MARTS}
-    versions = {m: DeltaTable(str(lake / "marts" / m)).version() for m in INCREMENTAL}
-    marts.run(spark, main_lake.day, main_lake.run_id)
+def copy(city_lake, spark, tmp_path_factory):
+    return make_ctx(copy_lake(city_lake, tmp_path_factory.mktemp("dbt_copy")), D2, spark)
+
+
+@pytest.fixture(scope="module")
+def rerun(copy):
+    root = copy.lake.root
+    before = {m: _content(Path(root), m) for m in marts.MARTS}
+    versions = {m: copy.lake.version("marts", m) for m in INCREMENTAL}
+    marts.run(copy, select=SELECT)
     return before, versions
 
 
-def test_rerun_same_date_changes_nothing(rerun, lake):
+def test_rerun_same_date_changes_nothing(rerun, copy):
     before, versions = rerun
     for m in marts.MARTS:
-        pd.testing.assert_frame_equal(_content(lake, m), before[m], obj=m)
+        pd.testing.assert_frame_equal(_content(Path(copy.lake.root), m), before[m], obj=m)
     for m in INCREMENTAL:  # the rerun did merge (a new commit), it just changed nothing
-        assert DeltaTable(str(lake / "marts" / m)).version() > versions[m]
+        assert copy.lake.version("marts", m) > versions[m]
 
 
-def test_backfill_touches_only_its_partition(rerun, lake, spark):
+def test_backfill_touches_only_its_partition(rerun, copy, spark):
+    lake = Path(copy.lake.root)
     before = {m: _read(lake, "marts", m) for m in INCREMENTAL}
-    marts.build(spark, BACKFILL_DAY)
+    marts.run(make_ctx(copy.settings, BACKFILL_DAY, spark), select=SELECT)
     after = {m: _read(lake, "marts", m) for m in INCREMENTAL}
     for m, col in INCREMENTAL.items():
         key = BACKFILL_DAY if col == "as_of_date" else BACKFILL_DAY.replace(day=1)
-        untouched = lambda df: df[df[col] != key].astype(str).sort_values(list(df.columns)).reset_index(drop=True)  # noqa: E731
+
+        def untouched(df, col=col, key=key):
+            return df[df[col] != key].astype(str).sort_values(list(df.columns)).reset_index(drop=True)
+
         pd.testing.assert_frame_equal(untouched(after[m]), untouched(before[m]), obj=m)
         assert (after[m][col] == key).sum() > 0, m
-    comp_b, comp_a = before["mart_member_composition"], after["mart_member_composition"]
+    comp_b = before["mart_member_composition"]
     assert (comp_b.as_of_date == BACKFILL_DAY).sum() == 0  # 11-30 is not a quarter end: new snapshot
     # the learning month of the backfill only counts working days up to the backfill date
     lc = after["mart_learning_compliance"]
@@ -212,7 +178,7 @@ def test_backfill_touches_only_its_partition(rerun, lake, spark):
     assert len(cadres) > 0 and cadres.workdays_required.max() <= 20  # November 2025 has 20 working days
 
 
-def test_docs_generate(lake, spark, main_lake, rerun):
-    index = marts.docs(spark, main_lake.day)
+def test_docs_generate(copy, spark, rerun):
+    index = marts.docs(copy.settings, spark, D2)
     html = index.read_text(encoding="utf-8")
     assert "mart_member_composition" in html and "superset_power_operation" in html

@@ -7,14 +7,16 @@ at 10k are in each model card.
 
 from __future__ import annotations
 
+import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import D2, make_ctx
+from lakes import copy_lake
 
-from redcloud.config import get_settings
+from models.common import Env
 
 pytestmark = pytest.mark.slow
 
@@ -23,80 +25,64 @@ TABLES = {"score_cadre_evaluation": ["cadre_id", "year"], "score_branch_innovati
           "score_member_vitality": ["member_id", "month"], "score_integrity_portrait": ["cadre_id", "as_of_date"]}
 
 
-def _read_all():
-    from models.common import read_table
-
-    return {t: read_table("gold", t) for t in [*TABLES, "integrity_evidence"]}
-
-
-_STAGE: dict = {}
+def _read_all(lake):
+    return {t: lake.pandas("gold", t) for t in [*TABLES, "integrity_evidence"]}
 
 
 @pytest.fixture(scope="session")
-def models_stage(spark, main_lake, city):
-    """Run the models stage twice on the main job's lake: first run trains, second only re-scores.
+def models_stage(spark, city_lake, tmp_path_factory):
+    """The city lake's models stage (the first run: train, validate, promote, score), and a rerun of the
+    whole stage on a copy with its own registry copy: champions exist, so it only re-scores."""
+    from redcloud import pipeline
 
-    test_notebooks.py imports this fixture (a second fixture definition to pytest): the module-level
-    cache makes both definitions return the same single run."""
-    if "result" in _STAGE:
-        return _STAGE["result"]
-    import models
-
-    live = get_settings()
-    old_truth = live.models.truth_dir
-    live.models.truth_dir = str(city / "truth")  # logs truth metrics to MLflow (validation only)
-    # A registry of its own: other tests (the Airflow chain) may have trained into the session's
-    # store already, and this fixture must see a first run that trains. Left in place afterwards so
-    # the notebooks read the same champions.
-    store = Path(live.paths.run_dir) / "mlflow_models_test"
-    live.mlflow.tracking_uri = f"sqlite:///{store}/mlflow.db"
-    live.mlflow.artifact_root = str(store / "artifacts")
-    try:
-        with main_lake.use():
-            t0 = time.perf_counter()
-            first = models.run(spark, main_lake.day, main_lake.run_id)
-            t1 = time.perf_counter()
-            tables_1 = _read_all()
-            second = models.run(spark, main_lake.day, main_lake.run_id + "__rerun")
-            t2 = time.perf_counter()
-            tables_2 = _read_all()
-    finally:
-        live.models.truth_dir = old_truth
-    _STAGE["result"] = dict(first=first, second=second, tables=tables_1, tables_rerun=tables_2, lake=main_lake,
-                            seconds_train=t1 - t0, seconds_rescore=t2 - t1, truth=city / "truth")
-    return _STAGE["result"]
+    first = city_lake.summary["models"]["parts"]
+    dest = tmp_path_factory.mktemp("models_copy")
+    reg = dest / "run" / "mlflow"
+    reg.mkdir(parents=True)
+    shutil.copyfile(city_lake.settings.mlflow.tracking_uri.removeprefix("sqlite:///"), reg / "mlflow.db")
+    settings = copy_lake(city_lake, dest, mlflow={"tracking_uri": f"sqlite:///{reg}/mlflow.db",
+                                                  "artifact_root": str(reg / "artifacts")})
+    ctx = make_ctx(settings, D2, spark, "test__models_rerun")
+    t0 = time.perf_counter()
+    second = pipeline.run_stage(ctx, "models")["parts"]
+    return dict(first=first, second=second, tables=_read_all(city_lake.ctx().lake), tables_rerun=_read_all(ctx.lake),
+                ctx=ctx, env=Env.from_context(ctx), seconds_rescore=time.perf_counter() - t0,
+                truth=city_lake.city / "truth", lake=city_lake)
 
 
 def test_stage_trains_then_rescores_and_writes_gold(models_stage):
     first, second = models_stage["first"], models_stage["second"]
-    assert set(first["trained"]) == set(KEYS)           # first run: no champion yet -> all four trained
-    assert second["trained"] == {}                      # second run: champions exist -> scoring only
-    written = {t["table"]: t["rows"] for t in first["tables"]}
+    assert set(first["models_train"]["trained"]) == set(KEYS)   # first run: no champion yet -> all four trained
+    assert all(v["passed"] for v in first["models_validate"]["validated"].values())
+    assert set(first["models_promote"]["promoted"]) == set(KEYS)
+    assert second["models_train"]["trained"] == {}              # second run: champions exist -> scoring only
+    assert second["models_validate"]["validated"] == {} and second["models_promote"]["promoted"] == {}
+    written = {t["table"]: t["rows"] for t in first["models_score"]["tables"]}
     for t, keys in TABLES.items():
         df = models_stage["tables"][t]
         assert written[f"gold/{t}"] == len(df) > 0, t
         assert not df.duplicated(keys).any(), f"{t}: duplicate keys"
         assert df.model_version.notna().all() and (df.model_name.str.startswith("redcloud_")).all()
         assert df.scored_at.notna().all()
-    assert first["model_versions"] == second["model_versions"] == {k: "1" for k in KEYS}
+    assert first["models_score"]["model_versions"] == second["models_score"]["model_versions"] == {k: "1" for k in KEYS}
 
 
-def test_champion_aliases_and_promotion_logged(models_stage):
-    from models import common
-
+def test_champion_aliases_and_the_life_cycle_logged(models_stage):
+    env = models_stage["env"]
     for k in KEYS:
-        mv = common.champion_version(k)
+        mv = env.champion(k)
         assert mv is not None and str(mv.version) == "1", k
-        assert mv.tags["promoted"] == "true"
-        run = common.client().get_run(models_stage["first"]["trained"][k]["run_id"])
-        assert run.data.tags["promotion.promoted"] == "true"
+        assert mv.tags["promoted"] == "true" and mv.tags["validation_status"] == "passed"
+        assert env.version_by_alias(k, "candidate") is None and env.version_by_alias(k, "challenger") is None
+        run = env.client().get_run(models_stage["first"]["models_train"]["trained"][k]["run_id"])
+        assert run.data.tags["registered_version"] == "1"
         assert run.data.metrics, k
-        arts = [a.path for a in common.client().list_artifacts(run.info.run_id, "plots")]
+        arts = [a.path for a in env.client().list_artifacts(run.info.run_id, "plots")]
         assert arts, f"{k}: no plots logged"
 
 
 def test_cadre_model_beats_baseline_on_latest_year(models_stage):
-    m = models_stage["first"]["trained"]["cadre_evaluation"]["metrics"]
+    m = models_stage["first"]["models_train"]["trained"]["cadre_evaluation"]["metrics"]
     assert m["test_qwk"] > m["baseline_prev_grade_qwk"] + 0.05, m
     assert m["test_qwk"] > m["baseline_majority_qwk"] + 0.3
     assert m["test_qwk"] >= 0.55, m
@@ -127,7 +113,7 @@ def test_vitality_rank_correlates_with_latent_truth(models_stage):
     mm = m.groupby("member_id")[["vitality_index", "latent_vitality"]].mean()
     assert mm.vitality_index.corr(mm.latent_vitality, method="spearman") > 0.85
     assert s.vitality_index.between(0, 100).all()
-    stab = models_stage["first"]["trained"]["member_vitality"]["metrics"]["heldout_stability_spearman"]
+    stab = models_stage["first"]["models_train"]["trained"]["member_vitality"]["metrics"]["heldout_stability_spearman"]
     assert stab > 0.3
 
 
@@ -145,7 +131,7 @@ def test_anomalies_find_planted_fabricated_meetings(models_stage):
     assert precision >= 0.3, (recall, precision)  # measured at 1500: 0.44; at 10k: 0.57
     assert (s.is_anomaly == (s.anomalous_meetings > 0)).all()
     assert s[s.is_anomaly].anomaly_reasons.apply(len).gt(0).all()
-    m = models_stage["first"]["trained"]["branch_innovation"]["metrics"]
+    m = models_stage["first"]["models_train"]["trained"]["branch_innovation"]["metrics"]
     assert m["truth_anomaly_recall"] == pytest.approx(recall)
     assert m["truth_innovation_auc"] > 0.75
     assert be.precision_recall(np.array([True, False]), np.array([True, True])) == (1.0, 0.5)
@@ -168,7 +154,7 @@ def test_integrity_auc_and_calibration(models_stage):
     assert m["truth_auc"] >= 0.75, m
     assert s.risk_probability.between(0, 1).all()
     assert m["truth_brier"] < 0.1   # base rate ~4 %: a useless constant 0.5 would score 0.25
-    tm = models_stage["first"]["trained"]["integrity_portrait"]["metrics"]
+    tm = models_stage["first"]["models_train"]["trained"]["integrity_portrait"]["metrics"]
     assert tm["oof_brier"] < 0.1
 
 
@@ -182,7 +168,7 @@ def test_every_integrity_tag_has_evidence(models_stage):
     assert (n >= 1).all(), n[n < 1]
     assert ev.record_id.notna().all() and ev.source.notna().all() and ev.record_date.notna().all()
     assert not s[s.flag_gate].tags.apply(len).eq(0).any()   # no flag without evidence
-    thr = get_settings().models.integrity_flag_threshold
+    thr = models_stage["lake"].settings.models.integrity_flag_threshold
     assert (s[s.flag_gate].risk_probability >= thr).all()
 
 
@@ -197,18 +183,21 @@ def test_scoring_is_deterministic(models_stage):
 
 
 def test_worse_challenger_is_not_promoted(models_stage):
+    """A deliberately weak cadre model is trained into the copy's registry: validation refuses it, the
+    promote step moves nothing, and the champion keeps serving."""
     from models import common
-    from models.cadre_evaluation import features as cf
     from models.cadre_evaluation import train as ct
+    from redcloud import pipeline
 
-    with models_stage["lake"].use():
-        df = cf.build()
-        bad = ct.train(df, params={"n_estimators": 1, "max_depth": 1, "learning_rate": 0.01}, run_name="challenger")
-    assert bad["promotion"]["promoted"] is False
-    assert bad["metrics"]["test_qwk"] < models_stage["first"]["trained"]["cadre_evaluation"]["metrics"]["test_qwk"]
-    assert str(common.champion_version("cadre_evaluation").version) == "1"
-    name = common.registered_name("cadre_evaluation")
-    mv = common.client().get_model_version(name, bad["promotion"]["version"])
-    assert mv.tags["promoted"] == "false" and "not better" in mv.tags["promotion_reason"]
-
-
+    env, ctx = models_stage["env"], models_stage["ctx"]
+    bad = ct.train(env, params={"n_estimators": 1, "max_depth": 1, "learning_rate": 0.01})
+    first = models_stage["first"]["models_train"]["trained"]["cadre_evaluation"]["metrics"]
+    assert bad["metrics"]["test_qwk"] < first["test_qwk"]
+    assert env.version_by_alias("cadre_evaluation", "candidate").version == bad["version"]
+    verdicts = pipeline.run_stage(ctx, "models_validate")["validated"]
+    assert verdicts["cadre_evaluation"]["passed"] is False and "not better" in verdicts["cadre_evaluation"]["reason"]
+    assert pipeline.run_stage(ctx, "models_promote")["promoted"] == {}
+    assert str(env.champion("cadre_evaluation").version) == "1"
+    mv = env.client().get_model_version(env.registered_name("cadre_evaluation"), bad["version"])
+    assert mv.tags["validation_status"] == "failed" and "not better" in mv.tags["validation_reason"]
+    assert common.CANDIDATE not in (mv.aliases or [])

@@ -7,11 +7,10 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from test_models import models_stage  # noqa: F401  (session fixture: the models stage on the test city)
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -21,9 +20,10 @@ def test_one_notebook_per_model():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes(path, models_stage, monkeypatch):  # noqa: F811
+def test_notebook_executes(path, city_lake, monkeypatch):
     # the kernel is a child process: it finds the test lake and MLflow store through the environment
-    monkeypatch.setenv("REDCLOUD_PATHS__LAKE_ROOT", str(models_stage["lake"].root))
+    monkeypatch.setenv("REDCLOUD_PATHS__LAKE_ROOT", str(city_lake.root))
+    monkeypatch.setenv("REDCLOUD_MLFLOW__TRACKING_URI", city_lake.settings.mlflow.tracking_uri)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()

@@ -11,6 +11,7 @@ import secrets
 
 import pytest
 
+from redcloud.demo import sources
 from redcloud.services import mariadb
 from redcloud.sources import orgdb
 from spark_jobs import bronze as B
@@ -28,7 +29,7 @@ def maria(settings, city):
     urls = {s: template.format(db=f"rc_{s}") for s in ("org", "cadre")}
     checksum = __import__("json").loads((city / "manifest.json").read_text())["checksum"]
     for system, url in urls.items():
-        orgdb.load_system(url, system, city, checksum, force=True)
+        sources.load_system(url, system, city, checksum, force=True)
     yield urls
     mariadb.stop(PORT)
 

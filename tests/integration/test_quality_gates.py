@@ -1,47 +1,97 @@
-"""The real pipeline's silver and gold pass their quality gates (the shared city lake)."""
+"""Quality gates on Spark and in the pipeline: GX's Spark engine agrees with pandas, a failed gate
+puts the layer back (write-audit-publish), and the real pipeline's silver and gold pass their gates."""
 
 from __future__ import annotations
+
+import pytest
+from helpers import make_ctx, settings_for
+from quality_samples import D, _fct_member_month, _members, _organizations
+
+from redcloud.lake import DeltaDataSet
+
+
+@pytest.fixture(scope="module")
+def planted(spark, settings, tmp_path_factory):
+    """A run context on a lake holding the planted tables."""
+    ctx = make_ctx(settings_for(tmp_path_factory.mktemp("quality"), settings), D, spark)
+    for layer, name, df in (("silver", "members", _members(spark)),
+                            ("silver", "organizations", _organizations(spark)),
+                            ("gold", "fct_member_month", _fct_member_month(spark))):
+        ctx.lake.write(spark, DeltaDataSet(name, layer, df))
+    return ctx
+
+
+def test_spark_engine_finds_the_same_failures(spark, planted):
+    """Above the row threshold GX runs on Spark: it must report the same failures and rows."""
+    from redcloud.quality import validate
+
+    df = planted.lake.read(spark, "gold", "fct_member_month")
+    on_spark = validate(df, "gold", "fct_member_month", pandas_max_rows=0)
+    on_pandas = validate(df, "gold", "fct_member_month")
+    assert on_spark.engine == "spark" and on_pandas.engine == "pandas"
+    assert on_spark.n_expectations == on_pandas.n_expectations
+    def strip(r):
+        return {(f["expectation"], f["column"]): (f["unexpected_count"], f["examples"]) for f in r.failures}
+
+    assert strip(on_spark) == strip(on_pandas) and len(strip(on_spark)) == 1
+
+
+
+def test_a_failed_gate_puts_every_table_of_the_layer_back(spark, settings, tmp_path):
+    """Write-audit-publish: the gated stage writes, the gate fails, every table it wrote is at its
+    previous Delta version (a table it created is gone) and ops/quality_results keeps the verdict."""
+    from redcloud import pipeline
+    from redcloud.quality import GateFailed
+
+    ctx = make_ctx(settings_for(tmp_path, settings), D, spark)
+    lake = ctx.lake
+    lake.write(spark, DeltaDataSet("fct_member_month", "gold", _fct_member_month(spark).where("member_id != 7")))
+    good = sorted(map(tuple, lake.read(spark, "gold", "fct_member_month").collect()))
+    v0 = lake.version("gold", "fct_member_month")
+
+    def bad_gold_stage(c):   # writes a bad row into an existing table and creates a new table
+        c.lake.write(spark, DeltaDataSet("fct_member_month", "gold", _fct_member_month(spark)))
+        c.lake.write(spark, DeltaDataSet("dim_organization", "gold", _organizations(spark)))
+        return {"tables": []}
+
+    stage = pipeline.registry.Stage("gold", "t", "t", entry="x:y", gate="gold")
+    original = pipeline.resolve
+    pipeline.resolve = lambda st: bad_gold_stage if st is stage else original(st)
+    try:
+        with pytest.raises(GateFailed) as err:
+            pipeline._run_leaf(ctx, stage)
+    finally:
+        pipeline.resolve = original
+    assert sorted(map(tuple, lake.read(spark, "gold", "fct_member_month").collect())) == good
+    assert lake.read_version(spark, "gold", "fct_member_month", v0).count() == len(good)
+    assert not lake.exists("gold", "dim_organization")
+    assert set(err.value.restored) == {f"gold/fct_member_month@{v0}", "gold/dim_organization@(none)"}
+    recorded = lake.pandas("ops", "quality_results")
+    assert (~recorded.success).sum() >= 1 and "fct_member_month" in set(recorded.table)
 
 # ---------------------------------------------------------------------------------------------
 # the real pipeline on the test city
 # ---------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def real_lake(spark, settings, source_dbs):
-    from redcloud import pipeline
-    from redcloud.stages import gold, silver
-
-    path = Path(settings.paths.run_dir) / "lake_quality_real"
-    with lake_at(settings, path):
-        pipeline.bronze_orgdb(spark, D)       # a fresh lake: the whole history in one batch
-        silver.run(spark, D)
-        gold.run(spark, D)
-    return path
-
-
-def test_real_silver_and_gold_pass_their_gates(spark, settings, real_lake):
-    from redcloud.quality import GateFailed, gate, suites_module
+def test_real_silver_and_gold_passed_their_gates(city_lake):
+    """The city lake's silver (both dates) and gold were written through their gates: every specific
+    suite ran and passed, and ops/quality_results holds one passing row per expectation."""
+    from redcloud.quality import suites_module
 
     suites_module()
     from expectations import gold as gold_suites
     from expectations import silver as silver_suites
 
-    # this lake holds what the org-database stages build; the baseline-only tables of the other
-    # stages are not in it (the gate skips them), so every *specific* suite must run and pass
-    specific = {"silver": list(silver_suites.SUITES), "gold": list(gold_suites.SUITES)}
-    timings = {}
-    with lake_at(settings, real_lake):
-        for layer in ("silver", "gold"):
-            t0 = time.perf_counter()
-            try:
-                results = gate(spark, layer, D)
-            except GateFailed as e:  # show the whole report
-                pytest.fail(f"the real {layer} does not pass its suites:\n{e}")
-            timings[layer] = round(time.perf_counter() - t0, 1)
-            assert [r.table for r in results] == specific[layer], "every suite ran"
-            assert all(r.success and r.n_expectations >= 10 for r in results)
-            assert all(r.rows > 0 for r in results if r.table in ("members", "organizations", "fct_member_month"))
-        recorded = lake.read(spark, "ops", "quality_results").where(F.col("logical_date") == D)
-        assert recorded.where("not success").count() == 0
-        assert recorded.select("layer", "table").distinct().count() == len(specific["silver"]) + len(specific["gold"])
-    print(f"\nquality gate seconds: {timings}")
+    lake = city_lake.ctx().lake
+    for layer in ("silver", "gold"):
+        q = city_lake.summary[layer]["quality"]
+        assert q["passed"] and q["suites"] >= len({"silver": silver_suites, "gold": gold_suites}[layer].SUITES)
+    assert city_lake.silver_d1["quality"]["passed"]
+    recorded = lake.pandas("ops", "quality_results")
+    assert not (~recorded.success).any()
+    d2 = recorded[recorded.logical_date == D]
+    for layer, suites in (("silver", silver_suites.SUITES), ("gold", gold_suites.SUITES)):
+        ran = d2[d2.layer == layer].groupby("table").size()
+        assert set(suites) <= set(ran.index), layer
+        assert (ran[list(suites)] >= 5).all(), ran
+    assert d2.groupby(["layer", "table", "expectation", "column"]).size().max() == 1

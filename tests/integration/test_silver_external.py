@@ -1,123 +1,38 @@
-"""External sources -> silver, and identity fusion, on the test city with real Spark + Delta.
+"""External sources -> silver, and identity fusion, on the test city (the shared city lake).
 
-One module fixture runs the pipeline once for 2025-12-31 in a private lake: the organisation databases
-to bronze and silver, the city's 数据铁笼 export files through the landing folder to bronze, the city's
-web data to bronze (built with the bronze_web parsers and schema, no web server), then
-``silver_external`` and ``identity``. The tests compare the result with the city's ground truth
-(``truth/faults.parquet``, ``identity_links.parquet``, ``ironcage_handlers.parquet``, ``cadres.parquet``).
+The city lake loaded the city's 数据铁笼 export files through the landing folder, and its web data
+(with a planted duplicate notice and a notice showing a full 身份证号) from the web reference server
+over HTTP, then built silver and identity fusion for 2025-12-31. The tests compare the result with the
+city's ground truth (``truth/faults.parquet``, ``identity_links.parquet``, ``ironcage_handlers.parquet``,
+``cadres.parquet``); the rerun and next-day tests work on a copy.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import D2 as D
+from helpers import make_ctx
+from lakes import PLANTED_PLAIN_ID, copy_lake
 from pyspark.sql import functions as F
-
-from redcloud import lake
-from redcloud.lake import DeltaDataSet
-
-D = dt.date(2025, 12, 31)
-pytestmark = pytest.mark.slow
 
 EXTERNAL = ("power_operations", "duty_records", "complaints", "penalties", "enforcement", "news")
 ID_RE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-PLANTED_PLAIN_ID = "520102198001011237"  # a full 身份证号 wrongly published in a web notice
-WEB_BASE = "http://web.test"
+_LAKE = {}
 
-
-# -- web bronze without a web server --------------------------------------------------------------
-
-def _article_html(r: dict) -> str:
-    """The article page as redcloud.sources.web_server renders it."""
-    return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-            f'<title>{html.escape(r["title"])}</title></head><body><article>'
-            f'<h1>{html.escape(r["title"])}</h1><time>{r["published_date"]}</time>'
-            f'<p>{html.escape(r["body"])}</p></article></body></html>')
-
-
-def web_records(city: Path) -> dict[str, list[dict]]:
-    """The city's web data, plus two planted problems: a notice repeated on the next page (an exact
-    duplicate, as when pagination shifts during a crawl) and a notice showing a full 身份证号."""
-    data = {ds: json.loads((city / "web" / f"{ds}.json").read_text(encoding="utf-8"))
-            for ds in ("penalties", "enforcement", "news")}
-    pen = data["penalties"]
-    if pen:
-        leak = dict(pen[0], notice_id="CF9999999", party_id_masked=PLANTED_PLAIN_ID)
-        data["penalties"] = pen + [pen[-1], leak]
-    return data
-
-
-def write_web_bronze(spark, city: Path, day: dt.date) -> dict[str, int]:
-    """bronze/web__{penalties,enforcement,news} for ``day`` exactly as bronze_web writes them."""
-    from redcloud.sources.web_client import FetchResult
-    from redcloud.stages import bronze_web as BW
-    from spark_jobs import bronze as B
-
-    fetched = dt.datetime(2025, 12, 31, 1, 0, tzinfo=dt.timezone.utc)
-    loaded_at = dt.datetime(2025, 12, 31, 9, 0)
-    out = {}
-    for ds, records in web_records(city).items():
-        if ds == "news":
-            rows = [BW.parse_article(FetchResult(url=f"{WEB_BASE}/news/{r['news_id']}.html", status=200,
-                                                 fetched_at=fetched, etag=None, last_modified=None,
-                                                 body=_article_html(r), kind="article")) for r in records]
-        else:
-            rows = []
-            for i in range(0, len(records), BW.PAGE_SIZE):
-                page = i // BW.PAGE_SIZE + 1
-                body = json.dumps(dict(items=records[i:i + BW.PAGE_SIZE], page=page), ensure_ascii=False)
-                rows += BW.parse_json_page(ds, FetchResult(
-                    url=f"{WEB_BASE}{BW.JSON_APIS[ds]}?page={page}&page_size={BW.PAGE_SIZE}", status=200,
-                    fetched_at=fetched, etag=None, last_modified=None, body=body))
-        df = B.with_load_metadata(spark.createDataFrame(rows, BW.record_schema(ds)), source=f"web.{ds}",
-                                  logical_date=day, loaded_at=loaded_at)
-        df = df.withColumn("_row_hash", B.row_hash(BW.data_columns(ds)))
-        lake.write(spark, DeltaDataSet(f"web__{ds}", "bronze", df, mode="replace_partition",
-                                       partition_col="_logical_date", partition_value=day))
-        out[ds] = len(rows)
-    return out
-
-
-# -- the pipeline, once ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def run(spark, city, source_dbs, tmp_path_factory):
-    from redcloud import pipeline
-    from redcloud.config import get_settings, reset_settings
-    from redcloud.stages import bronze_ironcage, identity, silver, silver_external
-
-    base = tmp_path_factory.mktemp("silver_external")
-    keys = ("REDCLOUD_PATHS__LAKE_ROOT", "REDCLOUD_PATHS__LANDING_DIR")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ["REDCLOUD_PATHS__LAKE_ROOT"] = str(base / "lake")
-    os.environ["REDCLOUD_PATHS__LANDING_DIR"] = str(base / "landing")
-    reset_settings()
-    try:
-        landing = Path(get_settings().paths.landing_dir)
-        landing.mkdir(parents=True, exist_ok=True)
-        for f in sorted((city / "ironcage").iterdir()):
-            shutil.copyfile(f, landing / f.name)
-        out = {"orgdb": pipeline.bronze_orgdb(spark, D), "ironcage": bronze_ironcage.run(spark, D),
-               "web": write_web_bronze(spark, city, D)}
-        out["silver"] = silver.run(spark, D)
-        out["external"] = silver_external.run(spark, D)
-        out["identity"] = identity.run(spark, D)
-        yield out
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_settings()
+def run(city_lake):
+    """What the city lake's bronze and silver stages returned for the date (and its lake)."""
+    _LAKE["lake"] = city_lake.ctx().lake
+    b = city_lake.summary["bronze"]["parts"]
+    return {"ironcage": b["bronze_ironcage"]["tables"], "web": b["bronze_web"]["tables"],
+            "silver": city_lake.summary["silver"], "lake": _LAKE["lake"]}
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +45,17 @@ def truth(city) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def links(spark, run) -> pd.DataFrame:
-    return lake.read(spark, "silver", "person_links").toPandas()
+    return run["lake"].read(spark, "silver", "person_links").toPandas()
+
+
+class _Lake:
+    """The module's lake (the city lake, or a copy once the rerun tests start)."""
+
+    def __getattr__(self, name):
+        return getattr(_LAKE["lake"], name)
+
+
+lake = _Lake()
 
 
 def _pdf(spark, layer, name, *cols) -> pd.DataFrame:
@@ -332,29 +257,37 @@ def test_web_records_link_with_high_precision(spark, run, truth, links):
     assert (w.source == "web_penalty").sum() == len(t[t.source == "web_penalty"]) + 1
 
 
-def test_rerunning_external_silver_and_identity_gives_identical_tables(spark, run):
+@pytest.fixture(scope="module")
+def copy_ctx(city_lake, spark, tmp_path_factory):
+    """From here on the module works on a copy of the city lake."""
+    ctx = make_ctx(copy_lake(city_lake, tmp_path_factory.mktemp("external_copy")), D, spark)
+    _LAKE["lake"] = ctx.lake
+    return ctx
+
+
+def test_rerunning_external_silver_and_identity_gives_identical_tables(spark, run, copy_ctx):
     from redcloud.stages import identity, silver_external
 
     tables = [("silver", n) for n in EXTERNAL + ("power_operation_versions", "person_links", "persons")]
     tables += [("quarantine", n) for n in EXTERNAL]
     before = {t: _content(spark, *t) for t in tables}
-    silver_external.run(spark, D)
-    identity.run(spark, D)
+    silver_external.run(copy_ctx)
+    identity.run(copy_ctx)
     for t in tables:
         assert _content(spark, *t) == before[t], f"{t} changed on rerun"
     rec = lake.read(spark, "ops", "reconciliation").where(F.col("logical_date") == D)
     assert rec.where(F.col("entity").isin(*EXTERNAL)).count() == len(EXTERNAL)
 
 
-def test_next_day_export_updates_an_open_operation_and_a_redelivered_row_is_a_duplicate(spark, run):
+def test_next_day_export_updates_an_open_operation_and_a_redelivered_row_is_a_duplicate(spark, run, copy_ctx):
     """Runs after the rerun test: a daily export for 2026-01-01 re-delivers one row already loaded
     (an exact copy: duplicate) and completes one operation that was open (an update)."""
-    from redcloud.config import get_settings
+    from redcloud.contracts import IRONCAGE_HEADERS as HEADERS
     from redcloud.stages import bronze_ironcage, silver_external
-    from redcloud.synth.ironcage import HEADERS
     from spark_jobs.silver.external import BY_NAME
 
     d2 = D + dt.timedelta(days=1)
+    ctx = make_ctx(copy_ctx.settings, d2, spark)
     cols = list(HEADERS["power_operations"])
     b = _pdf(spark, "bronze", "ironcage__power_operations", *cols, "_file", "_line") \
         .sort_values(["op_id", "_file", "_line"])
@@ -364,11 +297,11 @@ def test_next_day_export_updates_an_open_operation_and_a_redelivered_row_is_a_du
     done = b[b.op_id == open_op].iloc[-1][cols].to_dict()
     done.update(status="办结", completed_at="2026-01-01 10:00:00")
     frame = pd.DataFrame([again, done])[cols].rename(columns=HEADERS["power_operations"])
-    (Path(get_settings().paths.landing_dir) / "power_operations_20260101.csv").write_bytes(
+    (Path(ctx.settings.paths.landing_dir) / "power_operations_20260101.csv").write_bytes(
         frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-    loaded = {r["table"]: r for r in bronze_ironcage.run(spark, d2)}
-    assert loaded["ironcage__power_operations"]["bronze_rows"] == 2
-    res = silver_external.run(spark, d2, [BY_NAME["power_operations"]])
+    loaded = {r["table"]: r for r in bronze_ironcage.run(ctx)["tables"]}
+    assert loaded["bronze/ironcage__power_operations"]["bronze_rows"] == 2
+    res = silver_external.run(ctx, [BY_NAME["power_operations"]])
     (r,) = res["reconciliation"]
     assert (r["bronze_rows"], r["silver_rows"], r["quarantine_rows"], r["balanced"]) == (2, 1, 1, True)
     q = lake.read(spark, "quarantine", "power_operations").where(F.col("_logical_date") == d2).collect()
@@ -379,80 +312,3 @@ def test_next_day_export_updates_an_open_operation_and_a_redelivered_row_is_a_du
     assert sorted(x.status for x in hist.collect()) == ["办结", "在办"]
 
 
-# -- identity rules on hand-made records (cases the city has few or none of) -------------------------
-
-def test_identity_flags_ambiguity_instead_of_guessing(spark):
-    from spark_jobs.identity import build_identity
-
-    members = spark.createDataFrame([
-        (1, "张伟", 10, "H1", "520102********0011", "男", dt.date(1980, 1, 1), "汉族", "ph1"),
-        (2, "张伟", 10, "H2", "520102********0022", "男", dt.date(1985, 1, 1), "汉族", "ph2"),   # twin in unit 10
-        (3, "李娜", 10, "H3", "520102********0033", "女", dt.date(1990, 1, 1), "汉族", "ph3"),
-        (4, "王芳", 11, "H4", "520103********0044", "女", dt.date(1975, 1, 1), "苗族", "ph4"),
-        (5, "赵强", 12, "H5", "520102********0055", "男", dt.date(1970, 1, 1), "汉族", "ph5"),
-        (6, "赵强", 13, "H6", "520102********0055", "男", dt.date(1971, 1, 1), "汉族", "ph6"),   # same mask + name
-    ], "member_id long, member_name string, org_id long, id_number_pseudonym string, id_number_masked string, "
-       "gender string, birth_date date, ethnicity string, phone_pseudonym string")
-    orgs = spark.createDataFrame([(10, "中共南明区财政局机关党支部委员会", "520102"),
-                                  (11, "中共云岩区财政局机关党支部委员会", "520103"),
-                                  (12, "中共南明区教育局机关党支部委员会", "520102"),
-                                  (13, "中共南明区民政局机关党支部委员会", "520102")],
-                                 "org_id long, org_name string, region_code string")
-    cadres = spark.createDataFrame([
-        (100, "张伟", 10, None, "男", dt.date(1980, 1, 1), "汉族", None),        # ambiguous: two 张伟 in unit 10
-        (101, "李娜", 10, None, "女", dt.date(1990, 1, 1), "汉族", "ph3"),       # fuzzy: one 李娜 in unit 10
-        (102, "王芳", 11, "H4", "女", dt.date(1976, 5, 5), "苗族", "ph4"),       # exact, birth date conflicts
-        (103, "赵强", 12, "H5", "男", dt.date(1970, 1, 1), "汉族", "ph5"),
-        (104, "赵强", 13, "H6", "男", dt.date(1971, 1, 1), "汉族", "ph6"),
-        (105, "周杰", 11, "H9", "男", dt.date(1971, 1, 1), "汉族", None),        # ID matches no member
-    ], "cadre_id long, cadre_name string, unit_org_id long, id_number_pseudonym string, gender string, "
-       "birth_date date, ethnicity string, phone_pseudonym string")
-    ops = spark.createDataFrame([
-        ("D000012|赵强|-", "D000012", "赵强", None),   # two 赵强 cadres in the county, one in the dept's unit
-        ("D000010|李娜|-", "D000010", "李娜", None),   # one 李娜 cadre in the county
-        ("D000010|张伟|-", "D000010", "张伟", None),   # the only 张伟 cadre is itself unresolved
-        ("D000011|王芳|H4", "D000011", "王芳", "H4"),
-        ("D000099|王芳|-", "D000099", "王芳", None),   # unknown department
-    ], "identity_key string, dept_code string, handler_name string, handler_id_number_pseudonym string")
-    comp = spark.createDataFrame([("D000013|赵强|-", "D000014", "赵强")],   # dept 14 unknown -> no county
-                                 "identity_key string, dept_code string, handler_name string")
-    pen = spark.createDataFrame([("N1", "赵强", "520102********0055"), ("N2", "王芳", "520103********0044"),
-                                 ("N3", "王芳", "520103********9999"), ("N4", "李娜", None)],
-                                "notice_id string, party_name string, party_id_masked string")
-    news = spark.createDataFrame([("X1", "王芳同志获评优秀共产党员", "云岩区财政局机关党支部王芳同志扎根基层。"),
-                                  ("X2", "赵强：扎根一线的好干部", "南明区某单位赵强同志受到好评。")],
-                                 "news_id string, title string, body string")
-    res = build_identity(members, cadres, orgs, power_operations=ops, complaints=comp, penalties=pen, news=news)
-    got = {(r.source, r.source_key): r for r in res.links.collect()}
-
-    def check(source, key, status, person=None, method=None, n=None):
-        r = got[(source, key)]
-        assert (r.status, r.person_key) == (status, person), (key, r)
-        if method:
-            assert r.method == method, (key, r)
-        if n is not None:
-            assert r.candidates == n, (key, r)
-
-    check("cadre", "100", "ambiguous", None, "name_unit", 2)
-    check("cadre", "101", "linked", "P3", "name_unit", 1)
-    check("cadre", "102", "linked", "P4", "id_number", 1)
-    check("cadre", "105", "unlinked", None, "id_number", 0)
-    check("ironcage", "D000012|赵强|-", "linked", "P5", "name_unit")
-    check("ironcage", "D000010|李娜|-", "linked", "P3", "name_unit")
-    check("ironcage", "D000010|张伟|-", "ambiguous", None)
-    check("ironcage", "D000011|王芳|H4", "linked", "P4", "id_number")
-    check("ironcage", "D000099|王芳|-", "unlinked", None)
-    check("ironcage", "D000013|赵强|-", "unlinked", None)
-    check("web_penalty", "N1", "ambiguous", None, "masked_id_name", 2)
-    check("web_penalty", "N2", "linked", "P4", "masked_id_name")
-    check("web_penalty", "N3", "unlinked", None)
-    check("web_penalty", "N4", "unlinked", None)
-    check("web_news", "X1", "linked", "P4", "name_text")
-    check("web_news", "X2", "unlinked", None)
-    assert all(r.status == "linked" for (s, _), r in got.items() if s == "member") and \
-        sum(s == "member" for s, _ in got) == 6
-    persons = {r.person_key: r for r in res.persons.collect()}
-    assert len(persons) == 6
-    assert persons["P4"].cadre_id == 102 and persons["P4"].conflicts == ["birth_date"]
-    assert persons["P3"].cadre_id == 101 and persons["P3"].conflicts == []
-    assert persons["P1"].cadre_id is None and persons["P2"].cadre_id is None

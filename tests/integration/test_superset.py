@@ -40,59 +40,27 @@ CHART_STATE_JS = """
 """
 
 
-def _publish(main_lake, spark) -> Path:
-    """The serving snapshot for the test lake: the real publish stage if it exists, else the dev builder."""
-    from redcloud.serving import snapshot
-
-    with main_lake.use():
-        try:
-            from redcloud.serving import publish
-        except ImportError:
-            publish = None
-        if publish is not None:
-            publish.run(spark, main_lake.day, main_lake.run_id)
-        else:  # pragma: no cover - only before the publish stage existed
-            import importlib.util
-
-            spec = importlib.util.spec_from_file_location("dev_snapshot", PROJECT_ROOT / "infra/superset/dev_snapshot.py")
-            mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)
-            mod.build(Path(main_lake.root), Path(get_settings().serving.duckdb_dir), run_id=main_lake.run_id)
-    return snapshot.current_path()
-
-
 @pytest.fixture(scope="module")
-def superset(request):
-    """Superset on the test lake's published snapshot. ``REDCLOUD_TEST_SUPERSET_LAKE=<lake root>``
-    publishes that (already built) lake instead of building ``main_lake``: a developer shortcut
-    when the machine is too busy for the main job; CI leaves it unset."""
+def superset(city_lake, tmp_path_factory):
+    """Superset on (a copy of) the city lake's published snapshot, its metadata in ``rc_test_superset``.
+
+    The service reads the process's configuration, like in production: the serving folder and the
+    metadata database are given through the environment for the module and restored afterwards."""
     import os
 
+    from lakes import copy_lake
+
+    from redcloud.config import reset_settings
     from redcloud.services import superset as ss
+    from redcloud.serving import snapshot
 
+    copy = copy_lake(city_lake, tmp_path_factory.mktemp("superset_copy"))
+    env = {"REDCLOUD_SERVING__DUCKDB_DIR": copy.serving.duckdb_dir, "REDCLOUD_SUPERSET__METADATA_DB": "rc_test_superset"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    reset_settings()
     live = get_settings()
-    old_db = live.superset.metadata_db
-    live.superset.metadata_db = "rc_test_superset"
-    other = os.environ.get("REDCLOUD_TEST_SUPERSET_LAKE")
-    if other:
-        import contextlib
-        import datetime as dt
-        from types import SimpleNamespace
-
-        @contextlib.contextmanager
-        def use():
-            old = live.paths.lake_root
-            live.paths.lake_root = other
-            try:
-                yield
-            finally:
-                live.paths.lake_root = old
-
-        day = dt.date.fromisoformat(live.synth.end)
-        lake = SimpleNamespace(root=Path(other), day=day, run_id=f"dev__{day}", use=use)
-        snap = _publish(lake, None)
-    else:
-        snap = _publish(request.getfixturevalue("main_lake"), request.getfixturevalue("spark"))
+    snap = snapshot.Snapshots(live.serving).current_path
     assert snap.exists()
     try:
         t = time.monotonic()
@@ -103,7 +71,12 @@ def superset(request):
         yield {"url": ss.url(), "report": report, "snapshot": snap, "start_seconds": started, "line": line}
     finally:
         ss.stop()
-        live.superset.metadata_db = old_db
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reset_settings()
 
 
 def _login(base: str, username: str, password: str) -> httpx.Client:
@@ -196,8 +169,9 @@ def test_county_user_sees_only_its_county(superset):
 
     con = duckdb.connect(str(superset["snapshot"]), read_only=True)
     try:
-        want = con.execute("select count(*) from dim_member where county_name = ?", [county]).fetchone()[0]
-        city = con.execute("select count(*) from dim_member").fetchone()[0]
+        want = con.execute("select count(*) from dim_member where is_on_roll and county_name = ?",
+                           [county]).fetchone()[0]
+        city = con.execute("select count(*) from dim_member where is_on_roll").fetchone()[0]
     finally:
         con.close()
     got = cu.get(f"/api/v1/chart/{by_name['在册党员总数']}/data/").json()["result"][0]["data"][0]["members"]

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from redcloud.synth import SYSTEMS, generate, identity
+from redcloud.contracts import SYSTEMS
+from redcloud.demo.synth import generate, identity
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _hashes(d: Path) -> dict[str, str]:

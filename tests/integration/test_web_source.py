@@ -1,6 +1,6 @@
 """Web reference-data connector: the polite client against the real local web server, and bronze_web.
 
-A real ``redcloud.sources.web_server`` process serves a tiny data set (5 penalties, 5 enforcement
+A real ``redcloud.demo.web_server`` process serves a tiny data set (5 penalties, 5 enforcement
 entries, 4 news articles) on a free loopback port. Its ``/_stats`` endpoint (per-URL list of answered
 statuses) is the witness for retries, conditional requests and robots.txt.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import make_ctx, settings_for
 
 from redcloud.sources.web_client import (
     RetriesExhausted,
@@ -30,7 +31,7 @@ from redcloud.sources.web_client import (
     parse_news_list,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 PENALTIES = [
     dict(notice_id=f"CF000000{i}", title=f"行政处罚决定书（CF000000{i}）", party_name=name, party_id_masked=f"52010{i}********123{i}",
@@ -76,7 +77,7 @@ def _free_port() -> int:
 
 def _start(data_dir: Path, log: Path, *args: str) -> Server:
     port = _free_port()
-    cmd = [sys.executable, "-m", "redcloud.sources.web_server", "--data-dir", str(data_dir), "--port", str(port),
+    cmd = [sys.executable, "-m", "redcloud.demo.web_server", "--data-dir", str(data_dir), "--port", str(port),
            "--fault-rate", "0", *args]
     if "--slow-rate" not in args:
         cmd += ["--slow-rate", "0"]
@@ -266,10 +267,8 @@ WALL_CLOCK = {"_loaded_at", "_fetched_at", "fetched_at"}
 TABLES = ("web__raw_pages", "web__penalties", "web__enforcement", "web__news")
 
 
-def _content(spark, day: dt.date) -> dict[str, list[tuple]]:
+def _content(spark, lake, day: dt.date) -> dict[str, list[tuple]]:
     from pyspark.sql import functions as F
-
-    from redcloud import lake
 
     out = {}
     for t in TABLES:
@@ -279,22 +278,24 @@ def _content(spark, day: dt.date) -> dict[str, list[tuple]]:
     return out
 
 
-def test_bronze_web_run_rerun_and_unchanged_day(spark, server, tmp_path):
+def test_bronze_web_run_rerun_and_unchanged_day(spark, settings, server, tmp_path):
     from pyspark.sql import functions as F
 
-    from redcloud import lake
     from redcloud.stages import bronze_web
 
     d1, d2 = dt.date(2031, 3, 3), dt.date(2031, 3, 4)
+    s = settings_for(tmp_path, settings)
+    ctx1, ctx2 = make_ctx(s, d1, spark), make_ctx(s, d2, spark)
+    lake = ctx1.lake
     kw = dict(base_url=server.base, state_dir=str(tmp_path / "state"), page_size=3,
               client_options=dict(min_interval=0.0, backoff_base=0.01))
     before = server.stats()
-    res1 = bronze_web.run(spark, d1, **kw)
+    res1 = bronze_web.run(ctx1, **kw)["tables"]
     d = _delta(before, server.stats())
     assert d["/api/penalties?page=2&page_size=3"] == [503, 503, 200]
     by = {r["source"]: r for r in res1}
-    assert by["web.penalties"] == dict(source="web.penalties", table="web__penalties", pages_fetched=2,
-                                       pages_unchanged=0, records=5, retries=2)
+    assert by["web.penalties"] == dict(source="web.penalties", table="bronze/web__penalties", rows=5,
+                                       pages_fetched=2, pages_unchanged=0, records=5, retries=2)
     assert (by["web.enforcement"]["records"], by["web.enforcement"]["pages_fetched"]) == (5, 2)
     assert (by["web.news"]["records"], by["web.news"]["pages_fetched"]) == (4, 2 + 4)
 
@@ -324,18 +325,18 @@ def test_bronze_web_run_rerun_and_unchanged_day(spark, server, tmp_path):
     assert [i["notice_id"] for i in json.loads(page2["body"])["items"]] == ["CF0000004", "CF0000005"]
 
     # rerun of the same date: same bronze content (the plan's 503s are used up, so no retries now)
-    snap1 = _content(spark, d1)
-    res1b = bronze_web.run(spark, d1, **kw)
+    snap1 = _content(spark, lake, d1)
+    res1b = bronze_web.run(ctx1, **kw)["tables"]
     assert [r["records"] for r in res1b] == [5, 5, 4]
-    assert _content(spark, d1) == snap1
+    assert _content(spark, lake, d1) == snap1
 
     # the next date: conditional requests, every page 304, no records, nothing new
     before = server.stats()
-    res2 = bronze_web.run(spark, d2, **kw)
+    res2 = bronze_web.run(ctx2, **kw)["tables"]
     d = _delta(before, server.stats())
     assert {u: s for u, s in d.items() if u != "/robots.txt"} == {r["url"][len(server.base):]: [304] for r in raw}
     assert [(r["records"], r["pages_unchanged"] == r["pages_fetched"]) for r in res2] == [(0, True)] * 3
-    snap2 = _content(spark, d2)
+    snap2 = _content(spark, lake, d2)
     assert [len(snap2[t]) for t in TABLES] == [10, 0, 0, 0]
     raw2 = lake.read(spark, "bronze", "web__raw_pages").where(F.col("_logical_date") == F.lit(d2)).collect()
     assert all(r["status"] == 304 and r["body"] is None for r in raw2)

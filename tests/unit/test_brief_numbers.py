@@ -9,7 +9,6 @@ import pytest
 
 from redcloud.brief import numbers as N
 
-
 # ---- fast: week arithmetic and the registry ----
 
 @pytest.mark.parametrize("day,week", [

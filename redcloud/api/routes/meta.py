@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from redcloud.api.db import POOL
 from redcloud.api.deps import CtxDep
 
 router = APIRouter(tags=["快照"])
@@ -27,8 +26,8 @@ class SnapshotOut(BaseModel):
 
 
 @router.get("/health", response_model=Health, summary="健康检查（无需认证）")
-def health() -> Health:
-    s = POOL.current()
+def health(request: Request) -> Health:
+    s = request.app.state.pool.current()
     return Health(status="ok", snapshot_id=s.snapshot_id)
 
 
