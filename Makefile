@@ -59,10 +59,10 @@ system-packages:
 setup: system-packages venvs jars secrets
 
 up: setup
-	$(PIPE)/redcloud services up --all
+	$(PIPE)/redcloud-demo up --all --scale $(SCALE) --seed $(SEED)
 
 demo: setup
-	$(PIPE)/redcloud demo --scale $(SCALE) --seed $(SEED)
+	$(PIPE)/redcloud-demo demo --scale $(SCALE) --seed $(SEED)
 	$(PIPE)/python -m redcloud.marts docs
 
 # Benchmarks (figures, not tests): SCALES=10000,30000 by default; larger scales by the same flag.
@@ -71,6 +71,7 @@ bench: setup
 	$(PIPE)/python -m benchmarks.run --scales $(or $(SCALES),10000,30000)
 
 test: setup
+	$(PIPE)/ruff check .
 	$(PIPE)/redcloud services up
 	$(PIPE)/python -m pytest $(PYTEST_ARGS)
 

@@ -7,7 +7,7 @@ request for a URL fails depends only on the URL, n and the seed. A fault plan (J
 statuses for successive requests) forces exact behaviour for tests. ``/_stats`` reports how many
 times each URL was requested and answered with which status.
 
-Run: ``python -m redcloud.sources.web_server --data-dir DIR --port 18080``
+Run: ``python -m redcloud.demo.web_server --data-dir DIR --port 18080``
 """
 
 from __future__ import annotations

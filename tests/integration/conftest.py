@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers import D1, D2, make_ctx, settings_for
-from lakes import TEST_SCALE, TEST_SEED, CityLake, start_web_server, web_records
+from lakes import TEST_SCALE, TEST_SEED, CityLake, WebServer, start_web_server, web_records
 
 
 @pytest.fixture(scope="session")
