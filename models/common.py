@@ -95,6 +95,8 @@ class Env:
         """Point MLflow at the configured store and select the experiment of one model; returns its id."""
         import mlflow
 
+        quiet_mlflow()
+
         s = self.mlflow_cfg
         if s.tracking_uri.startswith("sqlite:///"):
             Path(s.tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
@@ -148,14 +150,25 @@ class Env:
 # the registry life cycle: candidate -> challenger -> champion
 # ------------------------------------------------------------------------------------------------
 
+def quiet_mlflow() -> None:
+    """MLflow's routine messages (cloudpickle advice for every pyfunc model, input-example validation,
+    store creation) are not news in the stage's output; its warnings about real problems still show."""
+    for name in ("mlflow.pyfunc", "mlflow.models", "mlflow.store.db.utils", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def register_candidate(env: Env, key: str, model_uri: str, run_id: str, metric: str, value: float,
                        higher_is_better: bool = True) -> str:
     """Register ``model_uri`` as a new version of the model, with its held-out metric, as ``@candidate``."""
+    import contextlib
+    import io
+
     import mlflow
 
-    mv = mlflow.register_model(model_uri, env.registered_name(key), tags={
-        "heldout_metric": metric, "heldout_value": repr(float(value)),
-        "higher_is_better": str(higher_is_better).lower(), "validation_status": "pending"})
+    with contextlib.redirect_stderr(io.StringIO()):   # "Successfully registered model ..." (printed, not logged)
+        mv = mlflow.register_model(model_uri, env.registered_name(key), tags={
+            "heldout_metric": metric, "heldout_value": repr(float(value)),
+            "higher_is_better": str(higher_is_better).lower(), "validation_status": "pending"})
     c = env.client()
     c.set_registered_model_alias(env.registered_name(key), CANDIDATE, mv.version)
     c.set_tag(run_id, "registered_version", mv.version)

@@ -9,14 +9,18 @@ process-wide settings. Tests build a context on a small lake with :meth:`RunCont
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from redcloud.config import Settings
 from redcloud.lake import Lake
 from redcloud.progress import Progress
 from redcloud.rules import Rules
+
+T, R = TypeVar("T"), TypeVar("R")
 
 
 def new_run_id(day: dt.date) -> str:
@@ -54,6 +58,19 @@ class RunContext:
 
             self._spark = get_spark(self.settings)
         return self._spark
+
+    def map_tables(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``[fn(item) for item in items]`` with ``[spark] table_threads`` tables written side by side.
+
+        A small table's write is mostly driver-side waiting (planning, the Delta commit), so two
+        at a time keep both cores busy; results come back in the order of ``items`` and the first
+        error is raised once the others have finished."""
+        items = list(items)
+        threads = max(1, min(self.settings.spark.table_threads, len(items)))
+        if threads == 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(threads, thread_name_prefix="redcloud-table") as pool:
+            return list(pool.map(fn, items))
 
     def with_settings(self, settings: Settings) -> "RunContext":
         """The same run on other settings (e.g. another lake): a new context, the Spark session kept."""

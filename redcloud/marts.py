@@ -141,10 +141,22 @@ def register_existing(spark, settings: Settings) -> list[str]:
     return registered
 
 
-def _invoke(args: list[str]):
+# dbt's own console output (one coloured line per node and test) is replaced by the stage's progress:
+# errors still print, and dbt's full log is in <run_dir>/dbt/logs/dbt.log.
+QUIET = ["--quiet", "--no-use-colors"]
+
+
+def _invoke(args: list[str], on_node=None):
+    """Run dbt in-process; ``on_node(name, resource_type, status, seconds)`` is called as each node ends."""
     from dbt.cli.main import dbtRunner
 
-    return dbtRunner().invoke(args)
+    def callback(event) -> None:
+        if on_node is None or event.info.name != "NodeFinished":
+            return
+        info, result = event.data.node_info, event.data.run_result
+        on_node(info.node_name, info.resource_type, result.status, round(result.execution_time or 0, 2))
+
+    return dbtRunner(callbacks=[callback]).invoke(args)
 
 
 def _common_args(s: Settings, day: dt.date) -> list[str]:
@@ -184,13 +196,14 @@ class _DbtEnv:
 
 
 def build(spark, day: dt.date, settings: Settings, select: list[str] | None = None,
-          full_refresh: bool = False) -> dict:
-    """``dbt build`` (seeds, models, data tests, unit tests) for the logical date, in-process."""
+          full_refresh: bool = False, on_node=None) -> dict:
+    """``dbt build`` (seeds, models, data tests, unit tests) for the logical date, in-process;
+    ``on_node`` is called as each node finishes (see :func:`_invoke`)."""
     s = settings
     p = plan(s)
     for mart, why in p["skip"].items():
         log.warning("marts: skipping %s (%s)", mart, why)
-    args = ["build", *_common_args(s, day)]
+    args = ["build", *QUIET, *_common_args(s, day)]
     if select:
         args += ["--select", *select]
     exclude = list(p["skip"]) + [MODEL_OUTPUT_STAGING[MODEL_OUTPUT_MARTS[m]] for m in p["skip"]]
@@ -203,7 +216,7 @@ def build(spark, day: dt.date, settings: Settings, select: list[str] | None = No
         if s.dbt.target == "session":
             spark.sql(f"create schema if not exists {SCHEMA}")
             register_existing(spark, s)
-        res = _invoke(args)
+        res = _invoke(args, on_node)
     seconds = round(time.perf_counter() - t0, 1)
     nodes = []
     for r in (getattr(res.result, "results", None) or []):
@@ -221,16 +234,24 @@ def build(spark, day: dt.date, settings: Settings, select: list[str] | None = No
 
 def run(ctx: RunContext, select: list[str] | None = None) -> dict:
     """Pipeline stage ``marts``: dbt build for the logical date; row counts of every mart built."""
+    tests = {}
+
+    def on_node(name: str, kind: str, status: str, seconds: float) -> None:
+        if kind == "model":
+            rows = ctx.lake.count("marts", name) if name in MARTS and status == "success" else None
+            ctx.progress.table(f"marts/{name}", rows, seconds, status)
+        else:
+            tests[status] = tests.get(status, 0) + 1
+
     with ctx.progress.step("dbt build"):
-        result = build(ctx.spark, ctx.day, ctx.settings, select=select)
+        result = build(ctx.spark, ctx.day, ctx.settings, select=select, on_node=on_node)
+    if tests:
+        ctx.progress.note("dbt tests: " + ", ".join(f"{n} {status}" for status, n in sorted(tests.items())))
     built = [n["name"] for n in result["nodes"] if n["type"] == "model" and n["name"] in MARTS]
     kinds = {}
     for n in result["nodes"]:
         kinds.setdefault(n["type"], {}).setdefault(n["status"], 0)
         kinds[n["type"]][n["status"]] += 1
-        if n["type"] == "model":
-            rows = ctx.lake.count("marts", n["name"]) if n["name"] in built else None
-            ctx.progress.table(f"marts/{n['name']}", rows, n["seconds"], n["status"])
     tables = [dict(table=f"marts/{name}", rows=ctx.lake.count("marts", name)) for name in built]
     return dict(tables=tables, run_id=ctx.run_id, logical_date=ctx.day.isoformat(),
                 dbt=kinds, skipped=result["skipped"], dbt_seconds=result["seconds"])
@@ -247,7 +268,7 @@ def docs(settings: Settings, spark=None, day: dt.date | None = None) -> Path:
     with _DbtEnv(spark, s, day) as e:
         # --empty-catalog: column docs come from the YAML; no catalog queries against Spark (the sources
         # live in the pseudo-schema `delta`, which has no catalog to list), and it takes seconds.
-        res = _invoke(["docs", "generate", "--static", "--empty-catalog", *_common_args(s, day)])
+        res = _invoke(["docs", "generate", *QUIET, "--static", "--empty-catalog", *_common_args(s, day)])
         target = Path(e.vars["DBT_TARGET_PATH"])
     if not res.success:
         raise DbtBuildFailed(f"dbt docs generate failed: {res.exception}")

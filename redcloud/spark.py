@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import sys
@@ -53,6 +54,28 @@ def builder_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
+@contextlib.contextmanager
+def _jvm_stderr_to(path: Path):
+    """Start the JVM with its stderr in ``path``: its start-up notice ("Using incubator modules"), log4j
+    warnings and known-harmless internal stack traces (e.g. the executor heartbeater's
+    NullPointerException at shutdown) go to the log file, not the user's console. Errors still reach
+    Python as exceptions with the Java message."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def jvm_log(settings: Settings) -> Path:
+    return Path(settings.paths.run_dir) / "logs" / "spark-jvm.log"
+
+
 def get_spark(settings: Settings | None = None):
     """The process's SparkSession (created once)."""
     global _session
@@ -72,7 +95,8 @@ def get_spark(settings: Settings | None = None):
     b = SparkSession.builder.master(settings.spark.master).appName(settings.spark.app_name)
     for k, v in builder_conf(settings).items():
         b = b.config(k, v)
-    _session = b.getOrCreate()
+    with _jvm_stderr_to(jvm_log(settings)):
+        _session = b.getOrCreate()
     try:  # classic sessions only; a Spark Connect session has no SparkContext
         _session.sparkContext.setLogLevel("ERROR")
     except Exception:  # noqa: BLE001

@@ -47,6 +47,7 @@ class SparkConfig(BaseModel):
     app_name: str = "redcloud"
     driver_memory: str = "4g"
     shuffle_partitions: int = 4
+    table_threads: int = 2       # tables of one stage written side by side (small tables wait on Delta commits, not CPU)
     extra: dict[str, str] = Field(default_factory=dict)
 
 

@@ -36,6 +36,7 @@ class DeltaDataSet:
     partition_col: str | None = None
     partition_value: object = None
     description: str = ""
+    skip_unchanged: bool = False   # commit nothing when the rows (of the partition) are those already there
 
     @property
     def table(self) -> str:
@@ -141,6 +142,8 @@ class Lake:
     def _replace_partition(self, spark, ds: DeltaDataSet) -> None:
         """Overwrite the rows where ``partition_col = partition_value`` (and only those)."""
         assert ds.partition_col, f"{ds.name}: replace_partition needs partition_col"
+        if ds.skip_unchanged and self.unchanged(spark, ds):
+            return
         writer = ds.df.write.format("delta").mode("overwrite")
         if self.exists(ds.layer, ds.name):
             writer = writer.option("replaceWhere", f"{ds.partition_col} = {_lit(ds.partition_value)}")
@@ -162,7 +165,29 @@ class Lake:
                   f"when matched then update set * when not matched then insert *")
         spark.catalog.dropTempView(view)
 
+    @staticmethod
+    def _fingerprint(df) -> tuple:
+        """(schema, rows, order-independent sum of row hashes) of a DataFrame."""
+        from pyspark.sql import functions as F
+
+        cols = sorted(df.columns)
+        row = df.select(F.count(F.lit(1)).alias("n"),
+                        F.sum(F.xxhash64(*[F.col(f"`{c}`") for c in cols]).cast("decimal(38,0)")).alias("h")).first()
+        return (sorted((f.name, f.dataType.simpleString()) for f in df.schema.fields), row["n"], row["h"])
+
+    def unchanged(self, spark, ds: DeltaDataSet) -> bool:
+        """True when ``ds`` holds exactly the rows (and columns) its table already holds (for
+        ``replace_partition``: the rows of its partition)."""
+        if not self.exists(ds.layer, ds.name):
+            return False
+        current = self.read(spark, ds.layer, ds.name)
+        if ds.mode == "replace_partition":
+            current = current.where(f"{ds.partition_col} = {_lit(ds.partition_value)}")
+        return self._fingerprint(current) == self._fingerprint(ds.df)
+
     def _overwrite(self, spark, ds: DeltaDataSet) -> None:
+        if ds.skip_unchanged and self.unchanged(spark, ds):
+            return
         w = ds.df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if ds.partition_col:
             w = w.partitionBy(ds.partition_col)

@@ -21,47 +21,49 @@ def _day_end(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
 
 
-def run(ctx: RunContext, systems: dict[str, list[str]] | None = None) -> dict:
+def load_table(ctx: RunContext, system: str, table: str, loaded_at: dt.datetime) -> dict:
+    """One source table's changed rows (and tombstones) for ``ctx.day`` into its bronze table."""
     from pyspark.sql import functions as F
 
     from redcloud.sources import orgdb
     from spark_jobs import bronze as B
 
     spark, lake, day, s = ctx.spark, ctx.lake, ctx.day, ctx.settings
-    loaded_at = dt.datetime.now().replace(microsecond=0)
+    url = s.source_url(system)
     hi = _day_end(day)
-    out = []
-    for system, tables in (systems or SYSTEMS).items():
-        url = s.source_url(system)
-        for table in tables:
-            t0 = time.perf_counter()
-            name = f"{system}__{table}"
-            source = f"{system}.{table}"
-            pk = PRIMARY_KEYS[table]
-            have = lake.exists("bronze", name)
-            prior = lake.read(spark, "bronze", name) if have else None
-            lo = B.watermark(prior, day) if have else None
-            df, n_source, method = orgdb.extract(spark, url, table, lo, hi, s.sources.jdbc_row_threshold)
-            batch = B.with_load_metadata(df, source, day, loaded_at)
-            n_deleted = 0
-            if have:
-                keys = orgdb.source_keys(spark, url, table, s.sources.jdbc_row_threshold)
-                dead = B.tombstones(B.alive_keys(prior, pk, day), keys, pk, df)
-                # cached: counted here, written below (the keys are read from the source once)
-                dead = B.with_load_metadata(dead, source, day, loaded_at, op="D").persist()
-                n_deleted = dead.count()
-                if n_deleted:
-                    batch = batch.unionByName(dead)
-            lake.write(spark, DeltaDataSet(name, "bronze", batch, mode="replace_partition",
-                                           partition_col="_logical_date", partition_value=day))
-            if have:
-                dead.unpersist()
-            n_bronze = lake.read(spark, "bronze", name).where(
-                (F.col("_logical_date") == F.lit(day)) & (F.col("_op") == "U")).count()
-            secs = round(time.perf_counter() - t0, 2)
-            ctx.progress.table(f"bronze/{name}", n_bronze, secs,
-                               f"source {n_source:,}" + (f", deleted {n_deleted:,}" if n_deleted else ""))
-            out.append(dict(source=source, table=f"bronze/{name}", batch_id=B.batch_id(source, day), method=method,
-                            watermark=str(lo) if lo else None, source_rows=n_source, bronze_rows=n_bronze,
-                            rows=n_bronze, deleted=n_deleted, seconds=secs))
-    return {"tables": out}
+    t0 = time.perf_counter()
+    name = f"{system}__{table}"
+    source = f"{system}.{table}"
+    pk = PRIMARY_KEYS[table]
+    have = lake.exists("bronze", name)
+    prior = lake.read(spark, "bronze", name) if have else None
+    lo = B.watermark(prior, day) if have else None
+    df, n_source, method = orgdb.extract(spark, url, table, lo, hi, s.sources.jdbc_row_threshold)
+    batch = B.with_load_metadata(df, source, day, loaded_at)
+    n_deleted = 0
+    if have:
+        keys = orgdb.source_keys(spark, url, table, s.sources.jdbc_row_threshold)
+        dead = B.tombstones(B.alive_keys(prior, pk, day), keys, pk, df)
+        # cached: counted here, written below (the keys are read from the source once)
+        dead = B.with_load_metadata(dead, source, day, loaded_at, op="D").persist()
+        n_deleted = dead.count()
+        if n_deleted:
+            batch = batch.unionByName(dead)
+    lake.write(spark, DeltaDataSet(name, "bronze", batch, mode="replace_partition",
+                                   partition_col="_logical_date", partition_value=day))
+    if have:
+        dead.unpersist()
+    n_bronze = lake.read(spark, "bronze", name).where(
+        (F.col("_logical_date") == F.lit(day)) & (F.col("_op") == "U")).count()
+    secs = round(time.perf_counter() - t0, 2)
+    ctx.progress.table(f"bronze/{name}", n_bronze, secs,
+                       f"source {n_source:,}" + (f", deleted {n_deleted:,}" if n_deleted else ""))
+    return dict(source=source, table=f"bronze/{name}", batch_id=B.batch_id(source, day), method=method,
+                watermark=str(lo) if lo else None, source_rows=n_source, bronze_rows=n_bronze,
+                rows=n_bronze, deleted=n_deleted, seconds=secs)
+
+
+def run(ctx: RunContext, systems: dict[str, list[str]] | None = None) -> dict:
+    loaded_at = dt.datetime.now().replace(microsecond=0)
+    todo = [(system, table) for system, tables in (systems or SYSTEMS).items() for table in tables]
+    return {"tables": ctx.map_tables(lambda st: load_table(ctx, st[0], st[1], loaded_at), todo)}

@@ -23,7 +23,8 @@ def _min_date(df, col: str) -> dt.date | None:
     return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False))).agg(F.min(col)).first()[0]
 
 
-def run(ctx: RunContext) -> dict:
+def run(ctx: RunContext, only: set[str] | None = None) -> dict:
+    """Rebuild gold for ``ctx.day``; ``only``: just these tables (the others are read as they are)."""
     spark, lake, day, rules = ctx.spark, ctx.lake, ctx.day, ctx.rules
     for name in ("member_status_history", "cadre_post_history"):
         if not lake.exists("silver", name):
@@ -34,6 +35,8 @@ def run(ctx: RunContext) -> dict:
     out = []
 
     def write(name: str, df, doc: str | None) -> None:
+        if only is not None and name not in only:
+            return
         t0 = time.perf_counter()
         lake.write(spark, DeltaDataSet(name, "gold", df, mode="overwrite", description=doc or ""))
         row = dict(table=f"gold/{name}", rows=lake.count("gold", name), seconds=round(time.perf_counter() - t0, 2))

@@ -21,12 +21,14 @@ def build(ctx: RunContext) -> list[DeltaDataSet]:
     return [
         DeltaDataSet("organization_history", "silver",
                      H.organization_history(lake.read(spark, "bronze", "org__organizations"), day),
-                     keys=["org_id", "valid_from"], description=H.organization_history.__doc__),
+                     keys=["org_id", "valid_from"], description=H.organization_history.__doc__, skip_unchanged=True),
         DeltaDataSet("member_status_history", "silver",
                      H.member_status_history(s("member_status_changes"), s("members"), day),
-                     keys=["member_id", "valid_from"], description=H.member_status_history.__doc__),
+                     keys=["member_id", "valid_from"], description=H.member_status_history.__doc__,
+                     skip_unchanged=True),
         DeltaDataSet("cadre_post_history", "silver", H.cadre_post_history(s("cadre_posts"), s("cadres"), day),
-                     keys=["cadre_id", "valid_from"], description=H.cadre_post_history.__doc__),
+                     keys=["cadre_id", "valid_from"], description=H.cadre_post_history.__doc__,
+                     skip_unchanged=True),
     ]
 
 

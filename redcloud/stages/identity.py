@@ -30,10 +30,12 @@ def run(ctx: RunContext) -> dict:
     res = build_identity(**inputs)
     links = res.links.persist()
     lake.write(spark, DeltaDataSet("person_links", "silver", links, mode="overwrite",
-                                   description="one row per source record -> person_key, with method and status"))
+                                   description="one row per source record -> person_key, with method and status",
+                                   skip_unchanged=True))
     persons = res.persons.persist()
     lake.write(spark, DeltaDataSet("persons", "silver", persons, mode="overwrite",
-                                   description="one row per person (member), with the linked cadre and conflicts"))
+                                   description="one row per person (member), with the linked cadre and conflicts",
+                                   skip_unchanged=True))
     summary = (links.groupBy("source", "status").agg(F.count(F.lit(1)).alias("n"))
                .orderBy("source", "status").collect())
     n_persons = persons.count()

@@ -24,12 +24,20 @@ RECON_SCHEMA = ("batch_id string, logical_date date, stage string, entity string
 
 
 def _merge_silver(spark, lake: Lake, spec: EntitySpec, good, deleted, version_col: str) -> None:
+    """Merge the batch into ``silver/<entity>`` by key; only rows that change anything are merged, so a
+    rerun of a date (same rows, same content hashes) commits no new Delta version."""
     path = lake.path("silver", spec.name)
     if not lake.exists("silver", spec.name):
         good.write.format("delta").mode("overwrite").save(path)
-    else:
+        return
+    current = lake.read(spark, "silver", spec.name).select(
+        spec.key, F.col("_row_hash").alias("_t_hash"), F.col("is_deleted").alias("_t_deleted"))
+    changed = (good.join(current, spec.key, "left")
+               .where(F.col("_t_hash").isNull() | (F.col("_t_hash") != F.col("_row_hash")) | F.col("_t_deleted"))
+               .drop("_t_hash", "_t_deleted"))
+    if changed.limit(1).count():
         view = f"_silver_{spec.name}"
-        good.createOrReplaceTempView(view)
+        changed.createOrReplaceTempView(view)
         # a version never overwrites a newer one (backfills of earlier dates are safe)
         spark.sql(f"""merge into delta.`{path}` t using {view} s on t.{spec.key} = s.{spec.key}
                       when matched and (s.{version_col} > t.{version_col}
@@ -37,9 +45,11 @@ def _merge_silver(spark, lake: Lake, spec: EntitySpec, good, deleted, version_co
                         then update set *
                       when not matched then insert *""")
         spark.catalog.dropTempView(view)
-    if deleted.limit(1).count():
+    alive = current.where(~F.col("_t_deleted")).select(spec.key)
+    newly_deleted = deleted.join(alive, spec.key, "left_semi")
+    if newly_deleted.limit(1).count():
         view = f"_deleted_{spec.name}"
-        deleted.createOrReplaceTempView(view)
+        newly_deleted.createOrReplaceTempView(view)
         spark.sql(f"""merge into delta.`{path}` t using {view} s on t.{spec.key} = s.{spec.key}
                       when matched then update set t.is_deleted = true, t.deleted_on = s._logical_date""")
         spark.catalog.dropTempView(view)
@@ -120,12 +130,14 @@ def run_entities(ctx: RunContext, entities: list[EntitySpec] | None = None) -> d
     """The organisation-database entities of silver for ``ctx.day`` (merge, quarantine, reconciliation)."""
     key = ctx.settings.secrets.pseudonym_key_bytes()
     refs = reference_frames(ctx.spark, ctx.lake, ctx.day)
-    results = []
-    for spec in (entities or ENTITIES):
+
+    def one(spec: EntitySpec) -> dict:
         r = run_entity(ctx, spec, refs, key)
         ctx.progress.table(r["table"], r.get("rows"), r.get("seconds"),
                            f"batch {r.get('batch_rows', 0):,}, quarantined {r.get('quarantined', 0):,}")
-        results.append(r)
+        return r
+
+    results = ctx.map_tables(one, entities or ENTITIES)
     for df in refs.values():
         df.unpersist()
     recon = write_reconciliation(ctx.spark, ctx.lake, ctx.day, results)

@@ -66,7 +66,8 @@ def run_entity(ctx: RunContext, spec: ExternalSpec, refs: dict, key: bytes) -> d
     if spec.history:
         lake.write(spark, DeltaDataSet(spec.history, "silver", eb.versions, mode="replace_partition",
                                        partition_col="_logical_date", partition_value=day,
-                                       description=f"every accepted version of {spec.name}, by logical date"))
+                                       description=f"every accepted version of {spec.name}, by logical date",
+                                       skip_unchanged=True))
     lake.write(spark, DeltaDataSet(spec.name, "quarantine", eb.bad, mode="replace_partition",
                                    partition_col="_logical_date", partition_value=day))
     checked.unpersist()
@@ -81,12 +82,14 @@ def run(ctx: RunContext, entities: list[ExternalSpec] | None = None) -> dict:
     specs = entities or ENTITIES
     key = ctx.settings.secrets.pseudonym_key_bytes()
     refs = reference_frames(ctx.spark, ctx.lake, ctx.day, specs)
-    results = []
-    for spec in specs:
+
+    def one(spec: ExternalSpec) -> dict:
         r = run_entity(ctx, spec, refs, key)
         ctx.progress.table(r["table"], r.get("rows"), r.get("seconds"),
                            f"batch {r.get('batch_rows', 0):,}, quarantined {r.get('quarantined', 0):,}")
-        results.append(r)
+        return r
+
+    results = ctx.map_tables(one, specs)
     for df in refs.values():
         df.unpersist()
     recon = write_reconciliation(ctx.spark, ctx.lake, ctx.day, results)

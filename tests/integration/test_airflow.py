@@ -62,7 +62,7 @@ def af():
 
 
 @pytest.fixture(scope="module")
-def smtp_sink():
+def failure_sink():
     """A real SMTP server on a free port that keeps every message it receives."""
     from aiosmtpd.controller import Controller
 
@@ -215,14 +215,14 @@ print(logical_day({}, asset_run, {}))
 # ---------------------------------------------------------------------------------- the daily chain
 
 @pytest.mark.timeout(1800)
-def test_daily_dag_runs_the_selected_stages_and_skips_the_others(af, city_lake, smtp_sink, tmp_path):
+def test_daily_dag_runs_the_selected_stages_and_skips_the_others(af, city_lake, failure_sink, tmp_path):
     """``airflow dags test redcloud_daily 2025-12-31`` with ``stages: alerts, publish, brief`` on a copy
     of the city lake: those three run as real tasks (the pipeline CLI in the pipeline virtualenv), every
     other stage is skipped without blocking the next, and the run's id is stamped on the snapshot."""
     import duckdb
 
     settings = copy_lake(city_lake, tmp_path, alerts={"deliver": False})
-    env = _task_env(settings, smtp_sink.port, REDCLOUD_ALERTS__DELIVER="false")
+    env = _task_env(settings, failure_sink.port, REDCLOUD_ALERTS__DELIVER="false")
     r = _dags_test(af, "redcloud_daily", D2, {"stages": LIGHT}, env, timeout=1500)
     assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
     states = _task_states(af, "redcloud_daily", env)
@@ -234,14 +234,14 @@ def test_daily_dag_runs_the_selected_stages_and_skips_the_others(af, city_lake, 
     assert day == D2 and run_id != "test__d2" and "2025-12-31" in run_id, run_id   # Airflow's run, not the city's
     week = Path(settings.brief.out_dir) / "2025-W52"
     assert (week / "brief-2025-W52.html").exists() and (week / "brief-2025-W52.pdf").exists()
-    failures = [m["subject"] for m in smtp_sink.messages if m["subject"].startswith("[redcloud] ")]
+    failures = [m["subject"] for m in failure_sink.messages if m["subject"].startswith("[redcloud] ")]
     assert failures == [], "a successful run sent failure notifications"
 
 
 # ------------------------------------------------------------------------- auto-flow and weekly brief
 
 @pytest.mark.timeout(3600)
-def test_autoflow_runs_on_working_days_only_and_the_brief_on_mondays(af, city_lake, smtp_sink, tmp_path):
+def test_autoflow_runs_on_working_days_only_and_the_brief_on_mondays(af, city_lake, failure_sink, tmp_path):
     """The auto-flow DAG skips a Saturday (its first task checks the official calendar) and runs the
     alerts stage on a working day; the weekly brief DAG is scheduled on Mondays and, run for a
     Monday, writes the brief of the ISO week that just ended from the published snapshot."""
@@ -253,7 +253,7 @@ def test_autoflow_runs_on_working_days_only_and_the_brief_on_mondays(af, city_la
     shutil.rmtree(Path(settings.paths.lake_root) / "gold" / "alerts")   # the city lake ran the alerts already
     shutil.rmtree(Path(settings.brief.out_dir))
     base = tmp_path
-    env = _task_env(settings, smtp_sink.port)
+    env = _task_env(settings, failure_sink.port)
     saturday, workday = dt.date(2025, 12, 27), D2  # 2025-12-31 is a Wednesday
     assert saturday.weekday() == 5 and workday.weekday() == 2
     r = _dags_test(af, "autoflow", saturday, {}, env, timeout=900)
@@ -296,12 +296,12 @@ def _content(path: Path):
 
 
 @pytest.fixture(scope="module")
-def services(af, city_lake, smtp_sink, tmp_path_factory):
+def services(af, city_lake, failure_sink, tmp_path_factory):
     """api-server + scheduler + dag-processor on the test port, tasks pointed at a lake copy, DAGs
     scheduling nothing after the city's last day (so unpausing only lets the backfill run)."""
     base = tmp_path_factory.mktemp("airflow_services")
     settings = copy_lake(city_lake, base)
-    env = _task_env(settings, smtp_sink.port, REDCLOUD_AIRFLOW__END_DATE=str(D2),
+    env = _task_env(settings, failure_sink.port, REDCLOUD_AIRFLOW__END_DATE=str(D2),
                     REDCLOUD_AIRFLOW__DAG_REFRESH_SECONDS="10", REDCLOUD_ALERTS__DELIVER="false")
     af.airflow("dags", "delete", "redcloud_daily", "-y", check=False, extra_env=env, timeout=300)
     t = time.perf_counter()
@@ -396,7 +396,7 @@ def _wait_for_run(client: httpx.Client, dag_id: str, run_id: str, timeout: float
 
 @pytest.mark.timeout(1800)
 def test_planted_quality_failure_fails_the_gate_task_and_nothing_downstream_publishes(af, services, spark,
-                                                                                     smtp_sink):
+                                                                                     failure_sink):
     """A plain 身份证号 planted in silver ``members.occupation`` reaches gold ``dim_member``. A run
     triggered through the REST API (scheduler + LocalExecutor) fails the gold task at once (no
     retry), with the expectation and the row in its log, its task note and the failure e-mail; every
@@ -414,7 +414,7 @@ def test_planted_quality_failure_fails_the_gate_task_and_nothing_downstream_publ
     spark.sql(f"update delta.`{members}` set occupation = '身份证{PLAIN_ID}' where member_id = {victim}")
     gold_before = {t: lake.version("gold", t) for t in lake.tables("gold")}
     snaps_before = [i.snapshot_id for i in snapshot.Snapshots(settings.serving).list()]
-    n_mail = len(smtp_sink.messages)
+    n_mail = len(failure_sink.messages)
     client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {_token(url)}"}, timeout=60)
     _wait_for_dag(client, "redcloud_daily")
     assert client.patch("/api/v2/dags/redcloud_daily", json={"is_paused": False}).status_code == 200
@@ -455,10 +455,10 @@ def test_planted_quality_failure_fails_the_gate_task_and_nothing_downstream_publ
     assert note and "质量闸门未通过" in note and "no_plain_pii" in note and f"member_id={victim}" in note, note
     # ... and in the one failure e-mail
     deadline = time.monotonic() + 60
-    while not smtp_sink.messages[n_mail:] and time.monotonic() < deadline:
+    while not failure_sink.messages[n_mail:] and time.monotonic() < deadline:
         time.sleep(2)
-    mails = [m for m in smtp_sink.messages[n_mail:] if m["subject"].startswith("[redcloud] ")]
-    assert len(mails) == 1, [m["subject"] for m in smtp_sink.messages[n_mail:]]
+    mails = [m for m in failure_sink.messages[n_mail:] if m["subject"].startswith("[redcloud] ")]
+    assert len(mails) == 1, [m["subject"] for m in failure_sink.messages[n_mail:]]
     assert "质量闸门未通过" in mails[0]["subject"] and "redcloud_daily.gold" in mails[0]["subject"]
     assert "dim_member" in mails[0]["body"] and "occupation" in mails[0]["body"]
     assert get_settings().airflow.notify_to in mails[0]["to"]

@@ -117,7 +117,7 @@ def test_pdf_headline_numbers_equal_independent_computation(brief, snapshot):
     # sanity: the test city has activity this week, so these are not vacuous zeros
     assert expected["组织生活会议场次"][0] != "0" and expected["学习问答作答率"][0].endswith("%")
     for label, (now, prev) in expected.items():
-        pattern = re.escape(label) + r"\s+" + re.escape(now) + r"\s+" + re.escape(prev) + r"\s"
+        pattern = re.escape(unicodedata.normalize("NFKC", label)) + r"\s+" + re.escape(now) + r"\s+" + re.escape(prev) + r"\s"
         assert re.search(pattern, text), f"{label}: expected {now} (上周 {prev}) in the PDF headline table"
     assert "需要决策的事项" in text
     # Every optional section whose table is absent from the snapshot says so plainly.

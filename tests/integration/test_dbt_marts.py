@@ -98,19 +98,21 @@ def test_county_members_by_org_type_match_silver(first_build, lake):
     assert total.members.tolist() == [len(sub)] and len(sub) > 50
 
 
-def test_branch_meeting_completion_matches_silver(first_build, lake):
+def test_branch_meeting_completion_matches_silver(first_build, lake, city_lake):
+    """三会一课 completion of the quarter so far, from silver meetings and the configured requirement."""
+    required = city_lake.settings.rules.sanhui_required
+    total = sum(required.values())
     mt = _read(lake, "silver", "meetings")
     mt = mt[~mt.is_deleted.fillna(False)]
     q_start, q_end = dt.date(2025, 10, 1), D2
     q = mt[(mt.meeting_date >= q_start) & (mt.meeting_date <= q_end)]
     counts = q.pivot_table(index="org_id", columns="meeting_type", values="meeting_id", aggfunc="count").fillna(0)
-    held = (counts.get("支委会", 0).clip(upper=3) + counts.get("支部党员大会", 0).clip(upper=1)
-            + counts.get("党课", 0).clip(upper=1))
+    held = sum(counts.get(kind, 0).clip(upper=n) for kind, n in required.items() if n)
     life = _read(lake, "marts", "mart_org_life_monthly")
     dec = life[life.month == dt.date(2025, 12, 1)].set_index("org_id")
     branch = held.index[held.argmax()]  # a branch with the most complete quarter, and every other branch too
-    assert dec.loc[branch, "sanhui_completion_qtd"] == pytest.approx(held[branch] / 5)
-    both = dec.join((held / 5).rename("expected"), how="left").fillna({"expected": 0.0})
+    assert dec.loc[branch, "sanhui_completion_qtd"] == pytest.approx(held[branch] / total)
+    both = dec.join((held / total).rename("expected"), how="left").fillna({"expected": 0.0})
     assert len(both) > 20
     assert (both.sanhui_completion_qtd.astype(float) - both.expected).abs().max() < 1e-6  # decimal(…, 6) in the mart
 

@@ -193,7 +193,7 @@ def test_worse_challenger_is_not_promoted(models_stage):
     bad = ct.train(env, params={"n_estimators": 1, "max_depth": 1, "learning_rate": 0.01})
     first = models_stage["first"]["models_train"]["trained"]["cadre_evaluation"]["metrics"]
     assert bad["metrics"]["test_qwk"] < first["test_qwk"]
-    assert env.version_by_alias("cadre_evaluation", "candidate").version == bad["version"]
+    assert str(env.version_by_alias("cadre_evaluation", "candidate").version) == bad["version"]
     verdicts = pipeline.run_stage(ctx, "models_validate")["validated"]
     assert verdicts["cadre_evaluation"]["passed"] is False and "not better" in verdicts["cadre_evaluation"]["reason"]
     assert pipeline.run_stage(ctx, "models_promote")["promoted"] == {}

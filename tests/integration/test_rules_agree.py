@@ -5,7 +5,7 @@ dataset) shows the same resulting number.
 The copy runs with five parameters changed at once (each moves a different number): the learning
 obligation extended to 科级, escalation after 3 missed working days instead of 5, 督办预警 30 days
 before a deadline instead of 15, 逾期注销 60 days after it instead of 90, and 三会一课 requiring
-2 支委会 + 1 支部党员大会 + 2 党课 a quarter. gold, the affected marts, alerts, publish and brief are
+two 党课 a quarter instead of one (3 支委会 + 1 支部党员大会 + 2 党课). gold, the affected marts, alerts, publish and brief are
 rerun. Each test checks one parameter: its numbers changed from the city lake's (default rules) and
 every reader agrees on the new ones.
 """
@@ -31,7 +31,7 @@ from redcloud.serving.snapshot import Snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
 CHANGES = {"learning_min_level": "科级", "learning_escalate_after": 3, "project_warning_days": 30,
-           "project_expire_after_days": 60, "sanhui_required": {"支委会": 2, "支部党员大会": 1, "党课": 2, "党小组会": 0}}
+           "project_expire_after_days": 60, "sanhui_required": {"支委会": 3, "支部党员大会": 1, "党课": 2, "党小组会": 0}}
 AFFECTED_MARTS = ["+mart_poverty_projects", "+mart_learning_compliance", "+mart_org_life_monthly"]
 Q4 = dt.date(2025, 10, 1)
 
@@ -179,7 +179,7 @@ def test_learning_min_level(before, after):
 
 
 def test_sanhui_required(before, after):
-    """三会一课 2 支委会 + 1 支部党员大会 + 2 党课: the requirement and the completion of 2025 Q4 are the
+    """三会一课 with two 党课 a quarter (3 支委会 + 1 支部党员大会 + 2 党课): the requirement and the completion of 2025 Q4 are the
     same in gold's quarter and month facts, the mart and the API."""
     for r, total in ((before, 5), (after, 6)):
         q = r.gold("fct_branch_quarter")

@@ -271,10 +271,13 @@ def test_rerunning_external_silver_and_identity_gives_identical_tables(spark, ru
     tables = [("silver", n) for n in EXTERNAL + ("power_operation_versions", "person_links", "persons")]
     tables += [("quarantine", n) for n in EXTERNAL]
     before = {t: _content(spark, *t) for t in tables}
+    versions = {t: copy_ctx.lake.version(*t) for t in tables if t[0] == "silver"}
     silver_external.run(copy_ctx)
     identity.run(copy_ctx)
     for t in tables:
         assert _content(spark, *t) == before[t], f"{t} changed on rerun"
+    # nothing changed, so no silver table has a new Delta version
+    assert {t: copy_ctx.lake.version(*t) for t in versions} == versions
     rec = lake.read(spark, "ops", "reconciliation").where(F.col("logical_date") == D)
     assert rec.where(F.col("entity").isin(*EXTERNAL)).count() == len(EXTERNAL)
 

@@ -340,7 +340,7 @@ def test_bronze_web_run_rerun_and_unchanged_day(spark, settings, server, tmp_pat
     assert [len(snap2[t]) for t in TABLES] == [10, 0, 0, 0]
     raw2 = lake.read(spark, "bronze", "web__raw_pages").where(F.col("_logical_date") == F.lit(d2)).collect()
     assert all(r["status"] == 304 and r["body"] is None for r in raw2)
-    assert _content(spark, d1) == snap1  # the earlier date is untouched
+    assert _content(spark, lake, d1) == snap1  # the earlier date is untouched
 
     state = tmp_path / "state"
     assert sorted(p.name for p in state.iterdir()) == [
