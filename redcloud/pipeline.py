@@ -9,8 +9,9 @@ written, and a failed gate puts every one of those tables back to its previous v
 run created are removed) before :class:`redcloud.quality.GateFailed` stops the job, so no reader
 ever builds on a failed layer. ``ops/quality_results`` keeps the verdict.
 
-Reconciliation (``ops/reconciliation``) records, per batch and table, source rows = bronze rows and
-bronze rows = silver rows + quarantine rows.
+Reconciliation (``ops/reconciliation``, :mod:`redcloud.stages.reconciliation`) records, per source
+table and batch, source rows = bronze rows + rejected rows (bronze step) and bronze rows = silver
+rows + quarantine rows (silver step).
 """
 
 from __future__ import annotations
@@ -119,9 +120,14 @@ def format_summary(summary: dict, ctx: RunContext) -> str:
             lines.append(f"  {r['table']:38s} rows {rows:>9,}{extra}" if rows is not None else f"  {r['table']}")
     rec = summary.get("silver", {}).get("reconciliation", [])
     if rec:
-        lines.append("reconciliation (bronze = silver + quarantine):")
+        lines.append("reconciliation (source = bronze + rejected; bronze = silver + quarantine):")
+
+        def n(v) -> str:
+            return f"{v:>8,}" if v is not None and v == v else "       ?"
+
         for r in rec:
-            ok = "OK " if r["balanced"] else "MISMATCH"
-            lines.append(f"  {ok} {r['table']:34s} bronze {r['bronze_rows']:>9,} = silver {r['silver_rows']:>9,}"
-                         f" + quarantine {r['quarantine_rows']:>6,}")
+            ok = "OK      " if r["balanced"] and r["complete"] else ("PARTIAL " if r["balanced"] else "MISMATCH")
+            lines.append(f"  {ok} {r['table']:26s} source {n(r['source_rows'])} = bronze {n(r['bronze_rows'])}"
+                         f" + rejected {n(r['rejected_rows'])};  silver {n(r['silver_rows'])}"
+                         f" + quarantine {n(r['quarantine_rows'])}")
     return "\n".join(lines)

@@ -6,7 +6,14 @@ Pure Python, no Spark: :func:`read_export` turns the bytes of one file into
   of :data:`redcloud.contracts.IRONCAGE_HEADERS` and their aliases mapped back), every value a
   string or ``None``;
 - ``rejects``: one dict per record that could not be read, with a ``reason``
-  (``encoding_error`` or ``malformed_row``), a human ``detail`` and the ``raw`` text.
+  (``encoding_error``, ``malformed_row`` or ``private_use_character``), a human ``detail`` and the
+  ``raw`` text.
+
+A value with a private-use code point (U+E000–U+F8FF, planes 15–16) is never a real character in
+these exports: Python's ``gb18030`` codec follows the 2005 table, so bytes a GB18030-2022 exporter
+writes for characters such as 龴 (FE59) decode to private-use code points without any error; a
+self-made glyph (自造字) does the same. Such a record is rejected as ``private_use_character``, naming
+the column and the code point, so it is re-exported (in UTF-8) rather than stored wrong.
 
 Nothing is dropped silently: every non-blank physical line of a CSV/JSONL file (after the CSV
 header) and every non-empty sheet row of an XLSX file (after the header row) ends up in exactly
@@ -27,6 +34,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +43,7 @@ from redcloud.contracts import IRONCAGE_HEADER_ALIASES, IRONCAGE_HEADERS, IRONCA
 HEADERS = IRONCAGE_HEADERS
 KINDS = IRONCAGE_KINDS  # power_operations, duty_records, complaints
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl"}
-REASONS = ("encoding_error", "malformed_row")
+REASONS = ("encoding_error", "malformed_row", "private_use_character")
 META_COLUMNS = ["_file", "_line", "_file_sha256", "_kind", "_format", "_encoding"]
 REJECT_COLUMNS = ["kind", "file", "line", "sha256", "reason", "detail", "raw", "format", "encoding"]
 # candidate encodings tried strictly, in this order, before charset-normalizer is asked
@@ -230,8 +238,12 @@ class _Collector:
         self.ef = ef
         self.cols = columns(ef.kind)
 
-    def row(self, line: int, values: dict[str, str | None]) -> None:
+    def row(self, line: int, values: dict[str, str | None], raw: str = "") -> None:
         rec = {c: values.get(c) for c in self.cols}
+        pua = private_use(rec)
+        if pua:
+            self.reject(line, "private_use_character", pua, raw or json.dumps(rec, ensure_ascii=False))
+            return
         rec.update(_file=self.ef.file, _line=line, _file_sha256=self.ef.sha256, _kind=self.ef.kind,
                    _format=self.ef.format, _encoding=self.ef.encoding)
         self.ef.rows.append(rec)
@@ -241,6 +253,21 @@ class _Collector:
         self.ef.rejects.append(dict(kind=self.ef.kind, format=self.ef.format, encoding=self.ef.encoding,
                                     file=self.ef.file, line=line, sha256=self.ef.sha256, reason=reason,
                                     detail=detail, raw=raw))
+
+
+def private_use(values: dict[str, str | None]) -> str:
+    """Where ``values`` hold private-use code points, as a message naming the column and code point
+    ("" when none do)."""
+    found = []
+    for col, v in values.items():
+        for ch in v or "":
+            if unicodedata.category(ch) == "Co":
+                found.append(f"{col} U+{ord(ch):04X}")
+                break
+    if not found:
+        return ""
+    return ("私用区字符 private-use character in " + ", ".join(found)
+            + "：GB18030-2022 与 2005 映射不同的字节或自造字，请导出方以 UTF-8 重新导出")
 
 
 def _check_header(kind: str, names: list[str]) -> tuple[list[str] | None, str]:
@@ -317,7 +344,7 @@ def _read_csv(ef: ExportFile, data: bytes, out: _Collector) -> None:
         if error:
             out.reject(start, "malformed_row", error, raw)
         else:
-            out.row(start, {c: (v if v != "" else None) for c, v in zip(header, fields)})
+            out.row(start, {c: (v if v != "" else None) for c, v in zip(header, fields)}, raw)
 
 
 def _iter_from(seq: list, start: int, count: int | None = None):
@@ -348,7 +375,7 @@ def _read_jsonl(ef: ExportFile, data: bytes, out: _Collector) -> None:
         if mapped is None:
             out.reject(no, "malformed_row", problem.replace("header unusable", "record keys wrong"), line)
             continue
-        out.row(no, {hmap[k.strip().lstrip("\ufeff")]: _json_value(v) for k, v in rec.items()})
+        out.row(no, {hmap[k.strip().lstrip("\ufeff")]: _json_value(v) for k, v in rec.items()}, line)
 
 
 def _read_xlsx(ef: ExportFile, data: bytes, out: _Collector) -> None:
@@ -385,7 +412,7 @@ def _read_xlsx(ef: ExportFile, data: bytes, out: _Collector) -> None:
             elif len(cells) > width:
                 out.reject(no, "malformed_row", f"expected {width} fields, got {len(cells)}", raw)
             else:
-                out.row(no, dict(zip(header, cells + [None] * (width - len(cells)))))
+                out.row(no, dict(zip(header, cells + [None] * (width - len(cells)))), raw)
     wb.close()
 
 

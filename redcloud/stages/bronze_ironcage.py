@@ -37,6 +37,7 @@ from redcloud.context import RunContext
 from redcloud.lake import DeltaDataSet, Lake
 from redcloud.sources import ironcage as IC
 from redcloud.sources.ironcage import file_hash
+from redcloud.stages import reconciliation
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def registered(lake: Lake) -> list[dict]:
     """The registry rows (sha256, file, _logical_date), empty before the first load."""
     if not lake.exists("ops", REGISTRY):
         return []
-    return lake.pandas("ops", REGISTRY, ["sha256", "file", "_logical_date"]).to_dict("records")
+    return lake.pandas("ops", REGISTRY, ["sha256", "file", "_logical_date", "_loaded_at"]).to_dict("records")
 
 
 def plan(files: list[LandingFile], registry: list[dict], day: dt.date) -> list[LandingFile]:
@@ -135,9 +136,12 @@ def plan(files: list[LandingFile], registry: list[dict], day: dt.date) -> list[L
     chosen: dict[str, LandingFile] = {}
     for f in files:
         regs = by_hash.get(f.sha256, [])
-        other = sorted({r["_logical_date"] for r in regs if r["_logical_date"] != day})
+        other = sorted((r["_logical_date"], r.get("_loaded_at"), r["file"]) for r in regs if r["_logical_date"] != day)
         if other:
-            f.action, f.why = "skip", f"already loaded for {other[0]}"
+            first_day, first_at, first_name = other[0]
+            when = f" at {first_at:%Y-%m-%d %H:%M}" if first_at is not None else ""
+            named = "" if first_name == f.path.name else f" as {first_name}"
+            f.action, f.why = "skip", f"same content already loaded{named} for {first_day}{when}"
         elif f.sha256 in chosen:
             f.action, f.why = "skip", f"same content as {chosen[f.sha256].path.name}"
         else:
@@ -238,6 +242,13 @@ def run(ctx: RunContext) -> dict:
                         source_rows=n_source, bronze_rows=n_bronze, quarantine_rows=n_quarantine,
                         balanced=n_source == n_bronze + n_quarantine,
                         seconds=round(time.perf_counter() - t0, 2)))
+    reconciliation.record_bronze(ctx, [dict(bronze_table=r["table"].split("/", 1)[1], source_kind="ironcage",
+                                            source=r["source"], source_rows=r["source_rows"],
+                                            rejected_rows=r["quarantine_rows"], bronze_rows=r["bronze_rows"])
+                                       for r in out])
+    for f in files:
+        if f.action == "skip":
+            ctx.progress.note(f"数据铁笼 {f.path.name}: skipped, {f.why}")
     for r in out:
         ctx.progress.table(r["table"], r["bronze_rows"], r["seconds"],
                            f"files {r['files_loaded']} (skipped {r['files_skipped']}), source {r['source_rows']:,}, "
@@ -245,4 +256,5 @@ def run(ctx: RunContext) -> dict:
         if not r["balanced"]:
             log.error("数据铁笼 %s: source rows %d != bronze %d + quarantine %d", r["table"], r["source_rows"],
                       r["bronze_rows"], r["quarantine_rows"])
-    return {"tables": out}
+    skipped = [dict(file=f.path.name, kind=f.kind, why=f.why) for f in files if f.action == "skip"]
+    return {"tables": out, "skipped_files": skipped}

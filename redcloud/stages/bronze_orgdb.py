@@ -4,7 +4,8 @@ For each system and table of :data:`redcloud.contracts.SYSTEMS` and the logical 
 rows with ``watermark < updated_at < day + 1`` (the watermark being the highest ``updated_at``
 loaded by earlier dates) are extracted (:func:`redcloud.sources.orgdb.extract`), and keys alive in
 bronze but gone from the source become ``_op = 'D'`` tombstones. Both replace the date's partition
-of ``bronze/<system>__<table>`` (a rerun replaces what the date wrote).
+of ``bronze/<system>__<table>`` (a rerun replaces what the date wrote), and each table's batch is
+recorded in ``ops/reconciliation`` (source rows, bronze rows).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from redcloud.context import RunContext
 from redcloud.contracts import PRIMARY_KEYS, SYSTEMS
 from redcloud.lake import DeltaDataSet
+from redcloud.stages import reconciliation
 
 
 def _day_end(day: dt.date) -> dt.datetime:
@@ -66,4 +68,8 @@ def load_table(ctx: RunContext, system: str, table: str, loaded_at: dt.datetime)
 def run(ctx: RunContext, systems: dict[str, list[str]] | None = None) -> dict:
     loaded_at = dt.datetime.now().replace(microsecond=0)
     todo = [(system, table) for system, tables in (systems or SYSTEMS).items() for table in tables]
-    return {"tables": ctx.map_tables(lambda st: load_table(ctx, st[0], st[1], loaded_at), todo)}
+    out = ctx.map_tables(lambda st: load_table(ctx, st[0], st[1], loaded_at), todo)
+    reconciliation.record_bronze(ctx, [dict(bronze_table=r["table"].split("/", 1)[1], source_kind="orgdb",
+                                            source=r["source"], source_rows=r["source_rows"], rejected_rows=0,
+                                            bronze_rows=r["bronze_rows"]) for r in out])
+    return {"tables": out}

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from redcloud.context import RunContext
 from redcloud.lake import DeltaDataSet
 from redcloud.sources.web_client import FetchResult, ValidatorStore, WebClient, WebFetchError
+from redcloud.stages import reconciliation
 
 DATASETS = ("penalties", "enforcement", "news")
 RAW_TABLE = "web__raw_pages"
@@ -190,6 +191,8 @@ def run(ctx: RunContext, base_url: str | None = None, state_dir: str | None = No
     the date) and ``retries`` (extra attempts after 5xx/timeouts). ``client_options`` go to
     :class:`WebClient` (timeouts, attempts, backoff, rate limit).
     """
+    from pyspark.sql import functions as F
+
     from spark_jobs import bronze as B
 
     spark, lake, day, s = ctx.spark, ctx.lake, ctx.day, ctx.settings
@@ -234,4 +237,9 @@ def run(ctx: RunContext, base_url: str | None = None, state_dir: str | None = No
                                    partition_col="_logical_date", partition_value=day,
                                    description="web reference data: every page requested, raw"))
     store.save(state_paths(state, day)[1])  # the state later dates start from
+    reconciliation.record_bronze(ctx, [dict(bronze_table=r["table"].split("/", 1)[1], source_kind="web",
+                                            source=r["source"], source_rows=r["records"], rejected_rows=0,
+                                            bronze_rows=lake.read(spark, "bronze", r["table"].split("/", 1)[1])
+                                            .where(F.col("_logical_date") == F.lit(day)).count())
+                                       for r in out])
     return {"tables": out, "seconds": round(time.perf_counter() - t0, 1)}

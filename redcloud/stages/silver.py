@@ -19,9 +19,6 @@ from redcloud.lake import DeltaDataSet, Lake
 from spark_jobs.silver import build_entity
 from spark_jobs.silver.entities import ENTITIES, EntitySpec
 
-RECON_SCHEMA = ("batch_id string, logical_date date, stage string, entity string, bronze_table string, "
-                "bronze_rows long, silver_rows long, quarantine_rows long, deleted_rows long, balanced boolean")
-
 
 def _merge_silver(spark, lake: Lake, spec: EntitySpec, good, deleted, version_col: str) -> None:
     """Merge the batch into ``silver/<entity>`` by key; only rows that change anything are merged, so a
@@ -110,20 +107,20 @@ def reference_frames(spark, lake: Lake, day: dt.date) -> dict:
     return out
 
 
-def write_reconciliation(spark, lake: Lake, day: dt.date, results: list[dict], stage: str = "silver") -> list[dict]:
-    rows = []
-    for r in results:
-        if "bronze_rows" not in r:
-            continue
-        rows.append(dict(batch_id=r["batch_id"], logical_date=day, stage=stage, entity=r["entity"],
-                         bronze_table=r["batch_id"].split("@")[0], bronze_rows=r["bronze_rows"],
-                         silver_rows=r["batch_rows"], quarantine_rows=r["quarantined"], deleted_rows=r["deleted"],
-                         balanced=r["bronze_rows"] == r["batch_rows"] + r["quarantined"]))
-    if rows:
-        df = spark.createDataFrame(rows, RECON_SCHEMA)
-        lake.write(spark, DeltaDataSet("reconciliation", "ops", df, mode="merge", keys=["batch_id", "stage"]))
-    return [dict(table=r["entity"], bronze_rows=r["bronze_rows"], silver_rows=r["silver_rows"],
-                 quarantine_rows=r["quarantine_rows"], balanced=r["balanced"]) for r in rows]
+def write_reconciliation(ctx: RunContext, results: list[dict]) -> list[dict]:
+    """Record the silver step of each batch in ``ops/reconciliation``; return the batches' full rows
+    (source -> bronze -> silver + quarantine) for the summary."""
+    from redcloud.stages import reconciliation
+
+    rows = [dict(bronze_table=r["batch_id"].split("@")[0], entity=r["entity"], bronze_rows=r["bronze_rows"],
+                 silver_rows=r["batch_rows"], quarantine_rows=r["quarantined"], deleted_rows=r["deleted"])
+            for r in results if "bronze_rows" in r]
+    reconciliation.record_silver(ctx, rows)
+    mine = {r["bronze_table"] for r in rows}
+    return [dict(table=r["entity"], source_kind=r["source_kind"], source_rows=r["source_rows"],
+                 rejected_rows=r["rejected_rows"], bronze_rows=r["bronze_rows"], silver_rows=r["silver_rows"],
+                 quarantine_rows=r["quarantine_rows"], complete=r["complete"], balanced=r["balanced"])
+            for r in reconciliation.for_day(ctx.lake, ctx.day) if r["bronze_table"] in mine]
 
 
 def run_entities(ctx: RunContext, entities: list[EntitySpec] | None = None) -> dict:
@@ -140,7 +137,7 @@ def run_entities(ctx: RunContext, entities: list[EntitySpec] | None = None) -> d
     results = ctx.map_tables(one, entities or ENTITIES)
     for df in refs.values():
         df.unpersist()
-    recon = write_reconciliation(ctx.spark, ctx.lake, ctx.day, results)
+    recon = write_reconciliation(ctx, results)
     return {"tables": results, "reconciliation": recon}
 
 

@@ -92,5 +92,5 @@ def run(ctx: RunContext, entities: list[ExternalSpec] | None = None) -> dict:
     results = ctx.map_tables(one, specs)
     for df in refs.values():
         df.unpersist()
-    recon = write_reconciliation(ctx.spark, ctx.lake, ctx.day, results)
+    recon = write_reconciliation(ctx, results)
     return {"tables": results, "reconciliation": recon}

@@ -88,11 +88,12 @@ def test_reconciliation_balances_source_bronze_silver_quarantine(spark, runs):
     rec = [r for r in runs["lake"].read(spark, "ops", "reconciliation").where(F.col("logical_date").isin(D1, D2))
            .collect() if r.bronze_table in orgdb]
     assert len(rec) == 2 * len(orgdb)
-    assert all(r.balanced for r in rec)
+    assert all(r.balanced and r.complete and r.source_kind == "orgdb" for r in rec)
     for day in (D1, D2):
         by_source = runs["bronze"][day]
         for r in (x for x in rec if x.logical_date == day):
-            assert r.bronze_rows == by_source[r.bronze_table.replace("__", ".")]["source_rows"]
+            assert r.source_rows == r.bronze_rows == by_source[r.bronze_table.replace("__", ".")]["source_rows"]
+            assert r.rejected_rows == 0
             assert r.bronze_rows == r.silver_rows + r.quarantine_rows
 
 

@@ -97,8 +97,12 @@ def test_every_external_batch_reconciles(spark, run):
             name, f"ironcage__{name}")
         bronze = lake.read(spark, "bronze", src).where(F.col("_logical_date") == D).count()
         quarantine = lake.read(spark, "quarantine", name).where(F.col("_logical_date") == D).count()
-        assert r.balanced and r.bronze_rows == bronze == r.silver_rows + r.quarantine_rows, name
+        assert r.balanced and r.complete and r.bronze_rows == bronze == r.silver_rows + r.quarantine_rows, name
+        assert r.source_rows == r.bronze_rows + r.rejected_rows, name
         assert r.quarantine_rows == quarantine, name
+        if src.startswith("ironcage__"):   # bronze's rejects are the export rows that could not be read
+            assert r.rejected_rows == lake.read(spark, "quarantine", "ironcage__rejects").where(
+                (F.col("_logical_date") == D) & (F.col("kind") == name)).count(), name
         assert bronze > 0, name
     # power operations: every accepted version is kept, and silver has one row per op
     po = rec["power_operations"]
@@ -284,7 +288,10 @@ def test_rerunning_external_silver_and_identity_gives_identical_tables(spark, ru
 
 def test_next_day_export_updates_an_open_operation_and_a_redelivered_row_is_a_duplicate(spark, run, copy_ctx):
     """Runs after the rerun test: a daily export for 2026-01-01 re-delivers one row already loaded
-    (an exact copy: duplicate) and completes one operation that was open (an update)."""
+    (an exact copy: duplicate), completes one operation that was open (an update), and carries a
+    row with a field too many and a row with a GB18030-2022-only character (a private-use code
+    point once decoded). The whole chain reconciles in one ops/reconciliation row: 4 source rows =
+    2 bronze + 2 rejected; 2 bronze = 1 silver + 1 quarantine; no private-use character in silver."""
     from redcloud.contracts import IRONCAGE_HEADERS as HEADERS
     from redcloud.stages import bronze_ironcage, silver_external
     from spark_jobs.silver.external import BY_NAME
@@ -300,13 +307,22 @@ def test_next_day_export_updates_an_open_operation_and_a_redelivered_row_is_a_du
     done = b[b.op_id == open_op].iloc[-1][cols].to_dict()
     done.update(status="办结", completed_at="2026-01-01 10:00:00")
     frame = pd.DataFrame([again, done])[cols].rename(columns=HEADERS["power_operations"])
+    text = frame.to_csv(index=False, lineterminator="\n")
+    too_wide = text.splitlines()[1] + ",多余\n"
+    private_use = text.splitlines()[2].replace(done["handler_name"], "\ue81e明") + "\n"
     (Path(ctx.settings.paths.landing_dir) / "power_operations_20260101.csv").write_bytes(
-        frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+        (text + too_wide + private_use).encode("utf-8"))
     loaded = {r["table"]: r for r in bronze_ironcage.run(ctx)["tables"]}
     assert loaded["bronze/ironcage__power_operations"]["bronze_rows"] == 2
     res = silver_external.run(ctx, [BY_NAME["power_operations"]])
     (r,) = res["reconciliation"]
-    assert (r["bronze_rows"], r["silver_rows"], r["quarantine_rows"], r["balanced"]) == (2, 1, 1, True)
+    assert (r["source_rows"], r["bronze_rows"], r["rejected_rows"], r["silver_rows"], r["quarantine_rows"]) \
+        == (4, 2, 2, 1, 1)
+    assert r["complete"] and r["balanced"]
+    rejects = lake.read(spark, "quarantine", "ironcage__rejects").where(F.col("_logical_date") == d2).collect()
+    assert sorted((x.line, x.reason) for x in rejects) == [(4, "malformed_row"), (5, "private_use_character")]
+    pua = lake.read(spark, "silver", "power_operations").where(F.col("handler_name").rlike("[\\x{E000}-\\x{F8FF}]"))
+    assert pua.count() == 0
     q = lake.read(spark, "quarantine", "power_operations").where(F.col("_logical_date") == d2).collect()
     assert [x.record_key for x in q] == [again["op_id"]] and q[0].reasons[0].startswith("duplicate_record")
     row = lake.read(spark, "silver", "power_operations").where(F.col("op_id") == open_op).collect()

@@ -148,6 +148,27 @@ def test_csv_invalid_utf8_line_is_quarantined(tmp_path):
     assert [(r["line"], r["reason"]) for r in ef.rejects] == [(22, "encoding_error")]
 
 
+def test_gb18030_2022_only_bytes_never_become_private_use_characters(tmp_path):
+    """FE59 is 龴 (U+9FB4) in GB18030-2022 but a private-use code point in the 2005 table Python
+    decodes with: the row is rejected with the reason and the column, never stored as U+E81E. Rare
+    characters that both tables agree on (䶮 in four bytes, 𠮷 outside the BMP) read exactly."""
+    header = ",".join(HEADERS["duty_records"].values()).encode("gb18030")
+    fine = "JS1,D1,䶮𠮷龚赟,,2025-12-01,10,9,95.5".encode("gb18030")
+    only_2022 = b"JS2,D1,\xfe\x59" + "明".encode("gb18030") + b",,2025-12-01,10,9,95.5"
+    p = tmp_path / "duty_records_gb2022.csv"
+    p.write_bytes(b"\n".join([header, fine, only_2022, b""]))
+    ef = IC.read_export(p)
+    assert [r["cadre_name"] for r in ef.rows] == ["䶮𠮷龚赟"]
+    assert [(r["line"], r["reason"]) for r in ef.rejects] == [(3, "private_use_character")]
+    assert "cadre_name U+E81E" in ef.rejects[0]["detail"] and ef.rejects[0]["raw"].startswith("JS2,D1,")
+    # the same in a JSON-lines export written by a tool that kept the private-use character
+    rec = {v: None for v in HEADERS["duty_records"].values()} | {"记实编号": "JS3", "干部姓名": "\ue81e明"}
+    j = tmp_path / "duty_records_pua.jsonl"
+    j.write_text(json.dumps(rec, ensure_ascii=False) + "\n", encoding="utf-8")
+    ej = IC.read_export(j)
+    assert ej.rows == [] and [r["reason"] for r in ej.rejects] == ["private_use_character"]
+
+
 def test_jsonl_malformed_records(tmp_path):
     good = {v: None for v in HEADERS["complaints"].values()} | {"投诉编号": "TS1", "被投诉人": "龚淼鑫"}
     missing = {k: v for k, v in good.items() if k != "处理状态"}
