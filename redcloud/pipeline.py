@@ -9,6 +9,9 @@ written, and a failed gate puts every one of those tables back to its previous v
 run created are removed) before :class:`redcloud.quality.GateFailed` stops the job, so no reader
 ever builds on a failed layer. ``ops/quality_results`` keeps the verdict.
 
+Every stage's start and end is recorded in ``ops/runs`` (:mod:`redcloud.runs`): a stage a dead
+process left half-done shows as ``running``, and publish refuses to build a snapshot past it.
+
 Reconciliation (``ops/reconciliation``, :mod:`redcloud.stages.reconciliation`) records, per source
 table and batch, source rows = bronze rows + rejected rows (bronze step) and bronze rows = silver
 rows + quarantine rows (silver step).
@@ -21,6 +24,7 @@ import logging
 import time
 from typing import Callable
 
+from redcloud import runs
 from redcloud.context import RunContext
 from redcloud.stages import registry
 
@@ -84,16 +88,24 @@ def _run_leaf(ctx: RunContext, stage: registry.Stage) -> dict:
 
 
 def run_stage(ctx: RunContext, name: str) -> dict:
-    """One stage of the registry (a composite runs its parts in order) for ``ctx``."""
+    """One stage of the registry (a composite runs its parts in order) for ``ctx``; its start and end
+    are recorded in ``ops/runs`` (:mod:`redcloud.runs`)."""
     stage = registry.get(name)
     t0 = time.perf_counter()
-    with ctx.progress.stage(stage.name, stage.title):
-        if stage.parts:
-            parts = {p: run_stage(ctx, p) for p in stage.parts}
-            result = {"parts": parts, "tables": [t for r in parts.values() for t in r.get("tables", [])]}
-        else:
-            result = _run_leaf(ctx, stage)
+    runs.record(ctx.lake, ctx.day, stage.name, ctx.run_id, runs.RUNNING)
+    try:
+        with ctx.progress.stage(stage.name, stage.title):
+            if stage.parts:
+                parts = {p: run_stage(ctx, p) for p in stage.parts}
+                result = {"parts": parts, "tables": [t for r in parts.values() for t in r.get("tables", [])]}
+            else:
+                result = _run_leaf(ctx, stage)
+    except BaseException as exc:
+        runs.record(ctx.lake, ctx.day, stage.name, ctx.run_id, runs.FAILED, round(time.perf_counter() - t0, 1),
+                    f"{type(exc).__name__}: {exc}")
+        raise
     result["seconds"] = round(time.perf_counter() - t0, 1)
+    runs.record(ctx.lake, ctx.day, stage.name, ctx.run_id, runs.SUCCEEDED, result["seconds"])
     return result
 
 

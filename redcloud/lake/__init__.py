@@ -146,7 +146,9 @@ class Lake:
             return
         writer = ds.df.write.format("delta").mode("overwrite")
         if self.exists(ds.layer, ds.name):
-            writer = writer.option("replaceWhere", f"{ds.partition_col} = {_lit(ds.partition_value)}")
+            # new columns (a table written by an earlier release) are added, never dropped
+            writer = (writer.option("replaceWhere", f"{ds.partition_col} = {_lit(ds.partition_value)}")
+                      .option("mergeSchema", "true"))
         else:
             writer = writer.partitionBy(ds.partition_col)
         writer.save(self.path(ds.layer, ds.name))

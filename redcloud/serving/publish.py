@@ -97,7 +97,13 @@ def build_duckdb(snaps: snap.Snapshots, lake: Lake, snapshot_id: str, run_id: st
 
 
 def run(ctx: RunContext) -> dict:
-    """The ``publish`` stage (no Spark: delta-rs reads the Delta tables directly)."""
+    """The ``publish`` stage (no Spark: delta-rs reads the Delta tables directly). Refused while a
+    stage before it did not finish for the date (``ops/runs``: killed mid-way, failed or running)."""
+    from redcloud import runs
+    from redcloud.stages import registry
+
+    upstream = registry.NAMES[:registry.NAMES.index("publish")]
+    runs.check_complete(ctx.lake, ctx.day, upstream)
     s = ctx.settings.serving
     t0 = time.perf_counter()
     published_at = dt.datetime.now(dt.timezone.utc)

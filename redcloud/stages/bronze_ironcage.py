@@ -16,7 +16,8 @@ One run for a logical date:
      columns (all strings), ``_file``, ``_line``, ``_file_sha256``, ``_encoding`` and the standard
      load metadata (``_row_hash`` covers the data columns only, so a row exported twice has one hash);
    - ``quarantine/ironcage__rejects``: kind, file, line, sha256, reason, detail, raw, format,
-     encoding, ``_logical_date``, ``_loaded_at``;
+     encoding, the shared quarantine columns (source = file, line, record_key, rule = reason,
+     value = the raw line), ``_logical_date``, ``_loaded_at``;
    - ``ops/ironcage_file_registry`` (written last): sha256, file, kind, format, encoding, rows,
      rejects, ``_logical_date``, ``_loaded_at``: the files this date loaded.
 
@@ -206,6 +207,9 @@ def run(ctx: RunContext) -> dict:
 
     rejects = [r for ef in exports for r in ef.rejects]
     q = (_frame(spark, rejects, reject_schema())
+         # the columns every quarantine table shares (spark_jobs.silver.common.QUARANTINE_SHARED)
+         .withColumn("source", F.col("file")).withColumn("record_key", F.lit(None).cast("string"))
+         .withColumn("rule", F.col("reason")).withColumn("value", F.col("raw"))
          .withColumn("_logical_date", F.lit(day).cast("date"))
          .withColumn("_loaded_at", F.lit(loaded_at).cast("timestamp")))
     lake.write(spark, DeltaDataSet(QUARANTINE, "quarantine", q, mode="replace_partition",

@@ -14,6 +14,7 @@ from spark_jobs.silver.common import (
     id_birth_date,
     id_check_ok,
     pseudonymise,
+    quarantine_rows,
     with_errors,
 )
 
@@ -23,7 +24,7 @@ META = ["_batch_id", "_logical_date", "_row_hash"]
 @dataclass
 class SilverBatch:
     good: DataFrame        # silver rows (pseudonymised), to merge by key
-    bad: DataFrame         # quarantine rows: entity, record_key, reasons, record (JSON, pseudonymised), META
+    bad: DataFrame         # quarantine rows: entity, source, line, record_key, rule, value, reasons, record, META
     deleted: DataFrame     # keys deleted in the source in this batch
 
 
@@ -38,6 +39,7 @@ def build_entity(bronze_batch: DataFrame, spec: EntitySpec, refs: dict[str, Data
     rows = ups.select(*[F.expr(c) for c in spec.columns], *META)
     if "id_number" in rows.columns:
         rows = rows.withColumn("id_check_ok", id_check_ok("id_number")).withColumn("id_birth", id_birth_date("id_number"))
+    row_columns = rows.columns
     checked = with_errors(rows, spec.rules, refs, spec.refs)
     checked = checked.drop("id_check_ok", "id_birth")
     if spec.dedupe_on:
@@ -49,12 +51,7 @@ def build_entity(bronze_batch: DataFrame, spec: EntitySpec, refs: dict[str, Data
     data_cols = [c for c in checked.columns if c not in META + ["_errors"]]
     good = checked.where(F.size("_errors") == 0).select(*data_cols, *META)
     good = good.withColumn("is_deleted", F.lit(False)).withColumn("deleted_on", F.lit(None).cast("date"))
-    bad = checked.where(F.size("_errors") > 0).select(
-        F.lit(spec.name).alias("entity"),
-        F.col(spec.key).cast("string").alias("record_key"),
-        F.col("_errors").alias("reasons"),
-        F.to_json(F.struct(*[F.col(c) for c in data_cols])).alias("record"),
-        *META,
-    )
+    bad = quarantine_rows(checked, spec.name, spec.key, data_cols, META, F.lit(spec.source.replace("__", ".", 1)),
+                          F.lit(None), spec.rules, row_columns, spec.pii)
     deleted = bronze_batch.where(F.col("_op") == "D").select(spec.key, "_logical_date")
     return SilverBatch(good, bad, deleted)

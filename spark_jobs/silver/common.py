@@ -7,6 +7,7 @@ on Spark Connect.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, Window
@@ -118,6 +119,53 @@ def with_errors(df: DataFrame, rules: list[Rule], refs: dict[str, DataFrame] | N
     errors = F.filter(F.array(*checks), lambda x: x.isNotNull()) if checks else F.array().cast("array<string>")
     out = df.withColumn("_errors", errors)
     return out.drop(*[c for c in out.columns if c.startswith("_hit")])
+
+
+# the columns every quarantine table shares (silver quarantine/<entity> and bronze
+# quarantine/ironcage__rejects), so an analyst reads them the same way: where the row came from
+# (source file, URL or source table; line of the export), its key, the rule it broke and the
+# offending value(s)
+QUARANTINE_SHARED = ("source", "line", "record_key", "rule", "value")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def rule_columns(rule: Rule, columns: list[str]) -> list[str]:
+    """The columns a rule's check reads (identifiers of its SQL that are columns of the row)."""
+    return list(dict.fromkeys(w for w in _IDENT.findall(rule.check) if w in columns))
+
+
+def offending_value(rules: list[Rule], row_columns: list[str], pii: dict[str, str], available: list[str]):
+    """Column: the values the row's first broken rule read, as ``col=value, ...`` (personal data in its
+    masked form); for reference and duplicate errors the message already names the value."""
+    first = F.element_at(F.col("_errors"), 1)
+    value = F.regexp_extract(first, r"^[a-z_]+: (.*)$", 1)   # orphan_reference / duplicate_record / other
+    for r in rules:
+        parts = []
+        for c in rule_columns(r, row_columns):
+            shown = f"{c}_masked" if c in pii else c
+            if shown in available:
+                parts.append(F.concat(F.lit(f"{c}="), F.coalesce(F.col(shown).cast("string"), F.lit("NULL"))))
+        if parts:
+            value = F.when(first == F.lit(f"{r.name}: {r.message}"), F.concat_ws(", ", *parts)).otherwise(value)
+    return value
+
+
+def quarantine_rows(checked: DataFrame, entity: str, key: str, data_cols: list[str], meta: list[str],
+                    source, line, rules: list[Rule], row_columns: list[str], pii: dict[str, str]) -> DataFrame:
+    """The quarantine rows of a checked batch: entity, the shared columns, every reason, the record as
+    JSON (pseudonymised), and ``meta``."""
+    bad = checked.where(F.size("_errors") > 0)
+    return bad.select(
+        F.lit(entity).alias("entity"),
+        source.alias("source"),
+        line.cast("long").alias("line"),
+        F.col(key).cast("string").alias("record_key"),
+        F.regexp_extract(F.element_at(F.col("_errors"), 1), r"^([a-z_]+)", 1).alias("rule"),
+        offending_value(rules, row_columns, pii, bad.columns).alias("value"),
+        F.col("_errors").alias("reasons"),
+        F.to_json(F.struct(*[F.col(c) for c in data_cols])).alias("record"),
+        *meta,
+    )
 
 
 def flag_duplicates(df: DataFrame, key: str, natural: str, existing: DataFrame | None = None) -> DataFrame:

@@ -36,7 +36,15 @@ from dataclasses import dataclass, field
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from spark_jobs.silver.common import EntitySpec, Ref, Rule, id_check_ok, pseudonymise, with_errors
+from spark_jobs.silver.common import (
+    EntitySpec,
+    Ref,
+    Rule,
+    id_check_ok,
+    pseudonymise,
+    quarantine_rows,
+    with_errors,
+)
 
 META = ["_batch_id", "_logical_date", "_row_hash"]
 RAW_PREFIX = "_raw_"          # validation-only columns: in the quarantine record, not in silver
@@ -67,7 +75,7 @@ class ExternalBatch:
     checked: DataFrame     # every bronze row with ``_errors`` (pseudonymised); the others derive from it
     good: DataFrame        # latest accepted version per key (to merge into silver)
     versions: DataFrame    # every accepted row of the batch (bronze = versions + bad)
-    bad: DataFrame         # quarantine rows: entity, record_key, reasons, record (JSON, pseudonymised), META
+    bad: DataFrame         # quarantine rows: entity, source, line, record_key, rule, value, reasons, record, META
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,13 +209,11 @@ def build_external(bronze_batch: DataFrame, spec: ExternalSpec, refs: dict[str, 
     versions = checked.where(F.size("_errors") == 0).select(*silver_cols, *META)
     good = (latest_per_key(versions, spec.key)
             .withColumn("is_deleted", F.lit(False)).withColumn("deleted_on", F.lit(None).cast("date")))
-    bad = checked.where(F.size("_errors") > 0).select(
-        F.lit(spec.name).alias("entity"),
-        F.col(spec.key).cast("string").alias("record_key"),
-        F.col("_errors").alias("reasons"),
-        F.to_json(F.struct(*[F.col(c) for c in data_cols])).alias("record"),
-        *META,
-    )
+    source = F.col("_file") if "_file" in checked.columns else (
+        F.col("_url") if "_url" in checked.columns else F.lit(spec.source.replace("__", ".", 1)))
+    line = F.col("_line") if "_line" in checked.columns else F.lit(None)
+    bad = quarantine_rows(checked, spec.name, spec.key, data_cols, META, source, line, spec.rules,
+                          rows.columns, spec.pii)
     return ExternalBatch(checked, good, versions, bad)
 
 
