@@ -90,10 +90,35 @@ class Lake:
         return spark.read.format("delta").option("versionAsOf", version).load(self.path(layer, name))
 
     def arrow(self, layer: str, name: str, columns: list[str] | None = None, filters=None):
-        """The table (some columns, a pyarrow DNF filter) as an Arrow table, with delta-rs (no JVM)."""
+        """The table (some columns, a list of ``(column, op, value)`` filters, all of which must hold)
+        as an Arrow table, with delta-rs (no JVM).
+
+        Filters on boolean columns are applied after the read, not pushed down: Spark records no
+        min/max statistics for booleans, and delta-rs (1.6) skips every file whose statistics lack
+        them, so a pushed-down ``("flag", "=", True)`` would return no rows at all."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
         from deltalake import DeltaTable
 
-        return DeltaTable(self.path(layer, name)).to_pyarrow_table(columns=columns, filters=filters)
+        dt_ = DeltaTable(self.path(layer, name))
+        if not filters:
+            return dt_.to_pyarrow_table(columns=columns)
+        bools = {f.name for f in dt_.schema().fields if str(f.type) == 'PrimitiveType("boolean")'}
+        push = [f for f in filters if f[0] not in bools]
+        after = [f for f in filters if f[0] in bools]
+        if not after:
+            return dt_.to_pyarrow_table(columns=columns, filters=push)
+        read = None if columns is None else list(dict.fromkeys(columns + [f[0] for f in after]))
+        table = dt_.to_pyarrow_table(columns=read, filters=push or None)
+        ops = {"=": pc.equal, "==": pc.equal, "!=": pc.not_equal}
+        mask = None
+        for col, op, value in after:
+            if op not in ops:
+                raise ValueError(f"filter on boolean column {col!r}: only =, == and != are supported, not {op!r}")
+            m = pc.fill_null(ops[op](table[col], pa.scalar(bool(value))), False)
+            mask = m if mask is None else pc.and_(mask, m)
+        table = table.filter(mask)
+        return table if columns is None else table.select(columns)
 
     def pandas(self, layer: str, name: str, columns: list[str] | None = None, filters=None,
                alive: bool = False):

@@ -3,8 +3,8 @@ copy of the city lake, and every reader (gold, the marts, the alerts, the brief,
 dataset) shows the same resulting number.
 
 The copy runs with five parameters changed at once (each moves a different number): the learning
-obligation extended to 科级, escalation after 3 missed working days instead of 5, 督办预警 30 days
-before a deadline instead of 15, 逾期注销 60 days after it instead of 90, and 三会一课 requiring
+obligation extended to 科级, escalation after 3 missed working days instead of 5, 督办预警 40 days
+before a deadline instead of 15, 逾期注销 40 days after it instead of 90, and 三会一课 requiring
 two 党课 a quarter instead of one (3 支委会 + 1 支部党员大会 + 2 党课). gold, the affected marts, alerts, publish and brief are
 rerun. Each test checks one parameter: its numbers changed from the city lake's (default rules) and
 every reader agrees on the new ones.
@@ -30,8 +30,10 @@ from redcloud.rules import vocab
 from redcloud.serving.snapshot import Snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
-CHANGES = {"learning_min_level": "科级", "learning_escalate_after": 3, "project_warning_days": 30,
-           "project_expire_after_days": 60, "sanhui_required": {"支委会": 3, "支部党员大会": 1, "党课": 2, "党小组会": 0}}
+# The small city (seed 4242) on 2025-12-31 has open projects due in 35-39 days and overdue by 45-47
+# days, so 40/40 move both counts (30/60 would move neither: no deadline falls in those windows).
+CHANGES = {"learning_min_level": "科级", "learning_escalate_after": 3, "project_warning_days": 40,
+           "project_expire_after_days": 40, "sanhui_required": {"支委会": 3, "支部党员大会": 1, "党课": 2, "党小组会": 0}}
 AFFECTED_MARTS = ["+mart_poverty_projects", "+mart_learning_compliance", "+mart_org_life_monthly"]
 Q4 = dt.date(2025, 10, 1)
 
@@ -130,23 +132,23 @@ def _assert_projects_agree(r: Readings) -> dict:
 
 
 def test_project_warning_days(before, after):
-    """督办预警 30 days ahead instead of 15: more projects warned, the same number everywhere."""
+    """督办预警 40 days ahead instead of 15: more projects warned, the same number everywhere."""
     b, a = _assert_projects_agree(before), _assert_projects_agree(after)
     assert a.get(vocab.DEADLINE_WARNING, 0) > b.get(vocab.DEADLINE_WARNING, 0), (b, a)
     life = after.gold("fct_project_lifecycle")
     warn = life[life.state == vocab.DEADLINE_WARNING].merge(after.gold("fct_project_status")[["project_id", "deadline"]])
     lead = warn.apply(lambda x: (x.deadline - x.valid_from).days, axis=1)
-    assert lead.max() == 30
+    assert lead.max() == 40
 
 
 def test_project_expire_after_days(before, after):
-    """逾期注销 60 days after the deadline instead of 90: more projects closed as expired."""
+    """逾期注销 40 days after the deadline instead of 90: more projects closed as expired."""
     b, a = _assert_projects_agree(before), _assert_projects_agree(after)
     assert a.get(vocab.EXPIRED, 0) > b.get(vocab.EXPIRED, 0), (b, a)
     assert sum(a.values()) == sum(b.values())
     st = after.gold("fct_project_status")
     expired = st[st.status == vocab.EXPIRED]
-    assert ((expired.state_since - expired.deadline).map(lambda d: d.days) == 60).all()
+    assert ((expired.state_since - expired.deadline).map(lambda d: d.days) == 40).all()
 
 
 def test_learning_escalate_after(before, after):

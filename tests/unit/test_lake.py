@@ -116,3 +116,17 @@ def test_arrow_writes_merge_by_key(lake):
     assert lake.merge_arrow("gold", "m", pa.table({"k": ["b", "c"], "v": [20, 3]}), "k", insert_only=True) == 1
     assert lake.merge_arrow("gold", "m", pa.table({"k": ["a"], "v": [10]}), "k") == 0
     assert sorted(lake.pandas("gold", "m").itertuples(index=False, name=None)) == [("a", 10), ("b", 2), ("c", 3)]
+
+
+def test_arrow_filters_on_a_boolean_column_find_the_rows(spark, lake):
+    """Spark writes no min/max statistics for booleans and delta-rs skips files without them: a
+    ``("flag", "=", True)`` filter must still return the flagged rows (alerts read ``reminder_due`` so)."""
+    df = spark.createDataFrame([(i, i % 3 == 0, dt.date(2025, 12, 30 + i % 2)) for i in range(12)],
+                               "id long, due boolean, day date")
+    lake.write(spark, DeltaDataSet("flags", "gold", df, mode="overwrite"))
+    got = lake.pandas("gold", "flags", ["id"], filters=[("due", "=", True)])
+    assert sorted(got.id) == [0, 3, 6, 9] and list(got.columns) == ["id"]
+    got = lake.pandas("gold", "flags", ["id"], filters=[("day", "=", dt.date(2025, 12, 31)), ("due", "=", False)])
+    assert sorted(got.id) == [1, 5, 7, 11]
+    with pytest.raises(ValueError, match="boolean column 'due'"):
+        lake.pandas("gold", "flags", filters=[("due", ">", False)])
