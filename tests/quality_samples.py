@@ -76,3 +76,18 @@ def _fct_member_month(spark):
     rows = [row(1, dt.date(2025, 11, 1)), row(1, dt.date(2025, 12, 1)), row(6, dt.date(2025, 12, 1), 2, 2),
             row(7, dt.date(2025, 11, 1), 1, 2, rate=1.5)]  # out-of-range rate
     return spark.createDataFrame(rows, ddl)
+
+
+def planted_ctx(spark, settings, base):
+    """A run context on a lake under ``base`` holding the planted silver members and organisations
+    and the gold member-month fact."""
+    from helpers import make_ctx, settings_for
+
+    from redcloud.lake import DeltaDataSet
+
+    ctx = make_ctx(settings_for(base, settings), D, spark)
+    for layer, name, df in (("silver", "members", _members(spark)),
+                            ("silver", "organizations", _organizations(spark)),
+                            ("gold", "fct_member_month", _fct_member_month(spark))):
+        ctx.lake.write(spark, DeltaDataSet(name, layer, df))
+    return ctx

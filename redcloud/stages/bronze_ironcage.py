@@ -250,9 +250,9 @@ def run(ctx: RunContext) -> dict:
                                             source=r["source"], source_rows=r["source_rows"],
                                             rejected_rows=r["quarantine_rows"], bronze_rows=r["bronze_rows"])
                                        for r in out])
-    for f in files:
-        if f.action == "skip":
-            ctx.progress.note(f"数据铁笼 {f.path.name}: skipped, {f.why}")
+    skipped = [dict(file=f.path.name, kind=f.kind, why=f.why) for f in files if f.action == "skip"]
+    for f in skipped:
+        ctx.progress.note(f"数据铁笼 {f['file']}: skipped, {f['why']}")
     for r in out:
         ctx.progress.table(r["table"], r["bronze_rows"], r["seconds"],
                            f"files {r['files_loaded']} (skipped {r['files_skipped']}), source {r['source_rows']:,}, "
@@ -260,5 +260,4 @@ def run(ctx: RunContext) -> dict:
         if not r["balanced"]:
             log.error("数据铁笼 %s: source rows %d != bronze %d + quarantine %d", r["table"], r["source_rows"],
                       r["bronze_rows"], r["quarantine_rows"])
-    skipped = [dict(file=f.path.name, kind=f.kind, why=f.why) for f in files if f.action == "skip"]
     return {"tables": out, "skipped_files": skipped}

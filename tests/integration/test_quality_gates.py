@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import make_ctx, settings_for
-from quality_samples import D, _fct_member_month, _members, _organizations
+from quality_samples import D, _fct_member_month, _organizations, planted_ctx
 
 from redcloud.lake import DeltaDataSet
 
@@ -13,12 +13,7 @@ from redcloud.lake import DeltaDataSet
 @pytest.fixture(scope="module")
 def planted(spark, settings, tmp_path_factory):
     """A run context on a lake holding the planted tables."""
-    ctx = make_ctx(settings_for(tmp_path_factory.mktemp("quality"), settings), D, spark)
-    for layer, name, df in (("silver", "members", _members(spark)),
-                            ("silver", "organizations", _organizations(spark)),
-                            ("gold", "fct_member_month", _fct_member_month(spark))):
-        ctx.lake.write(spark, DeltaDataSet(name, layer, df))
-    return ctx
+    return planted_ctx(spark, settings, tmp_path_factory.mktemp("quality"))
 
 
 def test_spark_engine_finds_the_same_failures(spark, planted):

@@ -9,22 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import make_ctx, settings_for
 from pyspark.sql import functions as F
-from quality_samples import PLAIN_ID, D, _fct_member_month, _members, _organizations
-
-from redcloud.lake import DeltaDataSet
+from quality_samples import PLAIN_ID, D, planted_ctx
 
 
 @pytest.fixture(scope="module")
 def planted(spark, settings, tmp_path_factory):
     """A run context on a lake holding the planted tables."""
-    ctx = make_ctx(settings_for(tmp_path_factory.mktemp("quality"), settings), D, spark)
-    for layer, name, df in (("silver", "members", _members(spark)),
-                            ("silver", "organizations", _organizations(spark)),
-                            ("gold", "fct_member_month", _fct_member_month(spark))):
-        ctx.lake.write(spark, DeltaDataSet(name, layer, df))
-    return ctx
+    return planted_ctx(spark, settings, tmp_path_factory.mktemp("quality"))
 
 
 def _failing(results) -> dict:
