@@ -154,13 +154,15 @@ def migrate() -> None:
         raise RuntimeError(f"airflow db migrate failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
 
 
-def start(extra_env: dict | None = None) -> str:
-    """Migrate the metadata DB, then start the api-server, scheduler and dag-processor (idempotent)."""
+def start(extra_env: dict | None = None, migrate_db: bool = True) -> str:
+    """Migrate the metadata DB (unless the caller just did), then start the api-server, scheduler and
+    dag-processor (idempotent)."""
     a = get_settings().airflow
     if all(procs.read_pid(p) for p in PROCESSES):
         return status()
     _write_password()
-    migrate()
+    if migrate_db:
+        migrate()
     e = {**env(), **(extra_env or {})}
     ab = str(venv_bin() / "airflow")
     procs.start("airflow-api", [ab, "api-server", "--host", a.host, "--port", str(a.port), "--workers", "1"],

@@ -112,7 +112,7 @@ def _task_env(settings, smtp_port: int, **extra) -> dict[str, str]:
 
 
 def _dags_test(af, dag_id: str, day: dt.date, conf: dict, env: dict, timeout: float) -> subprocess.CompletedProcess:
-    af.airflow("dags", "delete", dag_id, "-y", check=False, extra_env=env, timeout=300)  # earlier sessions' runs
+    """``airflow dags test`` (the metadata database is the session's own: no earlier runs to delete)."""
     t = time.perf_counter()
     r = af.airflow("dags", "test", dag_id, day.isoformat(), "-c", json.dumps(conf), check=False,
                    extra_env=env, timeout=timeout)
@@ -120,23 +120,31 @@ def _dags_test(af, dag_id: str, day: dt.date, conf: dict, env: dict, timeout: fl
     return r
 
 
-def _cli_json(stdout: str):
-    """The JSON an ``airflow ... -o json`` command printed (it may print log warnings before it)."""
-    lines = [ln for ln in stdout.splitlines() if ln.startswith(("[", "{"))]
-    assert lines, f"no JSON in the command's output: {stdout[-2000:]}"
-    return json.loads(lines[-1])
+def _metadata(sql: str, *params) -> list[tuple]:
+    """Rows from the test run's Airflow metadata database (what the CLI's list commands read, without
+    starting an Airflow process for each question)."""
+    from redcloud.services import postgres
+
+    conn = postgres.connect(TEST_DB)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
 
 
-def _last_run_id(af, dag_id: str, env: dict) -> str:
-    runs = _cli_json(af.airflow("dags", "list-runs", dag_id, "-o", "json", extra_env=env).stdout)
+def _run_ids(dag_id: str) -> list[str]:
+    """The DAG's runs, newest first."""
+    return [r[0] for r in _metadata("select run_id from dag_run where dag_id = %s order by id desc", dag_id)]
+
+
+def _task_states(dag_id: str) -> dict[str, str]:
+    """The task states of the DAG's latest run."""
+    runs = _run_ids(dag_id)
     assert runs, f"no run of {dag_id} recorded"
-    return runs[0]["run_id"]
-
-
-def _task_states(af, dag_id: str, env: dict) -> dict[str, str]:
-    run_id = _last_run_id(af, dag_id, env)
-    out = af.airflow("tasks", "states-for-dag-run", dag_id, run_id, "-o", "json", extra_env=env).stdout
-    return {t["task_id"]: t["state"] for t in _cli_json(out)}
+    return dict(_metadata("select task_id, coalesce(state, 'none') from task_instance "
+                          "where dag_id = %s and run_id = %s and map_index = -1", dag_id, runs[0]))
 
 
 def _delta(path: Path):
@@ -243,14 +251,13 @@ def test_daily_dag_runs_the_selected_stages_and_skips_the_others(af, city_lake, 
     env = _task_env(settings, failure_sink.port, REDCLOUD_ALERTS__DELIVER="false")
     r = _dags_test(af, "redcloud_daily", D2, {"stages": LIGHT}, env, timeout=1500)
     assert r.returncode == 0, (r.stdout + r.stderr)[-5000:]
-    states = _task_states(af, "redcloud_daily", env)
+    states = _task_states("redcloud_daily")
     for st in registry.NAMES:
         assert states[st] == ("success" if st in LIGHT else "skipped"), (st, states)
     assert states["announce_snapshot"] == "success"
     with duckdb.connect(str(Path(settings.serving.duckdb_dir) / "current.duckdb"), read_only=True) as con:
         run_id, day = con.execute("select run_id, logical_date from _snapshot").fetchone()
-    airflow_runs = {r["run_id"] for r in _cli_json(af.airflow("dags", "list-runs", "redcloud_daily", "-o", "json",
-                                                              extra_env=env).stdout)}
+    airflow_runs = set(_run_ids("redcloud_daily"))
     assert day == D2 and run_id in airflow_runs, (run_id, airflow_runs)   # Airflow's run, not the city's
     week = Path(settings.brief.out_dir) / "2025-W52"
     assert (week / "brief-2025-W52.html").exists() and (week / "brief-2025-W52.pdf").exists()
@@ -278,19 +285,19 @@ def test_autoflow_runs_on_working_days_only_and_the_brief_on_mondays(af, city_la
     assert saturday.weekday() == 5 and workday.weekday() == 2
     r = _dags_test(af, "autoflow", saturday, {}, env, timeout=900)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    assert _task_states(af, "autoflow", env) == {"is_workday": "skipped", "alerts": "skipped",
+    assert _task_states("autoflow") == {"is_workday": "skipped", "alerts": "skipped",
                                                  "announce_alerts": "skipped"}
     assert not (base / "lake" / "gold" / "alerts").exists()
     r = _dags_test(af, "autoflow", workday, {}, env, timeout=1200)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    assert set(_task_states(af, "autoflow", env).values()) == {"success"}
+    assert set(_task_states("autoflow").values()) == {"success"}
     alerts = _delta(base / "lake" / "gold" / "alerts")
     assert len(alerts) > 0 and (alerts["rule"].astype(str).str.len() > 0).all()
     # the brief DAG: cron on Mondays; run for Monday 2025-12-29 from the snapshot the city's run published
     monday = dt.date(2025, 12, 29)
     r = _dags_test(af, "weekly_brief", monday, {}, env, timeout=900)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    assert set(_task_states(af, "weekly_brief", env).values()) == {"success"}
+    assert set(_task_states("weekly_brief").values()) == {"success"}
     week_dir = Path(settings.brief.out_dir) / "2025-W52"
     assert (week_dir / "brief-2025-W52.html").exists() and (week_dir / "brief-2025-W52.pdf").exists(), \
         list(base.rglob("brief*"))
@@ -323,7 +330,7 @@ def services(af, city_lake, failure_sink, tmp_path_factory):
                     REDCLOUD_AIRFLOW__DAG_REFRESH_SECONDS="10", REDCLOUD_ALERTS__DELIVER="false")
     af.airflow("dags", "delete", "redcloud_daily", "-y", check=False, extra_env=env, timeout=300)
     t = time.perf_counter()
-    line = af.start(extra_env=env)
+    line = af.start(extra_env=env, migrate_db=False)   # the af fixture migrated this database
     print(f"{line} (started in {time.perf_counter() - t:.0f}s)")
     s = get_settings().airflow
     yield {"base": base, "settings": settings, "url": f"http://{s.host}:{s.port}", "env": env}
