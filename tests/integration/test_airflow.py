@@ -285,8 +285,7 @@ def test_autoflow_runs_on_working_days_only_and_the_brief_on_mondays(af, city_la
     assert saturday.weekday() == 5 and workday.weekday() == 2
     r = _dags_test(af, "autoflow", saturday, {}, env, timeout=900)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    assert _task_states("autoflow") == {"is_workday": "skipped", "alerts": "skipped",
-                                                 "announce_alerts": "skipped"}
+    assert _task_states("autoflow") == {"is_workday": "skipped", "alerts": "skipped", "announce_alerts": "skipped"}
     assert not (base / "lake" / "gold" / "alerts").exists()
     r = _dags_test(af, "autoflow", workday, {}, env, timeout=1200)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
