@@ -135,13 +135,13 @@ def _command(argv: str, task_id: str, gated_by_param: str | None) -> str:
 
 
 def stage_task(stage: str, *, task_id: str | None = None, retries: int = 0, extra_env: dict | None = None,
-               gated_by_param: str | None = None, **kw) -> BashOperator:
+               gated_by_param: str | None = None, extra_args: str = "", **kw) -> BashOperator:
     """One pipeline stage for the run's logical day: ``redcloud run <stage> --date D --run-id R``.
 
     ``retries`` only where failures can be transient (ingestion); stages ending in a quality gate get
     none: exit code 3 fails the task at once, with the failing expectations in the log."""
     task_id = task_id or stage
-    argv = f'"{REDCLOUD}" run {stage} --date {DAY} --run-id "{{{{ run_id }}}}"'
+    argv = f'"{REDCLOUD}" run {stage} --date {DAY} --run-id "{{{{ run_id }}}}"{extra_args}'
     return python_task(argv, task_id=task_id, retries=retries, extra_env=extra_env, gated_by_param=gated_by_param,
                        raw=True, **kw)
 

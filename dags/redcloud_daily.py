@@ -7,7 +7,8 @@ backfill (UI: 触发 → Backfill, or ``POST /api/v2/backfills``): runs are one 
 (``max_active_runs=1``, stages share tables) and every stage is idempotent per logical date.
 
 Params (manual runs and backfill ``dag_run_conf``): ``date`` overrides the logical date; ``stages``
-picks a subset (the others are skipped, and a skipped stage does not block the next one). Bronze
+picks a subset (the others are skipped, and a skipped stage does not block the next one);
+``gold_tables`` rebuilds (and gates) only those gold tables, e.g. one fact after a fix. Bronze
 retries with exponential backoff (sources fail transiently); the other stages do not retry: silver
 and gold end in quality gates, and a failed gate (exit 3) fails its task at once, with the failing
 expectations and rows in the log and the notification, and every later stage is not run.
@@ -24,6 +25,7 @@ from _common import DAILY, DAY, DEFAULT_ARGS, MACROS, REGISTRY, SERVING, START, 
 from airflow.sdk import DAG, Param, chain, task
 
 STAGES = list(REGISTRY.NAMES)   # declared once, in redcloud/stages/registry.py
+GOLD_TABLES_ARG = "{% if params.gold_tables %} --gold-tables {{ params.gold_tables | join(',') }}{% endif %}"
 
 with DAG(
     dag_id="redcloud_daily",
@@ -41,11 +43,14 @@ with DAG(
                       description="手动运行时的业务日期 (YYYY-MM-DD)；留空则用运行的逻辑日期"),
         "stages": Param(STAGES, type="array", items={"type": "string", "enum": STAGES}, title="运行的阶段",
                         description="要运行的阶段 (默认全部)；未选中的阶段被跳过"),
+        "gold_tables": Param([], type="array", items={"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                             title="只重建的黄金层表",
+                             description="留空则重建全部黄金层表；填写表名 (如 fct_project_status) 则只重建并校验这些表"),
     },
     tags=["redcloud", "main"],
 ) as dag:
-    tasks = [stage_task(st, retries=REGISTRY.get(st).retries, gated_by_param="stages",
-                        trigger_rule="none_failed") for st in STAGES]
+    tasks = [stage_task(st, retries=REGISTRY.get(st).retries, gated_by_param="stages", trigger_rule="none_failed",
+                        extra_args=GOLD_TABLES_ARG if st == "gold" else "") for st in STAGES]
 
     @task(task_id="announce_snapshot", outlets=[SERVING], trigger_rule="none_failed")
     def announce(day: str, **context):

@@ -34,7 +34,11 @@ def cmd_run(args) -> int:
 
     s = get_settings()
     day = dt.date.fromisoformat(args.date) if args.date else dt.date.fromisoformat(s.synth.end)
-    ctx = RunContext.create(day, s, run_id=args.run_id, progress=Progress.console())
+    gold_tables = [t for t in (args.gold_tables or "").split(",") if t.strip()]
+    if gold_tables and args.stage not in ("gold", "all"):
+        raise ValueError(f"--gold-tables applies to the gold stage (or all), not {args.stage}")
+    ctx = RunContext.create(day, s, run_id=args.run_id, progress=Progress.console(),
+                            gold_tables=[t.strip() for t in gold_tables])
     result = pipeline.run_main(ctx) if args.stage == "all" else pipeline.run_stage(ctx, args.stage)
     print(json.dumps(result, ensure_ascii=False, indent=1, default=str))
     return 0
@@ -61,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                     + " | ".join(st.name for st in registry.PARTS) + "), or all")
     sp.add_argument("--date", help="logical date YYYY-MM-DD (default: the city's last day)")
     sp.add_argument("--run-id", dest="run_id", help="run id stamped on what the run publishes (Airflow passes its own)")
+    sp.add_argument("--gold-tables", dest="gold_tables", metavar="T1,T2",
+                    help="gold: rebuild only these tables (and gate them); the others stay as they are")
     sp.set_defaults(fn=cmd_run)
 
     sp = sub.add_parser("api", help="API credentials scoped to an organisation: token | key (see docs/api.md)",

@@ -33,14 +33,17 @@ class RunContext:
     run_id: str                  # stamped on what the run publishes (Airflow passes its own)
     settings: Settings
     progress: Progress = field(default_factory=Progress.quiet)
+    gold_tables: frozenset[str] | None = None   # rebuild only these gold tables (None: all of them)
     _spark: Any = field(default=None, repr=False)
 
     @classmethod
     def create(cls, day: dt.date | str, settings: Settings, run_id: str | None = None,
-               progress: Progress | None = None, spark=None) -> "RunContext":
+               progress: Progress | None = None, spark=None,
+               gold_tables: Iterable[str] | None = None) -> "RunContext":
         day = dt.date.fromisoformat(day) if isinstance(day, str) else day
         return cls(day=day, run_id=run_id or new_run_id(day), settings=settings,
-                   progress=progress or Progress.quiet(), _spark=spark)
+                   progress=progress or Progress.quiet(), _spark=spark,
+                   gold_tables=frozenset(gold_tables) if gold_tables else None)
 
     @property
     def rules(self) -> Rules:

@@ -23,9 +23,20 @@ def _min_date(df, col: str) -> dt.date | None:
     return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False))).agg(F.min(col)).first()[0]
 
 
+# every table the stage writes, in the order it writes them
+TABLES = ("dim_organization", "dim_member", "fct_member_month", "fct_meeting_signals", "fct_branch_month",
+          "fct_branch_quarter", "fct_learning_daily", "fct_village_work_daily", "fct_project_lifecycle",
+          "fct_project_status", "fct_cadre_year")
+
+
 def run(ctx: RunContext, only: set[str] | None = None) -> dict:
-    """Rebuild gold for ``ctx.day``; ``only``: just these tables (the others are read as they are)."""
+    """Rebuild gold for ``ctx.day``; ``only`` (default ``ctx.gold_tables``): just these tables (the
+    others are read as they are, e.g. a repair of one fact after a fix)."""
     spark, lake, day, rules = ctx.spark, ctx.lake, ctx.day, ctx.rules
+    only = ctx.gold_tables if only is None else only
+    unknown = sorted(set(only or ()) - set(TABLES))
+    if unknown:
+        raise ValueError(f"unknown gold table(s) {', '.join(unknown)}; the gold stage writes {', '.join(TABLES)}")
     for name in ("member_status_history", "cadre_post_history"):
         if not lake.exists("silver", name):
             raise RuntimeError(f"silver/{name} is missing: run the silver stage for {day.isoformat()} first")
@@ -35,6 +46,7 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
     out = []
 
     def write(name: str, df, doc: str | None) -> None:
+        assert name in TABLES, name
         if only is not None and name not in only:
             return
         t0 = time.perf_counter()

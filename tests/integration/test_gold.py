@@ -238,3 +238,26 @@ def test_history_rerun_is_identical_and_a_backfill_leaves_no_residue(spark, city
         assert df.count() > 0 and df.where(F.col("valid_from") > F.lit(D1)).count() == 0, t
     history.run(ctx2)
     assert {t: content(t) for t in history.TABLES} == before
+
+
+def test_a_partial_rebuild_writes_and_gates_only_the_named_tables(spark, city_lake, tmp_path):
+    """``redcloud run gold --gold-tables ...`` (the daily DAG's ``gold_tables`` param): only the named
+    tables are rebuilt and validated; the others keep their Delta versions; a wrong name stops the
+    stage before any work."""
+    from redcloud import pipeline
+    from redcloud.context import RunContext
+    from redcloud.stages import gold
+
+    assert [r["table"] for r in city_lake.summary["gold"]["tables"]] == [f"gold/{t}" for t in gold.TABLES]
+    s = copy_lake(city_lake, tmp_path)
+    ctx = RunContext.create(D2, s, run_id="partial", spark=spark, gold_tables=["fct_project_status"])
+    before = {t: ctx.lake.version("gold", t) for t in gold.TABLES}
+    result = pipeline.run_stage(ctx, "gold")
+    assert [r["table"] for r in result["tables"]] == ["gold/fct_project_status"]
+    assert result["quality"]["suites"] == 1
+    assert {t for t in gold.TABLES if ctx.lake.version("gold", t) != before[t]} <= {"fct_project_status"}
+    after = {t: ctx.lake.version("gold", t) for t in gold.TABLES}
+    wrong = RunContext.create(D2, s, run_id="wrong", spark=spark, gold_tables=["fct_project_statuz"])
+    with pytest.raises(ValueError, match="unknown gold table.*fct_project_statuz"):
+        pipeline.run_stage(wrong, "gold")
+    assert {t: ctx.lake.version("gold", t) for t in gold.TABLES} == after
