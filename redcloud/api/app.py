@@ -6,7 +6,8 @@ import logging
 import time
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
+from fastapi_offline import FastAPIOffline
 
 from redcloud.api import audit, errors
 from redcloud.api.routes import api_router
@@ -38,14 +39,46 @@ def _logging() -> None:
         root.setLevel(logging.INFO)
 
 
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: ``*`` or a list of entity tags (weak comparison)."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+def _audit(request: Request, status: int, ms: float) -> bool:
+    """Log the request and, for ``/api/``, append its audit line; False when that line could not be written."""
+    st = request.state
+    p = getattr(st, "principal", None)
+    log.info("%s %s %s %.1fms sub=%s", request.method, request.url.path, status, ms, p.sub if p else "-")
+    if not request.url.path.startswith("/api/"):
+        return True
+    try:
+        audit.write({
+            "sub": p.sub if p else None, "auth": p.auth if p else None,
+            "scope_org_id": p.org_id if p else None, "roles": sorted(p.roles) if p else [],
+            "method": request.method, "path": request.url.path, "query": str(request.url.query),
+            "status": status, "auth_error": getattr(st, "auth_error", None),
+            "snapshot_id": getattr(st, "snapshot_id", None), "persons": getattr(st, "persons", []), "ms": ms,
+            "client": request.client.host if request.client else None})
+        return True
+    except OSError:
+        log.exception("audit write failed: %s %s not served", request.method, request.url.path)
+        return False
+
+
 def create_app(snapshots=None) -> FastAPI:
     """The app; it reads the snapshots of ``[serving]`` (the process's settings), or of ``snapshots``
     (a :class:`redcloud.serving.snapshot.Snapshots`, e.g. another serving folder in a test)."""
     from redcloud.api.db import POOL, Pool
 
     _logging()
-    app = FastAPI(title="党建红云 运营数据接口", version="1.0.0", description=DESCRIPTION,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url="/redoc")
+    # Swagger UI loads its script and styles from this server (fastapi-offline's copies): an intranet
+    # deployment reaches no CDN. No ReDoc page: its standalone bundle always fetches a logo from a CDN.
+    app = FastAPIOffline(title="党建红云 运营数据接口", version="1.0.0", description=DESCRIPTION,
+                         openapi_url="/openapi.json", docs_url="/docs", redoc_url=None,
+                         static_url="/docs-assets")
     app.state.pool = POOL if snapshots is None else Pool(snapshots=snapshots)
     errors.install(app)
     app.include_router(api_router, prefix="/api/v1")
@@ -56,32 +89,27 @@ def create_app(snapshots=None) -> FastAPI:
 
     @app.middleware("http")
     async def access_log(request: Request, call_next):
+        """ETag/304, snapshot header, access log and the audit trail. The audit line is written before
+        the response leaves: when it cannot be written, the caller gets 503, never unaudited data."""
         t0 = time.perf_counter()
-        status = 500
+        st = request.state
         try:
             response = await call_next(request)
-            status = response.status_code
-            st = request.state
-            if getattr(st, "etag", None) and status == 200:
-                response.headers["ETag"] = st.etag
-                response.headers["Cache-Control"] = "private, no-cache"
-            if getattr(st, "snapshot_id", None):
-                response.headers["X-Snapshot-Id"] = st.snapshot_id
-            return response
-        finally:
-            ms = round((time.perf_counter() - t0) * 1000, 2)
-            p = getattr(request.state, "principal", None)
-            log.info("%s %s %s %.1fms sub=%s", request.method, request.url.path, status, ms, p.sub if p else "-")
-            if request.url.path.startswith("/api/"):
-                try:
-                    audit.write({
-                        "sub": p.sub if p else None, "auth": p.auth if p else None,
-                        "scope_org_id": p.org_id if p else None, "roles": sorted(p.roles) if p else [],
-                        "method": request.method, "path": request.url.path, "query": str(request.url.query),
-                        "status": status, "snapshot_id": getattr(request.state, "snapshot_id", None),
-                        "persons": getattr(request.state, "persons", []), "ms": ms,
-                        "client": request.client.host if request.client else None})
-                except OSError:
-                    log.exception("audit write failed")
+        except Exception:
+            _audit(request, 500, round((time.perf_counter() - t0) * 1000, 2))
+            raise
+        status = response.status_code
+        if getattr(st, "etag", None) and status == 200:
+            if _matches(request.headers.get("if-none-match"), st.etag):
+                # only a request that passed every check (credential, scope, role, parameters)
+                response = Response(status_code=304)
+                status = 304
+            response.headers["ETag"] = st.etag
+            response.headers["Cache-Control"] = "private, no-cache"
+        if getattr(st, "snapshot_id", None):
+            response.headers["X-Snapshot-Id"] = st.snapshot_id
+        if not _audit(request, status, round((time.perf_counter() - t0) * 1000, 2)):
+            return errors.error_json(503, "audit_unavailable", "审计日志暂不可写，为保证留痕本次请求未予响应，请稍后重试")
+        return response
 
     return app

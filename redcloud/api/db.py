@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 import threading
 from dataclasses import dataclass
@@ -151,7 +152,11 @@ class Reader:
     def rows(self, sql: str, params=()) -> list[dict]:
         res = self.cur.execute(sql, list(params))
         names = [d[0] for d in res.description]
-        return [dict(zip(names, map(jsonable, r))) for r in res.fetchall()]
+        out = [dict(zip(names, map(jsonable, r))) for r in res.fetchall()]
+        for c in JSON_COLUMNS.intersection(names):
+            for row in out:
+                row[c] = _json_value(row[c])
+        return out
 
     def scalar(self, sql: str, params=()):
         r = self.cur.execute(sql, list(params)).fetchone()
@@ -164,6 +169,19 @@ class Reader:
             pass
         finally:
             self.pool.release(self.snapshot)
+
+
+# text columns that hold JSON in the lake (a model's top factors): served as JSON, not as a string
+JSON_COLUMNS = frozenset({"top_factors"})
+
+
+def _json_value(v):
+    if not isinstance(v, str):
+        return v
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
 
 
 def jsonable(v):

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from redcloud.api import auth
 from redcloud.api.db import Reader, in_scope
-from redcloud.api.errors import ApiError, NotModified
+from redcloud.api.errors import ApiError
 from redcloud.config import get_settings
 
 bearer = HTTPBearer(auto_error=False, description="JWT：`redcloud api token --org <org_id> --sub <name>`")
 api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API 密钥：`redcloud api key --org <org_id> --sub <name>`")
 
 MAX_ID = 2**53  # ids are JSON-safe integers; larger values are rejected (422), never passed to SQL
+
+
+def _iso_date(v):
+    """Dates are written YYYY-MM-DD: a number (``0`` would be 1970-01-01) or ``20251201`` is refused."""
+    if isinstance(v, dt.date) or (isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v)):
+        return v
+    raise ValueError("日期须写作 YYYY-MM-DD，例如 2025-12-01")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 class Page(BaseModel):
@@ -60,6 +72,17 @@ class Ctx:
             raise ApiError(403, "out_of_scope", f"组织 {org_id} 不在您的授权范围内")
         return org_id
 
+    @property
+    def is_city(self) -> bool:
+        """The credential covers the whole city (its organisation is the root of the tree)."""
+        path = self.reader.snapshot.orgs.get(self.scope, ((),))[0]
+        return len(path) == 1
+
+    def require_city(self, what: str) -> None:
+        """City-wide material (the weekly brief) is for city-scope credentials only."""
+        if not self.is_city:
+            raise ApiError(403, "city_scope_required", f"{what}为全市材料，仅限市级授权的凭证查看")
+
     def require_role(self, role: str) -> None:
         if role not in self.principal.roles:
             raise ApiError(403, "role_required", f"此接口需要“{role}”权限（受限数据）")
@@ -75,7 +98,9 @@ def _principal(request: Request, creds: HTTPAuthorizationCredentials | None, key
         if creds is not None and creds.scheme.lower() == "bearer" and creds.credentials:
             return auth.decode_token(creds.credentials)
     except auth.AuthError as e:
+        request.state.auth_error = e.code    # the audit trail records why
         raise ApiError(401, e.code, e.message, {"WWW-Authenticate": "Bearer"}) from None
+    request.state.auth_error = "unauthenticated"
     raise ApiError(401, "unauthenticated", "缺少身份凭证：请提供 Authorization: Bearer <令牌> 或 X-API-Key",
                    {"WWW-Authenticate": "Bearer"})
 
@@ -96,11 +121,9 @@ def get_ctx(request: Request,
         reader.cols("dim_organization")
         if principal.org_id not in reader.snapshot.orgs:
             raise ApiError(403, "scope_unknown", f"凭证的组织范围 {principal.org_id} 在当前快照中不存在")
-        tag = etag_for(reader.snapshot_id, principal, request)
-        request.state.etag = tag
-        inm = request.headers.get("if-none-match")
-        if inm and (inm.strip() == "*" or tag in [t.strip() for t in inm.split(",")]):
-            raise NotModified(tag)
+        # If-None-Match is answered by the app (redcloud.api.app) after the route ran and returned 200:
+        # a 304 never skips the scope, role or parameter checks
+        request.state.etag = etag_for(reader.snapshot_id, principal, request)
         yield Ctx(principal, reader, request)
     finally:
         reader.close()

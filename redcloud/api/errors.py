@@ -28,11 +28,6 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-class NotModified(Exception):
-    def __init__(self, etag: str):
-        self.etag = etag
-
-
 def not_found(what: str = "资源") -> ApiError:
     return ApiError(404, "not_found", f"{what}不存在或不在您的授权范围内")
 
@@ -65,18 +60,12 @@ def install(app: FastAPI) -> None:
     async def _api_error(request: Request, exc: ApiError):
         return error_json(exc.status, exc.code, exc.message, exc.headers)
 
-    @app.exception_handler(NotModified)
-    async def _not_modified(request: Request, exc: NotModified):
-        from starlette.responses import Response
-
-        return Response(status_code=304, headers={"ETag": exc.etag})
-
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
         parts = []
         for e in exc.errors()[:5]:
             loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "path", "header", "body"))
-            parts.append(f"{loc or '请求'}：{e.get('msg', '')}")
+            parts.append(f"{loc or '请求'}：{str(e.get('msg', '')).removeprefix('Value error, ')}")
         return error_json(422, "invalid_parameter", "参数校验失败：" + "；".join(parts))
 
     @app.exception_handler(StarletteHTTPException)

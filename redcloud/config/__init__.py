@@ -153,8 +153,11 @@ class ApiConfig(BaseModel):
     port: int = 18000
     # jwt_secret: generated at set-up into .run/secrets.env (REDCLOUD_API__JWT_SECRET)
     jwt_secret: SecretStr | None = None
-    token_ttl_hours: int = 720
+    token_ttl_hours: int = 24
+    max_token_hours: int = 168        # a token whose exp - iat is longer is refused
+    key_ttl_days: int = 365
     keys_file: str = ""               # API keys (hashed); "" = <run_dir>/api/keys.json
+    revoked_file: str = ""            # revoked tokens and subjects; "" = <run_dir>/api/revoked.json
     audit_log: str = ""               # append-only JSON lines; "" = <run_dir>/audit/api_access.jsonl
     default_page_size: int = 50
     max_page_size: int = 500

@@ -28,6 +28,7 @@ from redcloud.serving import snapshot as snapshots
 _COPY = {}
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".run" / "artifacts" / "api"
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +113,9 @@ def test_health_and_snapshot(client, world):
     body = r.json()
     assert body["snapshot_id"] == snapshot.current_id() == r.headers["X-Snapshot-Id"]
     assert {s["table_name"] for s in body["sources"]} >= {"dim_member", "dim_organization"}
+    assert all(s["rows"] is None for s in body["sources"])   # city-wide counts: city scope only
+    city = client.get("/api/v1/snapshot", headers=_h(auth.create_token(world["city"], "t-meta-city"))).json()
+    assert any(s["rows"] for s in city["sources"])
     assert client.get("/openapi.json").json()["info"]["title"]
     assert client.get("/docs").status_code == 200
 
@@ -200,6 +204,18 @@ def test_pagination(client, world):
     assert filt["total"] > 0 and all(x["gender"] == "女" for x in filt["items"])
 
 
+def test_innovation_filters_by_quarter_and_top_factors_are_json(client, world):
+    tok = _h(auth.create_token(world["city"], "quarters"))
+    latest = client.get("/api/v1/branches/innovation", params={"limit": 1}, headers=tok).json()["items"][0]["quarter"]
+    r = client.get("/api/v1/branches/innovation", params={"quarter_start": latest, "limit": 1000}, headers=tok)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["total"] > 0 and {x["quarter"] for x in body["items"]} == {latest}
+    # a model's top factors are JSON in the response, not a string holding JSON
+    ev = client.get("/api/v1/cadres/evaluations", params={"limit": 5}, headers=tok).json()["items"]
+    assert ev and all(isinstance(x["top_factors"], list) and x["top_factors"][0]["feature"] for x in ev)
+
+
 def test_etag_and_304(client, world):
     tok = _h(auth.create_token(world["a"], "etag"))
     url = f"/api/v1/orgs/{world['a']}"
@@ -212,6 +228,22 @@ def test_etag_and_304(client, world):
     other = client.get(url, headers=_h(auth.create_token(world["a"], "etag", ["pii"])))
     assert other.headers["ETag"] != tag  # a different view of the data never shares a tag
     assert client.get(url + "/composition", headers=tok).headers["ETag"] != tag
+    assert client.get(url, headers={**tok, "If-None-Match": "*"}).status_code == 304
+
+
+def test_if_none_match_never_answers_before_scope_role_and_validation(client, world):
+    """``If-None-Match: *`` (or a tag) gets a 304 only for a request that would have been a 200."""
+    tok = _h(auth.create_token(world["a"], "inm"))
+    star = {**tok, "If-None-Match": "*"}
+    b_id = next(iter(world["b_members"]))
+    _error(client.get(f"/api/v1/members/{b_id}", headers=star), 404, "not_found")      # other county
+    _error(client.get("/api/v1/integrity", headers=star), 403, "role_required")        # missing role
+    _error(client.get("/api/v1/members/abc", headers=star), 422, "invalid_parameter")  # bad input
+    _error(client.get("/api/v1/members/1", headers={"If-None-Match": "*"}), 401, "unauthenticated")
+    a_id = next(iter(world["a_members"]))
+    ok = client.get(f"/api/v1/members/{a_id}", headers=tok)
+    assert client.get(f"/api/v1/members/{a_id}", headers={**tok, "If-None-Match": f'W/{ok.headers["ETag"]}'}
+                      ).status_code == 304
 
 
 def test_error_shapes(client, world, copy):
@@ -224,6 +256,9 @@ def test_error_shapes(client, world, copy):
     tok = _h(auth.create_token(world["a"], "errs"))
     _error(client.get("/api/v1/members/abc", headers=tok), 422, "invalid_parameter")
     _error(client.get("/api/v1/members/99999999999999999999", headers=tok), 422, "invalid_parameter")
+    for bad in ("0", "20251201"):   # dates are YYYY-MM-DD, never a number of seconds since 1970
+        body = _error(client.get("/api/v1/alerts", params={"logical_date": bad}, headers=tok), 422, "invalid_parameter")
+        assert "YYYY-MM-DD" in body["error"]["message"], body
     _error(client.get("/api/v1/nowhere", headers=tok), 404, "not_found")
     _error(client.post(f"/api/v1/members/{a_id}", headers=tok), 405, "method_not_allowed")
     _error(client.get("/api/v1/integrity", headers=tok), 403, "role_required")
@@ -238,7 +273,11 @@ def test_error_shapes(client, world, copy):
             assert r.status_code == 200 and "items" in r.json()
         else:
             _error(r, 404, "table_unavailable")
-    r = client.get("/api/v1/briefs/latest", headers=tok)
+    # the weekly brief is city-wide: a county credential never gets it, in any form
+    for path in ("/api/v1/briefs", "/api/v1/briefs/latest", "/api/v1/briefs/2025-W52/html",
+                 "/api/v1/briefs/2025-W52/pdf"):
+        _error(client.get(path, headers=tok), 403, "city_scope_required")
+    r = client.get("/api/v1/briefs/latest", headers=_h(auth.create_token(world["city"], "errs-city")))
     if (Path(copy.brief.out_dir) / "index.json").exists():
         assert r.status_code == 200 and r.json()["week"]
     else:
@@ -326,3 +365,88 @@ def test_snapshot_swap_during_api_reads_never_mixes_versions(client, server, wor
     assert not errors, errors[:3]
     assert not bad, bad[:3]
     assert sum(seen.values()) > 30 and all(seen.get(m, 0) > 0 for m in marks), seen
+
+
+def test_docs_render_offline_in_chromium(server):
+    """Swagger UI loads everything from the API server itself: with every request outside 127.0.0.1
+    blocked (an intranet), /docs renders every route without a script error."""
+    from urllib.parse import urlparse
+
+    from redcloud.services.browser import chromium, screenshot
+
+    routes = [p for p in httpx.get(f"{server}/openapi.json").json()["paths"] if p.startswith("/api/v1/")]
+    blocked, errors = [], []
+
+    def only_local(route):
+        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        page.route("**/*", only_local)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server}/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=60_000)
+        shown = set(page.eval_on_selector_all(".opblock-summary-path", "els => els.map(e => e.dataset.path)"))
+        screenshot(page, ARTIFACTS / "api_docs.png")
+        assert set(routes) <= shown, set(routes) - shown
+    assert blocked == [] and errors == [], (blocked, errors)
+
+
+def test_revocation_lifetime_roles_and_audited_reasons(client, world):
+    """A revoked token or key gets 401 ``revoked``; a token living longer than ``[api] max_token_hours``
+    (even correctly signed) or naming an unknown role is refused; every refusal is audited with its
+    reason."""
+    import datetime as dt
+
+    import jwt
+
+    sub = f"revoker-{uuid.uuid4().hex[:8]}"
+    a_id = next(iter(world["a_members"]))
+    url = f"/api/v1/members/{a_id}"
+    token, key = auth.create_token(world["a"], sub), auth.create_api_key(world["a"], sub)
+    other = auth.create_token(world["a"], sub + "-other")
+    assert client.get(url, headers=_h(token)).status_code == 200
+    assert client.get(url, headers={"X-API-Key": key}).status_code == 200
+    auth.revoke(token=token)
+    _error(client.get(url, headers=_h(token)), 401, "revoked")
+    assert client.get(url, headers={"X-API-Key": key}).status_code == 200     # only that token
+    auth.revoke(key=key)
+    _error(client.get(url, headers={"X-API-Key": key}), 401, "revoked")
+    auth.revoke(sub=sub + "-other")                                           # everything of a subject
+    _error(client.get(url, headers=_h(other)), 401, "revoked")
+    max_hours = get_settings().api.max_token_hours
+    with pytest.raises(ValueError, match="max_token_hours"):
+        auth.create_token(world["a"], sub, hours=max_hours + 1)
+    now = dt.datetime.now(dt.timezone.utc)
+    century = jwt.encode({"sub": sub, "org_id": world["a"], "roles": [], "iat": now, "jti": "c1",
+                          "exp": now + dt.timedelta(days=36500)}, auth._secret(), algorithm="HS256")
+    _error(client.get(url, headers=_h(century)), 401, "token_lifetime_exceeded")
+    admin = jwt.encode({"sub": sub, "org_id": world["a"], "roles": ["admin"], "iat": now, "jti": "c2",
+                        "exp": now + dt.timedelta(hours=1)}, auth._secret(), algorithm="HS256")
+    _error(client.get(url, headers=_h(admin)), 401, "unknown_role")
+    _error(client.get(url, headers=_h("forged.token.here")), 401, "invalid_token")
+    time.sleep(0.2)
+    reasons = [x["auth_error"] for x in audit.read_all() if x["path"] == url and x["status"] == 401]
+    for code in ("revoked", "token_lifetime_exceeded", "unknown_role", "invalid_token"):
+        assert code in reasons, (code, reasons[-10:])
+
+
+def test_audit_fails_closed(client, world):
+    """When the audit line cannot be written the caller gets 503 ``audit_unavailable``, never data."""
+    path = audit.audit_path()
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)
+    path.mkdir()          # a directory where the log was: every append fails (root or not)
+    try:
+        tok = _h(auth.create_token(world["a"], "audit-down"))
+        r = client.get(f"/api/v1/members/{next(iter(world['a_members']))}", headers=tok)
+        _error(r, 503, "audit_unavailable")
+        assert world["a_members"][next(iter(world["a_members"]))] not in r.text
+    finally:
+        path.rmdir()
+        aside.rename(path)
+    assert client.get("/api/v1/orgs", headers=tok).status_code == 200

@@ -6,13 +6,12 @@ the city for city-wide reports."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from redcloud.api.db import mask_name, page
-from redcloud.api.deps import CtxDep, OrgFilter, Page, PageDep
+from redcloud.api.deps import CtxDep, IsoDate, OrgFilter, Page, PageDep
 from redcloud.api.routes.scores import _filters
 
 router = APIRouter(prefix="/alerts", tags=["预警提醒"])
@@ -43,7 +42,7 @@ def _protect(row: dict) -> dict:
 @router.get("", response_model=Page, summary="预警与提醒列表（学习问答提醒/升级、帮扶督办预警、驻村记实提醒等）")
 def list_alerts(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, rule: Text = None, level: Text = None,
                 status: Text = None, subject_type: Text = None,
-                logical_date: Annotated[dt.date | None, Query()] = None) -> Page:
+                logical_date: Annotated[IsoDate | None, Query()] = None) -> Page:
     t = "alerts"
     where = _filters(ctx, t, rule=rule, level=level, status=status, subject_type=subject_type,
                      logical_date=logical_date)

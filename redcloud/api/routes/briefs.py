@@ -1,4 +1,7 @@
-"""每周决策参考: the latest weekly brief (index written by the brief stage)."""
+"""每周决策参考: the latest weekly brief (index written by the brief stage).
+
+The brief is city-wide (every county's figures, escalated cadres' units, suspicious branches): only a
+credential scoped to the city may list or download it (403 ``city_scope_required`` otherwise)."""
 
 from __future__ import annotations
 
@@ -51,11 +54,13 @@ def _brief(x: dict) -> Brief:
 
 @router.get("", response_model=list[Brief], summary="已生成的决策参考（按周）")
 def list_briefs(ctx: CtxDep) -> list[Brief]:
+    ctx.require_city("每周决策参考")
     return [_brief(x) for x in _index()]
 
 
 @router.get("/latest", response_model=Brief, summary="最新一期决策参考")
 def latest(ctx: CtxDep) -> Brief:
+    ctx.require_city("每周决策参考")
     return _brief(_index()[-1])
 
 
@@ -63,6 +68,7 @@ def latest(ctx: CtxDep) -> Brief:
             responses={200: {"content": {"text/html": {}, "application/pdf": {}}}})
 def download(ctx: CtxDep, week: Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$", description="ISO 周，如 2025-W52")],
              fmt: Annotated[str, Path(pattern=r"^(html|pdf)$")]):
+    ctx.require_city("每周决策参考")
     x = next((b for b in _index() if str(b["week"]) == week), None)
     if x is None or not x.get(fmt):
         raise ApiError(404, "brief_not_found", f"{week} 没有 {fmt} 格式的决策参考")

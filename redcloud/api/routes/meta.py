@@ -36,4 +36,6 @@ def snapshot(ctx: CtxDep) -> SnapshotOut:
     r = ctx.reader
     st = r.rows("select snapshot_id, run_id, logical_date, published_at from _snapshot")[0]
     src = r.rows("select table_name, layer, delta_version, rows from _snapshot_sources order by layer, table_name")
+    if not ctx.is_city:   # whole-table row counts are city-wide figures
+        src = [{**x, "rows": None} for x in src]
     return SnapshotOut(**{k: (None if v is None else str(v)) for k, v in st.items()}, sources=src)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from redcloud.api.db import page
-from redcloud.api.deps import MAX_ID, CtxDep, OrgFilter, Page, PageDep
+from redcloud.api.deps import MAX_ID, CtxDep, IsoDate, OrgFilter, Page, PageDep
 from redcloud.api.errors import ApiError, not_found
 
 router = APIRouter(tags=["模型结果"])
@@ -71,7 +71,7 @@ def _list(ctx, table, root, where, order, pg, person=None) -> Page:
 
 
 @router.get("/vitality", response_model=Page, summary="党员活力指数列表")
-def vitality(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, month: Annotated[dt.date | None, Query()] = None,
+def vitality(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, month: Annotated[IsoDate | None, Query()] = None,
              min_score: Score = None, max_score: Score = None) -> Page:
     t = "score_member_vitality"
     where = _filters(ctx, t, month=month) + _score_range(ctx, t, min_score, max_score)
@@ -99,24 +99,24 @@ def cadre_evaluation(ctx: CtxDep, cadre_id: CadreId, pg: PageDep) -> Page:
 
 @router.get("/branches/innovation", response_model=Page, summary="基层党组织创新评分、类型（聚类）与异常")
 def branch_innovation(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
-                      quarter_start: Annotated[dt.date | None, Query(description="季度首日，如 2025-10-01")] = None,
+                      quarter_start: Annotated[IsoDate | None, Query(description="季度首日，如 2025-10-01")] = None,
                       archetype: Text = None,
                       anomalies_only: Annotated[bool, Query(description="只看异常")] = False) -> Page:
     t = "score_branch_innovation"
-    where = _filters(ctx, t, quarter_start=quarter_start, archetype=archetype)
+    where = _filters(ctx, t, quarter=quarter_start, archetype=archetype)   # the model writes ``quarter``
     if anomalies_only:
         cols = ctx.reader.cols(t)
         col = next((c for c in ("is_anomaly", "anomaly", "is_anomalous") if c in cols), None)
         if col is None:
             raise ApiError(400, "unsupported_filter", f"数据表 {t} 没有异常标记字段")
         where.append((f't."{col}"', []))
-    return _list(ctx, t, ctx.subtree_root(org_id), where, ["-quarter_start", "org_id"], pg)
+    return _list(ctx, t, ctx.subtree_root(org_id), where, ["-quarter", "org_id"], pg)
 
 
 @router.get("/branches/signals", response_model=Page, summary="会议记录异常信号（非工作日、签到雷同、人数超员）")
 def branch_signals(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
                    suspicious_only: Annotated[bool, Query(description="只看可疑会议")] = True,
-                   quarter_start: Annotated[dt.date | None, Query()] = None) -> Page:
+                   quarter_start: Annotated[IsoDate | None, Query()] = None) -> Page:
     t = "fct_meeting_signals"
     where = _filters(ctx, t, quarter_start=quarter_start)
     if suspicious_only:
