@@ -44,6 +44,19 @@ class NotEnoughHistory(ValueError):
     any other error still fails the stage."""
 
 
+class FeatureHealthError(ValueError):
+    """A model's feature holds no value at all: a lost join or an empty source column, never trained on."""
+
+
+def check_features(df: pd.DataFrame, names: list[str], model: str) -> None:
+    """Refuse to train when a feature is missing or has no value in any row (an all-NULL input would
+    silently become a constant, and the model card would still list it)."""
+    empty = [n for n in names if n not in df.columns or df[n].isna().all()]
+    if empty:
+        raise FeatureHealthError(f"{model}: feature(s) with no value in any of {len(df):,} rows: {', '.join(empty)}"
+                                 " (check the join or the source column before training)")
+
+
 @dataclass
 class Env:
     """What model code needs from a run: the lake, ``[models]`` and ``[mlflow]``, the date and run name."""

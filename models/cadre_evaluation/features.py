@@ -40,6 +40,9 @@ def build(env: Env) -> pd.DataFrame:
     cy["village_record_rate"] = cy.village_record_days / cy.village_workdays.where(cy.village_workdays > 0)
     cy["project_ontime_rate"] = cy.projects_completed_on_time / cy.projects_due.where(cy.projects_due > 0)
     ic = linked.ironcage_by_cadre_year(env)
+    # gold carries placeholders of the same name until it links 数据铁笼 itself: the linked values win
+    # (a plain merge would keep both as _x/_y and lose the feature)
+    cy = cy.drop(columns=[c for c in ic.columns if c in cy.columns and c not in ("cadre_id", "year")])
     cy = cy.merge(ic, on=["cadre_id", "year"], how="left")
     for c in FEATURE_NAMES:
         if c not in cy:

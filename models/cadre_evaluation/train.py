@@ -53,6 +53,7 @@ def baseline(test: pd.DataFrame, prev: pd.DataFrame) -> np.ndarray:
 def train(env: common.Env, df: pd.DataFrame | None = None, params: dict | None = None) -> dict:
     seed = env.seed()
     df = features.build(env) if df is None else df
+    common.check_features(df, features.FEATURE_NAMES, KEY)
     tr, te, test_year = split(df, env.cfg.cadre_test_year)
     model = fit(tr, seed, params)
     out = model.predict(None, te)

@@ -57,6 +57,7 @@ def train(env: common.Env, df: pd.DataFrame | None = None, params: dict | None =
     day = env.day
     seed = env.seed()
     df = features.build(env, day) if df is None else df
+    common.check_features(df, features.FEATURE_NAMES, KEY)
     X, y = df[features.FEATURE_NAMES].astype("float64"), df.label.to_numpy(int)
     oof = out_of_fold(X, y, seed, params)
     m = evaluate.metrics(y, oof, "oof")

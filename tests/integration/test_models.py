@@ -201,3 +201,18 @@ def test_worse_challenger_is_not_promoted(models_stage):
     mv = env.client().get_model_version(env.registered_name("cadre_evaluation"), bad["version"])
     assert mv.tags["validation_status"] == "failed" and "not better" in mv.tags["validation_reason"]
     assert common.CANDIDATE not in (mv.aliases or [])
+
+
+def test_no_feature_of_the_supervised_models_is_empty(models_stage):
+    """The feature-health check passes on the city, and the 数据铁笼 duty target completion (a 绩
+    feature) reaches the cadre model instead of being lost in a join."""
+    from models import common
+    from models.cadre_evaluation import features as cadre
+    from models.integrity_portrait import features as integrity
+
+    env = models_stage["env"]
+    cf = cadre.build(env)
+    common.check_features(cf, cadre.FEATURE_NAMES, "cadre_evaluation")
+    common.check_features(integrity.build(env, env.day), integrity.FEATURE_NAMES, "integrity_portrait")
+    assert cf.duty_target_completion_rate.notna().mean() > 0.3, cf.duty_target_completion_rate.describe()
+    assert not any(c.endswith(("_x", "_y")) for c in cf.columns), list(cf.columns)

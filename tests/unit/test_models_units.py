@@ -80,3 +80,14 @@ def test_no_protected_attribute_is_a_feature():
     for names in (cf.FEATURE_NAMES, inf.FEATURE_NAMES):
         assert not {n for n in names if protected & set(n.split("_"))}
     assert "village_record_rate" in cf.FEATURE_NAMES  # token match, not substring ("vill-age")
+
+
+def test_feature_health_refuses_an_empty_or_missing_feature():
+    from models.common import FeatureHealthError, check_features
+
+    df = pd.DataFrame({"ok": [1.0, np.nan], "empty": [np.nan, np.nan]})
+    check_features(df, ["ok"], "m")
+    with pytest.raises(FeatureHealthError, match=r"m: .*2 rows: empty"):
+        check_features(df, ["ok", "empty"], "m")
+    with pytest.raises(FeatureHealthError, match="missing_one"):
+        check_features(df, ["missing_one"], "m")
