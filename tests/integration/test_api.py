@@ -156,6 +156,51 @@ def test_county_cannot_read_another_countys_member(client, world):
     assert r.status_code == 200 and r.json()["member_id"] == b_id
 
 
+ORG_ID_FIELDS = ("org_id", "unit_org_id", "county_org_id", "town_org_id", "branch_org_id", "subject_org_id")
+
+
+def test_no_route_gives_a_county_anything_of_another_county(client, world):
+    """Every GET route of the OpenAPI document, called with county A's credential (all roles) and its
+    own ids (on the city's snapshot: before the swap test publishes synthetic ones): no response body carries an organisation id, a member id or an organisation name of
+    county B's subtree."""
+    with snapshot.connect() as con:
+        b_orgs = dict(con.execute("select org_id, org_name from dim_organization where list_contains(path, ?)",
+                                  [world["b"]]).fetchall())
+        a_cadre = con.execute(   # a scored cadre whose latest post is in county A (how the API scopes cadres)
+            """select c.cadre_id from fct_cadre_year c join dim_organization o on o.org_id = c.unit_org_id
+               where list_contains(o.path, ?) and c.cadre_id in (select cadre_id from score_cadre_evaluation)
+                 and c.year = (select max(year) from fct_cadre_year y where y.cadre_id = c.cadre_id)
+               order by c.cadre_id limit 1""", [world["a"]]).fetchone()[0]
+    b_members = set(world["b_members"])
+    tok = _h(auth.create_token(world["a"], "scope-scan", ["pii", "integrity"]))
+    fill = {"org_id": world["a"], "member_id": next(iter(world["a_members"])), "cadre_id": a_cadre,
+            "week": "2025-W52", "fmt": "html"}
+    paths = [p for p, ops in client.get("/openapi.json").json()["paths"].items() if "get" in ops]
+    assert len(paths) >= 19
+    leaks, answered = [], {}
+
+    def walk(v, path):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if k in ORG_ID_FIELDS and x in b_orgs or k == "member_id" and x in b_members:
+                    leaks.append((path, k, x))
+                walk(x, path)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x, path)
+
+    for p in paths:
+        url = p.format(**fill)
+        r = client.get(url, params={"limit": 500} if "{" not in p else None, headers=tok)
+        answered[p] = r.status_code
+        assert r.status_code < 500, (url, r.text[:300])
+        leaks.extend((p, "name", n) for n in b_orgs.values() if n in r.text)
+        if r.headers.get("content-type", "").startswith("application/json"):
+            walk(r.json(), p)
+    assert leaks == [], leaks[:10]
+    assert sum(s == 200 for s in answered.values()) >= 12, answered
+
+
 def test_org_statistics_roll_up_the_subtree(client, world):
     tok = auth.create_token(world["city"], "city")
     r = client.get(f"/api/v1/orgs/{world['a']}", headers=_h(tok))
@@ -453,47 +498,3 @@ def test_audit_fails_closed(client, world):
         aside.rename(path)
     assert client.get("/api/v1/orgs", headers=tok).status_code == 200
 
-
-ORG_ID_FIELDS = ("org_id", "unit_org_id", "county_org_id", "town_org_id", "branch_org_id", "subject_org_id")
-
-
-def test_no_route_gives_a_county_anything_of_another_county(client, world):
-    """Every GET route of the OpenAPI document, called with county A's credential (all roles) and its
-    own ids: no response body carries an organisation id, a member id or an organisation name of
-    county B's subtree."""
-    with snapshot.connect() as con:
-        b_orgs = dict(con.execute("select org_id, org_name from dim_organization where list_contains(path, ?)",
-                                  [world["b"]]).fetchall())
-        a_cadre = con.execute(   # a scored cadre whose latest post is in county A (how the API scopes cadres)
-            """select c.cadre_id from fct_cadre_year c join dim_organization o on o.org_id = c.unit_org_id
-               where list_contains(o.path, ?) and c.cadre_id in (select cadre_id from score_cadre_evaluation)
-                 and c.year = (select max(year) from fct_cadre_year y where y.cadre_id = c.cadre_id)
-               order by c.cadre_id limit 1""", [world["a"]]).fetchone()[0]
-    b_members = set(world["b_members"])
-    tok = _h(auth.create_token(world["a"], "scope-scan", ["pii", "integrity"]))
-    fill = {"org_id": world["a"], "member_id": next(iter(world["a_members"])), "cadre_id": a_cadre,
-            "week": "2025-W52", "fmt": "html"}
-    paths = [p for p, ops in client.get("/openapi.json").json()["paths"].items() if "get" in ops]
-    assert len(paths) >= 19
-    leaks, answered = [], {}
-
-    def walk(v, path):
-        if isinstance(v, dict):
-            for k, x in v.items():
-                if k in ORG_ID_FIELDS and x in b_orgs or k == "member_id" and x in b_members:
-                    leaks.append((path, k, x))
-                walk(x, path)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x, path)
-
-    for p in paths:
-        url = p.format(**fill)
-        r = client.get(url, params={"limit": 500} if "{" not in p else None, headers=tok)
-        answered[p] = r.status_code
-        assert r.status_code < 500, (url, r.text[:300])
-        leaks.extend((p, "name", n) for n in b_orgs.values() if n in r.text)
-        if r.headers.get("content-type", "").startswith("application/json"):
-            walk(r.json(), p)
-    assert leaks == [], leaks[:10]
-    assert sum(s == 200 for s in answered.values()) >= 12, answered
