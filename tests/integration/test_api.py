@@ -161,8 +161,8 @@ ORG_ID_FIELDS = ("org_id", "unit_org_id", "county_org_id", "town_org_id", "branc
 
 def test_no_route_gives_a_county_anything_of_another_county(client, world):
     """Every GET route of the OpenAPI document, called with county A's credential (all roles) and its
-    own ids (on the city's snapshot: before the swap test publishes synthetic ones): no response body carries an organisation id, a member id or an organisation name of
-    county B's subtree."""
+    own ids: no response body carries an organisation id, a member id or an organisation name of
+    county B's subtree. (Runs on the city's snapshot, before the swap test publishes synthetic ones.)"""
     with snapshot.connect() as con:
         b_orgs = dict(con.execute("select org_id, org_name from dim_organization where list_contains(path, ?)",
                                   [world["b"]]).fetchall())
