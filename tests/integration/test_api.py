@@ -21,14 +21,14 @@ from lakes import copy_lake
 
 from redcloud.api import audit, auth
 from redcloud.api.db import mask_name
-from redcloud.config import get_settings
+from redcloud.config import PROJECT_ROOT, get_settings
 from redcloud.serving import publish
 from redcloud.serving import snapshot as snapshots
 
 _COPY = {}
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
-ARTIFACTS = Path(__file__).resolve().parents[2] / ".run" / "artifacts" / "api"
+ARTIFACTS = PROJECT_ROOT / ".run" / "artifacts" / "api"
 
 
 @pytest.fixture(scope="module")
