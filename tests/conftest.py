@@ -72,6 +72,27 @@ def spark(settings):
     stop_spark()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _spark_memory_between_modules(request):
+    """After each test module: drop what it left cached in the shared SparkSession (a test that fails
+    between ``persist`` and ``unpersist`` would otherwise hold its blocks for the rest of the session)
+    and log the driver's live heap, so a leak shows as a rising line in ``.run/test/spark-memory.log``."""
+    yield
+    import redcloud.spark as rs
+
+    if rs._session is None:
+        return
+    sc = rs._session.sparkContext
+    cached = sc._jsc.getPersistentRDDs().size()
+    rs._session.catalog.clearCache()
+    rt = sc._jvm.java.lang.Runtime.getRuntime()
+    sc._jvm.java.lang.System.gc()
+    used_mb = (rt.totalMemory() - rt.freeMemory()) // 2**20
+    with open(_base / "spark-memory.log", "a") as log:
+        log.write(f"{RUN.name} {request.module.__name__} cached_rdds={cached} heap_used_mb={used_mb} "
+                  f"heap_max_mb={rt.maxMemory() // 2**20}\n")
+
+
 @pytest.fixture()
 def tmp_ctx(tmp_path, settings, spark):
     """A context on an empty lake of its own, for the logical date D2."""
