@@ -30,7 +30,7 @@ os.environ["REDCLOUD_PATHS__LAKE_ROOT"] = str(RUN / "lake")
 os.environ["REDCLOUD_PATHS__LANDING_DIR"] = str(RUN / "landing")
 os.environ["REDCLOUD_PATHS__SYNTH_DIR"] = str(_base / "synth")  # cities are deterministic: reuse across sessions
 os.environ["REDCLOUD_SPARK__SHUFFLE_PARTITIONS"] = "1"
-os.environ["REDCLOUD_SPARK__DRIVER_MEMORY"] = "3g"
+os.environ["REDCLOUD_SPARK__DRIVER_MEMORY"] = "4g"   # the configured default (one JVM, 24 GiB machine)
 # The test city's tables are tiny: compiling generated Java for every query (whole-stage codegen) costs
 # far more than it saves there. Interpreted evaluation gives the same results and builds the shared city
 # lake in about three quarters of the time (measured: 361 s vs 488 s). The demo and benchmarks keep
@@ -85,6 +85,12 @@ def _spark_memory_between_modules(request):
     sc = rs._session.sparkContext
     cached = sc._jsc.getPersistentRDDs().size()
     rs._session.catalog.clearCache()
+    # Delta keeps every table's snapshot state cached (a persisted RDD per snapshot, in the half of
+    # storage memory that execution cannot evict): hundreds of test lakes' snapshots would crowd out
+    # the memory a broadcast join needs (seen once: "Not enough memory to build and broadcast the table")
+    sc._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    for rdd in list(sc._jsc.getPersistentRDDs().values()):
+        rdd.unpersist(False)
     rt = sc._jvm.java.lang.Runtime.getRuntime()
     sc._jvm.java.lang.System.gc()
     used_mb = (rt.totalMemory() - rt.freeMemory()) // 2**20
