@@ -171,7 +171,7 @@ def quiet_mlflow() -> None:
 
 
 def register_candidate(env: Env, key: str, model_uri: str, run_id: str, metric: str, value: float,
-                       higher_is_better: bool = True) -> str:
+                       higher_is_better: bool = True, tags: dict[str, str] | None = None) -> str:
     """Register ``model_uri`` as a new version of the model, with its held-out metric, as ``@candidate``."""
     import contextlib
     import io
@@ -181,7 +181,7 @@ def register_candidate(env: Env, key: str, model_uri: str, run_id: str, metric: 
     with contextlib.redirect_stderr(io.StringIO()):   # "Successfully registered model ..." (printed, not logged)
         mv = mlflow.register_model(model_uri, env.registered_name(key), tags={
             "heldout_metric": metric, "heldout_value": repr(float(value)),
-            "higher_is_better": str(higher_is_better).lower(), "validation_status": "pending"})
+            "higher_is_better": str(higher_is_better).lower(), "validation_status": "pending", **(tags or {})})
     c = env.client()
     c.set_registered_model_alias(env.registered_name(key), CANDIDATE, mv.version)
     c.set_tag(run_id, "registered_version", mv.version)

@@ -1,4 +1,4 @@
-"""The ``redcloud`` command: run <stage>, services, api. (The demo's commands are ``redcloud-demo``.)"""
+"""The ``redcloud`` command: run <stage>, services, cards, api. (The demo's commands are ``redcloud-demo``.)"""
 
 from __future__ import annotations
 
@@ -44,6 +44,22 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_cards(args) -> int:
+    """Write each champion's card (``models/<model>/MODEL_CARD.md``) and its MLflow description."""
+    from models import MODELS, cards
+    from models.common import Env
+    from redcloud.context import RunContext
+
+    s = get_settings()
+    day = dt.date.fromisoformat(args.date) if args.date else dt.date.fromisoformat(s.synth.end)
+    env = Env.from_context(RunContext.create(day, s, run_id="cards"))
+    for spec in MODELS:
+        card = cards.publish(env, spec.key, write_file=not args.description_only)
+        print(f"{spec.key}: " + ("no champion" if card is None else
+                                 ("description set" if args.description_only else "MODEL_CARD.md and description written")))
+    return 0
+
+
 def cmd_api(args) -> int:
     from redcloud.api import auth
 
@@ -68,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--gold-tables", dest="gold_tables", metavar="T1,T2",
                     help="gold: rebuild only these tables (and gate them); the others stay as they are")
     sp.set_defaults(fn=cmd_run)
+
+    sp = sub.add_parser("cards", help="write each model's card from its champion's MLflow run")
+    sp.add_argument("--date", help="logical date YYYY-MM-DD (default: the city's last day)")
+    sp.add_argument("--description-only", action="store_true", help="set the MLflow descriptions, leave the files")
+    sp.set_defaults(fn=cmd_cards)
 
     sp = sub.add_parser("api", help="API credentials scoped to an organisation: token | key (see docs/api.md)",
                         add_help=False)

@@ -17,7 +17,6 @@ from models.branch_innovation.model import BranchInnovationModel
 from redcloud.rules.vocab import LOW_ARCHETYPE
 
 KEY = "branch_innovation"
-FOREST_TOP_SHARE = 0.025  # meetings whose isolation score is in the top 2.5 % count as unusual
 SILHOUETTE_SAMPLE = 3000
 
 
@@ -43,7 +42,9 @@ def name_clusters(centers_z: np.ndarray) -> list[str]:
     return names
 
 
-def fit(bq_train: pd.DataFrame, meetings: pd.DataFrame, seed: int, k_range=(3, 6)):
+def fit(bq_train: pd.DataFrame, meetings_train: pd.DataFrame, seed: int, k_range=(3, 6), top_share: float = 0.025):
+    """Archetypes and the ECDF reference from training branch-quarters; the forest and its cut-off from
+    training quarters' meetings only (``top_share``: configured, never tuned on the truth)."""
     X = bq_train[features.INNOVATION_NAMES].astype("float64").to_numpy()
     scaler = StandardScaler().fit(X)
     Z = scaler.transform(X)
@@ -59,9 +60,9 @@ def fit(bq_train: pd.DataFrame, meetings: pd.DataFrame, seed: int, k_range=(3, 6
     km = fitted[best]
     names = name_clusters(km.cluster_centers_)
     forest = IsolationForest(n_estimators=200, random_state=seed, n_jobs=1)
-    MF = meetings[features.MEETING_FEATURES].astype("float64")
+    MF = meetings_train[features.MEETING_FEATURES].astype("float64")
     forest.fit(MF)
-    cut = float(np.quantile(-forest.score_samples(MF), 1 - FOREST_TOP_SHARE))
+    cut = float(np.quantile(-forest.score_samples(MF), 1 - top_share))
     ref = {c: bq_train[c].to_numpy(float) for c in features.INNOVATION_NAMES}
     return BranchInnovationModel(ref, scaler, km, names, forest, cut), sil, best
 
@@ -80,7 +81,8 @@ def train(env: common.Env, bq: pd.DataFrame | None = None, meetings: pd.DataFram
             f"complete quarters in the lake: {[str(q) for q in quarters]}")
     held_q = quarters[-1]
     tr, te = bq[bq.quarter < held_q], bq[bq.quarter == held_q]
-    model, sil, best = fit(tr, meetings, seed, k_range)
+    top_share = env.cfg.branch_forest_top_share
+    model, sil, best = fit(tr, meetings[meetings.quarter < held_q], seed, k_range, top_share)
     Zte = model.scaler.transform(te[features.INNOVATION_NAMES].astype("float64").to_numpy())
     lab = model.kmeans.predict(Zte)
     m = {"heldout_silhouette": float(silhouette_score(Zte, lab)) if len(set(lab)) > 1 else -1.0,
@@ -90,14 +92,13 @@ def train(env: common.Env, bq: pd.DataFrame | None = None, meetings: pd.DataFram
     anoms = model.anomalies(meetings)
     m["meetings_flagged"] = int(anoms.is_anomaly.sum())
     m.update({f"flagged_{k}": v for k, v in evaluate.reasons_count(anoms).items()})
-    truth = env.truth_dir()
-    if truth is not None:
-        m.update(evaluate.truth_check(anoms, scored, truth))
+    m.update(report(env, anoms, scored))   # after the model and its cut-off are fixed
     env.setup(KEY)
     with mlflow.start_run(run_name=env.run_name) as run:
         mlflow.log_params({"seed": seed, "k_criterion": "max silhouette on training branch-quarters",
                            "k_range": f"{k_range[0]}-{k_range[1]}", "heldout_quarter": str(held_q),
-                           "archetypes": ",".join(model.names), "forest_top_share": FOREST_TOP_SHARE,
+                           "archetypes": ",".join(model.names), "forest_top_share": top_share,
+                           "forest_fitted_on": f"meetings before {held_q}",
                            "innovation_indicators": ",".join(features.INNOVATION_NAMES)})
         mlflow.log_metrics(m)
         centers = pd.DataFrame(model.scaler.inverse_transform(model.kmeans.cluster_centers_),
@@ -111,6 +112,13 @@ def train(env: common.Env, bq: pd.DataFrame | None = None, meetings: pd.DataFram
         version = common.register_candidate(env, KEY, info.model_uri, run.info.run_id, "heldout_silhouette",
                                             m["heldout_silhouette"])
     return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "version": version, "archetypes": model.names}
+
+
+def report(env: common.Env, anoms: pd.DataFrame, scored: pd.DataFrame) -> dict:
+    """The final report against the planted truth (synthetic cities only). The only place this model
+    reads the truth: nothing fitted or chosen above depends on it."""
+    truth = env.truth_dir()
+    return evaluate.truth_check(anoms, scored, truth) if truth is not None else {}
 
 
 def _plots(sil: dict, scored: pd.DataFrame) -> None:

@@ -1,10 +1,12 @@
-"""The cadre evaluation model as an MLflow pyfunc: XGBoost regression on the ordinal grade.
+"""The cadre evaluation model as an MLflow pyfunc: a regression on the ordinal grade (XGBoost, or the
+simpler linear / single-feature scorer when XGBoost does not beat it on held-out data).
 
 The regressor predicts the grade code (0 不称职 .. 3 优秀). Grades come from cut points on the
 prediction fitted so that the training years' grade shares are reproduced (the assessment system
 works with quotas, e.g. 优秀 about 15 %). The 0-100 score is the prediction scaled between the 1st
 and 99th percentile of the training predictions. Per-cadre factors are XGBoost's own
-contributions (``pred_contribs=True``), summed into 德/能/勤/绩/廉.
+contributions (``pred_contribs=True``) or, for a linear scorer, coefficient x (value - training mean),
+summed into 德/能/勤/绩/廉.
 """
 
 from __future__ import annotations
@@ -21,6 +23,28 @@ DIMENSIONS = ["德", "能", "勤", "绩", "廉"]
 TOP_K = 3
 
 
+class LinearScorer:
+    """``intercept + sum(coef * x)`` with missing values filled by the training median. A single-feature
+    scorer is the same thing with one non-zero coefficient."""
+
+    def __init__(self, coef: dict[str, float], fill: dict[str, float], mean: dict[str, float], intercept: float = 0.0):
+        self.coef = {f: float(coef.get(f, 0.0)) for f in FEATURE_NAMES}
+        self.fill = {f: float(fill.get(f, 0.0)) for f in FEATURE_NAMES}
+        self.mean = {f: float(mean.get(f, 0.0)) for f in FEATURE_NAMES}
+        self.intercept = float(intercept)
+
+    def _x(self, X: pd.DataFrame) -> np.ndarray:
+        X = X[FEATURE_NAMES].astype("float64")
+        return X.fillna(self.fill).fillna(0.0).to_numpy()
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.intercept + self._x(X) @ np.array([self.coef[f] for f in FEATURE_NAMES])
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        coef = np.array([self.coef[f] for f in FEATURE_NAMES])
+        return (self._x(X) - np.array([self.mean[f] for f in FEATURE_NAMES])) * coef
+
+
 class CadreEvaluationModel(PythonModel):
     def __init__(self, regressor, cut_points: list[float], lo: float, hi: float):
         self.regressor = regressor
@@ -34,6 +58,8 @@ class CadreEvaluationModel(PythonModel):
         return np.searchsorted(np.asarray(self.cut_points), pred, side="right")
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        if isinstance(self.regressor, LinearScorer):
+            return self.regressor.contributions(X)
         import xgboost as xgb
 
         dm = xgb.DMatrix(X[FEATURE_NAMES].astype("float64"), feature_names=FEATURE_NAMES)

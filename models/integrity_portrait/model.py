@@ -3,7 +3,9 @@
 ``risk_probability`` is the calibrated probability (CalibratedClassifierCV: isotonic with >= 20
 positives, Platt/sigmoid otherwise) that the cadre has a discipline record; ``risk_score`` is
 100 x the probability. Top factors are XGBoost's own contributions of the uncalibrated model
-(``pred_contribs=True``) fitted on the same data.
+(``pred_contribs=True``) fitted on the same data. When XGBoost does not beat a logistic regression on
+held-out data by the configured margin, the logistic regression is served instead (its probability is
+its own; its factors are coefficient x standardised value).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class IntegrityRiskModel(PythonModel):
         return self.calibrated.predict_proba(X[FEATURE_NAMES].astype("float64"))[:, 1]
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        if not hasattr(self.booster_model, "get_booster"):   # the logistic pipeline: coefficient x scaled value
+            pipe = self.booster_model
+            return pipe[:-1].transform(X[FEATURE_NAMES].astype("float64")) * pipe[-1].coef_[0]
         import xgboost as xgb
 
         dm = xgb.DMatrix(X[FEATURE_NAMES].astype("float64"), feature_names=FEATURE_NAMES)

@@ -134,6 +134,7 @@ class ModelsConfig(BaseModel):
     retrain: str = "auto"
     seed: int = 7
     min_gain: float = 0.0                    # validation: a candidate must beat the champion's held-out metric by more
+    baseline_margin: float = 0.01            # serve a more complex method only when it beats the simpler by more
     name_prefix: str = "redcloud"
     truth_dir: str = ""                      # planted truth (synthetic city): validation only, never a feature
     cadre_test_year: int = 0                 # 0: latest graded year is the held-out test year
@@ -146,6 +147,7 @@ class ModelsConfig(BaseModel):
     vitality_ahp_matrix: list[list[float]] = Field(default_factory=list)
     vitality_ahp_max_cr: float = 0.1
     branch_k_range: list[int] = Field(default_factory=lambda: [3, 6])
+    branch_forest_top_share: float = 0.025   # meetings in the top share of training isolation scores are unusual
 
 
 class ApiConfig(BaseModel):

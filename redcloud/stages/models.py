@@ -2,7 +2,8 @@
 
 ``train`` fits and registers a ``@candidate`` for every model that needs one (``[models] retrain``:
 auto = only without a champion; always; never); ``validate`` turns a candidate that beats the
-champion into ``@challenger``; ``promote`` moves ``@champion`` to it; ``score`` batch-scores the city
+champion into ``@challenger``; ``promote`` moves ``@champion`` to it and publishes its model card (generated from its run) as the
+version's description; ``score`` batch-scores the city
 with each champion into gold (the model version on every row). A model whose history cannot support
 its training design is skipped with the reason (:class:`models.common.NotEnoughHistory`); any other
 error fails the step. Every step reads and writes only the MLflow registry and the lake, so each can
@@ -65,7 +66,7 @@ def validate(ctx: RunContext) -> dict:
 
 
 def promote(ctx: RunContext) -> dict:
-    from models import MODELS
+    from models import MODELS, cards
     from models.common import promote as move
 
     env = _env(ctx)
@@ -73,6 +74,7 @@ def promote(ctx: RunContext) -> dict:
     for spec in MODELS:
         p = move(env, spec.key)
         if p is not None:
+            cards.publish(env, spec.key)   # the card, from this version's run, as its MLflow description
             promoted[spec.key] = p
             ctx.progress.note(f"{spec.key}: champion is now v{p['champion']} (was {p['previous'] or 'none'})")
     return {"tables": [], "promoted": promoted}
