@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from models import common
 from models.branch_innovation import evaluate, features
 from models.branch_innovation.model import BranchInnovationModel
-from redcloud.rules.vocab import LOW_ARCHETYPE
+from redcloud.rules.vocab import BALANCED_ARCHETYPE, LOW_ARCHETYPE
 
 KEY = "branch_innovation"
 SILHOUETTE_SAMPLE = 3000
@@ -36,10 +36,25 @@ def name_clusters(centers_z: np.ndarray) -> list[str]:
             if features.PROFILES[k][1] not in used:
                 names[i] = features.PROFILES[k][1]
                 break
-        else:
-            names[i] = f"综合型{i + 1}"
+        else:   # every profile's name is taken: name it from its centre, never by a number
+            names[i] = _combined_name(centers_z[i], {k: v[i] for k, v in prof.items()}, used)
         used.add(names[i])
     return names
+
+
+def _combined_name(center: np.ndarray, prof: dict[str, float], used: set[str]) -> str:
+    """A readable name for a cluster whose leading profile is already taken: 均衡发展型 when it sits near
+    the average everywhere, else its two (or three) strongest profiles joined, e.g. 规范组织·志愿服务型."""
+    if BALANCED_ARCHETYPE not in used and np.abs(center).max() < 0.5:
+        return BALANCED_ARCHETYPE
+    ranked = sorted(prof, key=lambda k: -prof[k])
+    for n in (2, 3, 4):
+        for first in ranked:
+            parts = [first] + [k for k in ranked if k != first][: n - 1]
+            name = "·".join(features.PROFILES[k][1].removesuffix("型") for k in parts) + "型"
+            if name not in used:
+                return name
+    return BALANCED_ARCHETYPE if BALANCED_ARCHETYPE not in used else "其他类型"
 
 
 def fit(bq_train: pd.DataFrame, meetings_train: pd.DataFrame, seed: int, k_range=(3, 6), top_share: float = 0.025):

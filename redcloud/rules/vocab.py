@@ -63,6 +63,7 @@ SOURCE_PROJECT_STATUSES = (IN_PROGRESS, COMPLETED, OVERDUE)
 ARCHETYPES = {"diversity": "创新活跃型", "participation": "规范组织型", "volunteering": "志愿服务型",
               "digital": "线上学习型"}
 LOW_ARCHETYPE = "活力待提升型"
+BALANCED_ARCHETYPE = "均衡发展型"   # a cluster near the city's average on every profile
 # integrity portrait evidence tags
 INTEGRITY_TAGS = {"penalty": "行政处罚记录", "enforcement": "失信被执行人", "news": "负面舆情",
                   "complaints": "群众投诉较多", "overdue": "办件超期较多", "discipline": "纪律处分记录"}

@@ -222,3 +222,18 @@ def test_the_planted_truth_is_read_only_in_a_report_step():
                 if isinstance(c, ast.Call) and isinstance(c.func, ast.Name):
                     line.setdefault(c.func.id, []).append(c.lineno)
             assert min(line["report"]) > max(line.get("fit", []) + line.get("compare", [])), train_py
+
+
+def test_archetypes_are_named_from_their_centres_never_by_number():
+    """Six clusters for five profile names: the extra ones get 均衡发展型 or a joined profile name."""
+    from models.branch_innovation import features as bf
+    from models.branch_innovation import train as bt
+
+    rng = np.random.default_rng(4)
+    for k in (3, 4, 5, 6, 7):
+        centers = rng.normal(0, 1, (k, len(bf.INNOVATION_NAMES)))
+        names = bt.name_clusters(centers)
+        assert len(set(names)) == k, names
+        assert not any(ch.isdigit() for n in names for ch in n), names
+    centers = np.vstack([np.full(len(bf.INNOVATION_NAMES), v) for v in (-2, 2, 1.5, 1.2, 1.0, 0.1)])
+    assert "均衡发展型" in bt.name_clusters(centers)
