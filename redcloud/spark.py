@@ -41,6 +41,11 @@ def builder_conf(settings: Settings) -> dict[str, str]:
         "spark.executor.extraJavaOptions": jvm,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
+        # with the UI off nobody reads the status store, yet by default it keeps 1000 jobs, stages and SQL
+        # executions and 100k tasks in the driver's heap: a long-lived session (Airflow worker, the test
+        # suite) would carry thousands of small Delta jobs' plans and metrics
+        "spark.ui.retainedJobs": "50", "spark.ui.retainedStages": "50", "spark.ui.retainedTasks": "2000",
+        "spark.sql.ui.retainedExecutions": "20", "spark.ui.dagGraph.retainedRootRDDs": "50",
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.databricks.delta.properties.defaults.enableChangeDataFeed": "false",
         # the .crc file beside each commit only lets Delta verify a snapshot's state; skipping it saves a
