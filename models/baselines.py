@@ -76,5 +76,5 @@ def choose_served(ordered: list[Scored], margin: float) -> tuple[Scored, str]:
 
 def table(rows: list[Scored], metric: str) -> list[dict]:
     """Rows for an MLflow table / the model card."""
-    return [{"method": r.method, "label": r.label, metric: round(r.score, 4), "ci_lo": round(r.lo, 4),
-             "ci_hi": round(r.hi, 4), "servable": r.servable} for r in rows]
+    return [{"method": r.method, "label": r.label, metric: round(float(r.score), 4), "ci_lo": round(float(r.lo), 4),
+             "ci_hi": round(float(r.hi), 4), "servable": bool(r.servable)} for r in rows]
