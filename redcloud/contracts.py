@@ -47,3 +47,9 @@ IRONCAGE_HEADER_ALIASES: dict[str, dict[str, str]] = {
     "complaints": {"投诉对象": "handler_name", "投诉日期": "received_at"},
 }
 IRONCAGE_KINDS: tuple[str, ...] = tuple(IRONCAGE_HEADERS)
+
+
+def dept_org_sql(dept_code: str) -> str:
+    """SQL (Spark and DuckDB alike) giving the organisation id of a 数据铁笼 部门编码: the system codes a
+    department as ``D`` followed by its organisation id (``D000123`` is org 123); NULL otherwise."""
+    return f"try_cast(substring({dept_code}, 2) as bigint)"

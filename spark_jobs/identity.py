@@ -42,6 +42,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from redcloud.contracts import dept_org_sql
+
 PERSON_PREFIX = "P"
 CONFIDENCE = {"member_id": 1.0, "id_number": 1.0, "masked_id_name": 0.9, "name_unit": 0.8, "name_region": 0.7,
               "name_text": 0.6}
@@ -202,7 +204,7 @@ def ironcage_people(frames: list[tuple[DataFrame, str, str | None]]) -> DataFram
 def link_ironcage(people: DataFrame, m: DataFrame, cad: DataFrame, county: DataFrame | None) -> DataFrame:
     """``id_number`` when the record shows a 身份证号; else ``name_unit`` then ``name_region`` among cadres."""
     p = (people.select(F.lit("ironcage").alias("source"), F.col("identity_key").alias("source_key"), "name", "pseudo",
-                       F.expr("try_cast(substring(dept_code, 2) as bigint)").alias("dept_org_id"))
+                       F.expr(dept_org_sql("dept_code")).alias("dept_org_id"))
          .dropDuplicates(["source_key"]))
     if county is not None:
         p = p.join(county.select(F.col("org_id").alias("dept_org_id"), F.col("county").alias("dept_county")),

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from redcloud import workdays
-from redcloud.alerts import outbox, triggers
+from redcloud.alerts import app_channel, outbox, triggers
 from redcloud.alerts.triggers import Alert, Recipient
 from redcloud.context import RunContext
 from redcloud.lake import Lake
@@ -202,18 +202,19 @@ def run(ctx: RunContext) -> dict:
 
     msgs = outbox.messages(alerts, day, run_id)
     new = outbox.enqueue(lake, msgs)
+    read_in_app = app_channel.sync(lake, app_channel.acks_path(st), outbox.OUTBOX)
     tables.append({"table": "ops/alert_outbox", "rows": lake.count("ops", outbox.OUTBOX)})
     for t in tables:
         ctx.progress.table(t["table"], t["rows"])
     delivery = None
     if st.alerts.deliver:
         delivery = outbox.deliver(lake, st.smtp.host, st.smtp.port, st.smtp.sender, st.alerts.send_batch,
-                                  st.alerts.max_attempts, st.smtp.timeout)
+                                  st.alerts.max_attempts, st.smtp.timeout, st.alerts.retry_backoff_minutes)
         ctx.progress.note(f"outbox: {new} new messages; delivery {delivery}")
     by_rule = Counter(a.rule for a in alerts)
     return {"tables": tables, "working_day": True, "alerts_active": dict(sorted(by_rule.items())),
             "alerts_written": len(rows), "resolved": int((rows["status"] == "resolved").sum()) if len(rows) else 0,
-            "messages": len(msgs), "messages_new": new, "delivery": delivery,
+            "messages": len(msgs), "messages_new": new, "delivery": delivery, "read_in_app": read_in_app,
             "seconds": round(time.perf_counter() - t0, 1)}
 
 

@@ -8,7 +8,8 @@ Exactly-once per ``message_id``:
 2. :func:`deliver` sends every unsent message (``sent_at`` NULL, ``attempts`` below the limit)
    with :mod:`smtplib`, ``Message-ID: <message_id@redcloud>``, and marks it sent with a MERGE once
    the server accepted it; a refused/failed send records ``attempts`` and ``last_error`` and is
-   retried by the next run.
+   retried by the next run (after a back-off that doubles with each failure, ``[alerts]
+   retry_backoff_minutes``, up to ``max_attempts``) and when the services start (``make up``).
 
 Crash window: messages are marked in batches (``alerts.send_batch``) after the SMTP server accepted
 them. A crash after the server accepted a message and before its batch was marked re-sends at most
@@ -36,7 +37,9 @@ SCHEMA = pa.schema([
     ("message_id", pa.string()), ("alert_id", pa.string()), ("rule", pa.string()), ("level", pa.string()),
     ("recipient", pa.string()), ("recipient_name", pa.string()), ("subject", pa.string()), ("body", pa.string()),
     ("created_for_date", pa.date32()), ("created_run_id", pa.string()),
-    ("sent_at", pa.timestamp("us", tz="UTC")), ("attempts", pa.int32()), ("last_error", pa.string())])
+    ("sent_at", pa.timestamp("us", tz="UTC")), ("attempts", pa.int32()), ("last_error", pa.string()),
+    ("app_read_at", pa.timestamp("us", tz="UTC")),      # e-mail channel: sent_at; app channel: app_read_at
+    ("last_attempt_at", pa.timestamp("us", tz="UTC"))])
 
 def _d(x) -> str:
     return x.isoformat() if hasattr(x, "isoformat") else str(x)
@@ -101,7 +104,8 @@ def messages(alerts: list[Alert], day: dt.date, run_id: str) -> pd.DataFrame:
             rows.append(dict(message_id=message_id(a.alert_id, r.address, a.message_key), alert_id=a.alert_id,
                              rule=a.rule, level=a.level, recipient=r.address, recipient_name=r.name,
                              subject=subj, body=body, created_for_date=day, created_run_id=run_id,
-                             sent_at=None, attempts=0, last_error=None))
+                             sent_at=None, attempts=0, last_error=None, app_read_at=None,
+                             last_attempt_at=None))
     return pd.DataFrame(rows, columns=SCHEMA.names).drop_duplicates("message_id")
 
 
@@ -112,17 +116,30 @@ def enqueue(lake: Lake, msgs: pd.DataFrame) -> int:
 
 
 def _mark(lake: Lake, results: list[tuple[str, dt.datetime | None, str | None]]) -> None:
-    """Record send results: sent_at (accepted) or last_error; attempts + 1. Never un-sends."""
+    """Record send results: sent_at (accepted) or last_error; attempts + 1 and the attempt's time.
+    Never un-sends."""
     if not results:
         return
+    now = dt.datetime.now(dt.timezone.utc)
     data = pa.table({"message_id": [r[0] for r in results], "sent_at": [r[1] for r in results],
-                     "last_error": [r[2] for r in results]},
+                     "last_error": [r[2] for r in results], "last_attempt_at": [now] * len(results)},
                     schema=pa.schema([("message_id", pa.string()), ("sent_at", pa.timestamp("us", tz="UTC")),
-                                      ("last_error", pa.string())]))
+                                      ("last_error", pa.string()), ("last_attempt_at", pa.timestamp("us", tz="UTC"))]))
     (DeltaTable(lake.path("ops", OUTBOX)).merge(data, "t.message_id = s.message_id", source_alias="s", target_alias="t")
-     .when_matched_update({"sent_at": "s.sent_at", "attempts": "t.attempts + 1", "last_error": "s.last_error"},
+     .when_matched_update({"sent_at": "s.sent_at", "attempts": "t.attempts + 1", "last_error": "s.last_error",
+                           "last_attempt_at": "s.last_attempt_at"},
                           predicate="t.sent_at is null")
      .execute())
+
+
+def due(pending: pd.DataFrame, now: dt.datetime, backoff_minutes: float) -> pd.Series:
+    """A failed message waits ``backoff_minutes`` x 2^(attempts - 1) after its last attempt (5, 10, 20,
+    ... minutes) before the next; a message never tried is due at once."""
+    if backoff_minutes <= 0 or pending.empty:
+        return pd.Series(True, index=pending.index)
+    last = pd.to_datetime(pending["last_attempt_at"], utc=True)
+    wait = pd.to_timedelta(backoff_minutes * 2.0 ** (pending["attempts"].clip(lower=1) - 1), unit="m")
+    return (pending["attempts"] == 0) | last.isna() | (last + wait <= pd.Timestamp(now))
 
 
 def build_email(row, sender: str) -> EmailMessage:
@@ -139,14 +156,20 @@ def build_email(row, sender: str) -> EmailMessage:
 
 
 def deliver(lake: Lake, host: str, port: int, sender: str, batch: int = 50, max_attempts: int = 5,
-            timeout: float = 10.0) -> dict:
-    """Send every unsent outbox message; returns {"pending", "sent", "failed", "error"}."""
+            timeout: float = 10.0, backoff_minutes: float = 0.0, now: dt.datetime | None = None) -> dict:
+    """Send every unsent outbox message that is due (below ``max_attempts`` failures and past its
+    back-off, see :func:`due`); returns {"pending", "sent", "failed", "error"} (and "waiting": unsent
+    messages still backing off, when any)."""
     if not lake.exists("ops", OUTBOX):
         return {"pending": 0, "sent": 0, "failed": 0, "error": None}
     pending = lake.pandas("ops", OUTBOX)
-    pending = (pending[pending["sent_at"].isna() & (pending["attempts"] < max_attempts)]
-               .sort_values(["created_for_date", "message_id"]).reset_index(drop=True))
+    pending = pending[pending["sent_at"].isna() & (pending["attempts"] < max_attempts)]
+    ready = due(pending, now or dt.datetime.now(dt.timezone.utc), backoff_minutes)
+    waiting = int((~ready).sum())
+    pending = pending[ready].sort_values(["created_for_date", "message_id"]).reset_index(drop=True)
     out = {"pending": len(pending), "sent": 0, "failed": 0, "error": None}
+    if waiting:
+        out["waiting"] = waiting
     if pending.empty:
         return out
     try:
@@ -182,3 +205,15 @@ def deliver(lake: Lake, host: str, port: int, sender: str, batch: int = 50, max_
         except Exception:  # noqa: BLE001 - closing a broken connection
             pass
     return out
+
+
+def deliver_pending(settings) -> str | None:
+    """Send the lake's due, unsent messages now (the services call this once the SMTP server is up, so
+    alerts of a run that found it down do not wait for the next run); None when there is no outbox."""
+    lake = Lake(settings.paths.lake_root)
+    if not lake.exists("ops", OUTBOX):
+        return None
+    a, m = settings.alerts, settings.smtp
+    r = deliver(lake, m.host, m.port, m.sender, a.send_batch, a.max_attempts, m.timeout, a.retry_backoff_minutes)
+    return (f"告警邮件补发：{r['sent']} 封已发送，{r['failed']} 封失败"
+            + (f"，{r['waiting']} 封等待重试" if r.get("waiting") else "") + f"（待发 {r['pending']}）")

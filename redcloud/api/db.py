@@ -171,12 +171,13 @@ class Reader:
             self.pool.release(self.snapshot)
 
 
-# text columns that hold JSON in the lake (a model's top factors): served as JSON, not as a string
-JSON_COLUMNS = frozenset({"top_factors"})
+# text columns that hold JSON in the lake (a model's top factors, an alert's evidence): served as JSON
+# objects or arrays, not as a string
+JSON_COLUMNS = frozenset({"top_factors", "evidence"})
 
 
 def _json_value(v):
-    if not isinstance(v, str):
+    if not isinstance(v, str) or not v.lstrip().startswith(("{", "[")):
         return v
     try:
         return json.loads(v)

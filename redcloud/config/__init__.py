@@ -161,6 +161,7 @@ class ApiConfig(BaseModel):
     keys_file: str = ""               # API keys (hashed); "" = <run_dir>/api/keys.json
     revoked_file: str = ""            # revoked tokens and subjects; "" = <run_dir>/api/revoked.json
     audit_log: str = ""               # append-only JSON lines; "" = <run_dir>/audit/api_access.jsonl
+    inbox_acks: str = ""              # the app's acknowledgements (append-only); "" = <run_dir>/api/inbox_acks.jsonl
     default_page_size: int = 50
     max_page_size: int = 500
     workers: int = 1
@@ -224,6 +225,7 @@ class AlertsConfig(BaseModel):
     deliver: bool = True               # send the outbox by SMTP at the end of the stage
     send_batch: int = 50               # mark sent in the outbox after this many accepted messages
     max_attempts: int = 5              # give up on a message after this many failed sends
+    retry_backoff_minutes: float = 5.0   # a failed message waits this x 2^(attempts-1) minutes before the next try
 
 
 class BriefConfig(BaseModel):

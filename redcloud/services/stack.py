@@ -33,6 +33,12 @@ def up(apps: bool = False) -> list[str]:
             mod = _app(name)
             if mod is not None:
                 lines.append(mod.start())
+            if name == "smtp":   # alert e-mails a run could not send (SMTP was down) go out now
+                from redcloud.alerts import outbox
+
+                sent = outbox.deliver_pending(s)
+                if sent:
+                    lines.append(sent)
     return lines
 
 

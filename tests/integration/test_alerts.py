@@ -58,8 +58,14 @@ def test_outbox_delivers_once_over_real_smtp(smtp_sink, settings, tmp_path):
     assert r["failed"] == 3 and r["sent"] == 0 and r["error"]
     ob = lake.pandas("ops", outbox.OUTBOX)
     assert ob["sent_at"].isna().all() and (ob["attempts"] == 1).all() and ob["last_error"].notna().all()
-    # the real server accepts them
-    r = outbox.deliver(lake, s.smtp.host, s.smtp.port, s.smtp.sender)
+    # a failed message backs off before its next attempt (10 min after the first failure) ...
+    import datetime as dt
+
+    r = outbox.deliver(lake, s.smtp.host, s.smtp.port, s.smtp.sender, backoff_minutes=10)
+    assert r["pending"] == 0 and r["waiting"] == 3 and r["sent"] == 0
+    # ... then the real server accepts them
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=11)
+    r = outbox.deliver(lake, s.smtp.host, s.smtp.port, s.smtp.sender, backoff_minutes=10, now=later)
     assert r == {"pending": 3, "sent": 3, "failed": 0, "error": None}
     ob = lake.pandas("ops", outbox.OUTBOX)
     assert ob["sent_at"].notna().all() and (ob["attempts"] == 2).all()
@@ -83,6 +89,11 @@ def test_outbox_delivers_once_over_real_smtp(smtp_sink, settings, tmp_path):
     nxt = outbox.messages(_alerts([*week, "2025-11-17"]), D("2025-11-17"), "test-run-3")
     assert outbox.enqueue(lake, nxt) == 1
     assert outbox.deliver(lake, s.smtp.host, s.smtp.port, s.smtp.sender)["sent"] == 1
+    # what `make up` does once the SMTP server is up: send whatever a run left unsent
+    later = outbox.messages(_alerts([*week, "2025-11-17", "2025-11-18"]), D("2025-11-18"), "test-run-4")
+    assert outbox.enqueue(lake, later) == 1
+    line = outbox.deliver_pending(s.replace(paths={"lake_root": str(tmp_path / "lake")}))
+    assert line.startswith("告警邮件补发：1 封已发送"), line
 
 
 def test_stage_on_the_city_lake_reads_gold_and_delivers(city_lake, smtp_sink):

@@ -78,7 +78,7 @@ def test_stages_read_their_settings_from_the_context():
     entry_points = {"redcloud/cli.py", "redcloud/notify.py", "redcloud/spark.py", "redcloud/config/__init__.py",
                     "redcloud/brief/__main__.py", "redcloud/serving/publish.py", "redcloud/marts.py",
                     "redcloud/api/auth.py", "redcloud/api/deps.py", "redcloud/api/audit.py", "redcloud/api/db.py",
-                    "redcloud/api/routes/briefs.py"}
+                    "redcloud/api/routes/briefs.py", "redcloud/api/routes/inbox.py"}
     readers = {str(p.relative_to(ROOT)) for p in PRODUCTION if "get_settings" in p.read_text(encoding="utf-8")}
     services = {r for r in readers if r.startswith("redcloud/services/")}
     assert readers - services - entry_points == set()

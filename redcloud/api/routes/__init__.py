@@ -3,8 +3,21 @@
 from fastapi import APIRouter
 
 from redcloud.api.errors import ERROR_RESPONSES
-from redcloud.api.routes import alerts, briefs, members, meta, orgs, scores
+from redcloud.api.routes import (
+    alerts,
+    briefs,
+    inbox,
+    learning,
+    members,
+    meta,
+    orgs,
+    power,
+    projects,
+    scores,
+    statistics,
+    village,
+)
 
 api_router = APIRouter(responses=ERROR_RESPONSES)
-for _m in (meta, orgs, members, scores, alerts, briefs):
+for _m in (meta, orgs, members, scores, alerts, inbox, projects, village, learning, power, statistics, briefs):
     api_router.include_router(_m.router)

@@ -28,7 +28,10 @@ _SUBJECT_ORG = """(case t.subject_type
     else null end)"""
 
 
-def _protect(row: dict) -> dict:
+def protect_alert(row: dict, sees_pii: bool) -> dict:
+    """A cadre's name masked (also inside an assignment's subject name) and recipients dropped, unless pii."""
+    if sees_pii:
+        return row
     if row.get("subject_type") == "cadre":
         row["subject_name"] = mask_name(row.get("subject_name"))
     elif row.get("subject_type") == "assignment" and isinstance(row.get("subject_name"), str):
@@ -40,19 +43,28 @@ def _protect(row: dict) -> dict:
 
 
 @router.get("", response_model=Page, summary="预警与提醒列表（学习问答提醒/升级、帮扶督办预警、驻村记实提醒等）")
-def list_alerts(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, rule: Text = None, level: Text = None,
-                status: Text = None, subject_type: Text = None,
-                logical_date: Annotated[IsoDate | None, Query()] = None) -> Page:
+def list_alerts(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
+                rule: Annotated[str | None, Query(max_length=40, description="规则，如 learning_reminder、project_overdue")] = None,
+                level: Annotated[str | None, Query(max_length=40, description="级别：reminder、warning、escalation、closure、report")] = None,
+                status: Annotated[str | None, Query(max_length=40, description="状态：open（未解除）或 resolved（已解除）")] = None,
+                subject_type: Annotated[str | None, Query(max_length=40, description="对象类型：cadre、project、assignment、city")] = None,
+                subject_id: Annotated[str | None, Query(max_length=40, description="对象 ID（与 subject_type 一起使用）")] = None,
+                logical_date: Annotated[IsoDate | None, Query(description="产生该条记录的运行日期")] = None,
+                date_from: Annotated[IsoDate | None, Query(description="最近出现日期不早于此日")] = None,
+                date_to: Annotated[IsoDate | None, Query(description="首次出现日期不晚于此日")] = None) -> Page:
     t = "alerts"
-    where = _filters(ctx, t, rule=rule, level=level, status=status, subject_type=subject_type,
+    where = _filters(ctx, t, rule=rule, level=level, status=status, subject_type=subject_type, subject_id=subject_id,
                      logical_date=logical_date)
+    if date_from is not None:
+        where.append(("t.last_seen >= ?", [date_from]))
+    if date_to is not None:
+        where.append(("t.first_seen <= ?", [date_to]))
     limit, offset = pg
     cols = ctx.reader.cols(t)
     scope_sql = _SUBJECT_ORG if "subject_type" in cols else None
     items, total = page(ctx.reader, t, ctx.subtree_root(org_id), where, ["-last_seen", "-since", "alert_id"],
                         limit, offset, ctx.principal.sees_pii, scope_sql=scope_sql)
-    if not ctx.principal.sees_pii:
-        items = [_protect(r) for r in items]
+    items = [protect_alert(r, ctx.principal.sees_pii) for r in items]
     cadres = [{"cadre_id": int(r["subject_id"])} for r in items
               if r.get("subject_type") == "cadre" and str(r.get("subject_id", "")).isdigit()]
     ctx.saw("cadre", cadres, "cadre_id")

@@ -1,0 +1,74 @@
+"""The statistics marts (dbt) as org-scoped lists: organisational life by month, 驻村 work by month,
+and the model marts (vitality and cadre evaluation by unit, branch archetypes, integrity flags —
+the last behind the ``integrity`` role). Each list is one mart, filtered on its own columns."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from redcloud.api.db import page
+from redcloud.api.deps import MAX_ID, CtxDep, IsoDate, OrgFilter, Page, PageDep
+from redcloud.api.routes.scores import _filters
+
+router = APIRouter(prefix="/statistics", tags=["统计集市"])
+
+Month = Annotated[IsoDate | None, Query(description="月份首日，如 2025-12-01")]
+Text = Annotated[str | None, Query(max_length=40)]
+Year = Annotated[int | None, Query(ge=1900, le=2200, description="年度")]
+
+
+def _list(ctx, table: str, org_id: int | None, where: list, order: list[str], pg) -> Page:
+    limit, offset = pg
+    items, total = page(ctx.reader, table, ctx.subtree_root(org_id), where, order, limit, offset,
+                        ctx.principal.sees_pii)
+    if items and "cadre_id" in items[0]:
+        ctx.saw("cadre", items, "cadre_id")
+    return ctx.page(items, total, limit, offset)
+
+
+@router.get("/org-life", response_model=Page, summary="组织生活（按组织、按月：三会一课、主题党日、出勤、党费按时缴纳）")
+def org_life(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, month: Month = None, org_type: Text = None) -> Page:
+    t = "mart_org_life_monthly"
+    return _list(ctx, t, org_id, _filters(ctx, t, month=month, org_type=org_type), ["-month", "org_id"], pg)
+
+
+@router.get("/village-work", response_model=Page, summary="驻村工作（按派驻、按月：记实率、签到率、最长未记实）")
+def village_work(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, month: Month = None,
+                 cadre_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="驻村干部 ID")] = None) -> Page:
+    t = "mart_village_work"
+    return _list(ctx, t, org_id, _filters(ctx, t, month=month, cadre_id=cadre_id),
+                 ["-month", "record_rate", "assignment_id"], pg)
+
+
+@router.get("/vitality-by-unit", response_model=Page, summary="党员活力指数按单位汇总（按月）")
+def vitality_by_unit(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, month: Month = None,
+                     org_level: Text = None) -> Page:
+    t = "mart_vitality_by_unit"
+    return _list(ctx, t, org_id, _filters(ctx, t, month=month, org_level=org_level), ["-month", "org_id"], pg)
+
+
+@router.get("/cadre-evaluation-by-unit", response_model=Page, summary="干部考核预测等级按单位汇总（按年度）")
+def cadre_evaluation_by_unit(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, year: Year = None,
+                             predicted_grade: Text = None) -> Page:
+    t = "mart_cadre_evaluation_by_unit"
+    return _list(ctx, t, org_id, _filters(ctx, t, year=year, predicted_grade=predicted_grade),
+                 ["-year", "unit_org_id", "predicted_grade"], pg)
+
+
+@router.get("/branch-archetypes", response_model=Page, summary="基层党组织类型（聚类画像）、创新评分与异常（按季度）")
+def branch_archetypes(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
+                      quarter: Annotated[IsoDate | None, Query(description="季度首日，如 2025-10-01")] = None,
+                      archetype: Text = None) -> Page:
+    t = "mart_branch_archetypes"
+    return _list(ctx, t, org_id, _filters(ctx, t, quarter=quarter, archetype=archetype),
+                 ["-quarter", "-innovation_score", "org_id"], pg)
+
+
+@router.get("/integrity-flags", response_model=Page, summary="诚信画像预警名单（受限：需 integrity 权限）")
+def integrity_flags(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
+                    flag_gate: Annotated[bool | None, Query(description="只看（或排除）评先选优/选拔任用需复核的")] = None) -> Page:
+    ctx.require_role("integrity")
+    t = "mart_integrity_flags"
+    return _list(ctx, t, org_id, _filters(ctx, t, flag_gate=flag_gate), ["-risk_score", "cadre_id"], pg)
