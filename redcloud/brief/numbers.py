@@ -186,11 +186,13 @@ OPTIONAL: tuple[tuple[Query, tuple[str, ...]], ...] = (
                          where cast(month as date) <= $we)
               select dept_name, sum(operations) as operations, sum(overdue) as overdue,
                      sum(complaints) as complaints, round(100 * any_value(dept_on_time_rate), 1) as on_time_pct,
-                     min(dept_month_rank) as dept_rank
+                     '第 ' || min(dept_month_rank) || ' / ' || (select count(distinct dept_code)
+                         from mart_power_operation_monthly, m where month = m.mx) as dept_rank
               from mart_power_operation_monthly, m where month = m.mx
               group by dept_name order by overdue desc, complaints desc, dept_name limit $top""",
-           kind="rows", weekly=False, columns=("部门", "受理事项", "逾期", "投诉", "按时办结率%", "月度排名")),
-     ("dept_name", "month", "operations", "overdue", "complaints", "dept_on_time_rate", "dept_month_rank")),
+           kind="rows", weekly=False, columns=("部门", "受理事项", "逾期", "投诉", "按时办结率%", "月度排名（全部门）")),
+     ("dept_name", "dept_code", "month", "operations", "overdue", "complaints", "dept_on_time_rate",
+      "dept_month_rank")),
     (Query("vitality_movers", "党员活力指数变化最大的支部（最近两个月）", ("score_member_vitality", "dim_member", "dim_organization"),
            """with months as (select distinct month from score_member_vitality where month <= $we
                               order by month desc limit 2),
@@ -210,12 +212,13 @@ OPTIONAL: tuple[tuple[Query, tuple[str, ...]], ...] = (
      ("member_id", "month", "vitality_index")),
     (Query("branch_anomalies", "支部组织生活异常（模型识别，最近季度）", ("score_branch_innovation", "dim_organization"),
            """with q as (select max(quarter) as mx from score_branch_innovation)
-              select coalesce(o.org_name, '') as branch, s.archetype, round(s.innovation_score, 1) as score
+              select coalesce(o.org_name, '') as branch, s.archetype, round(s.innovation_score, 1) as score,
+                     array_to_string(s.anomaly_reasons, '；') as reasons
               from score_branch_innovation s join q on s.quarter = q.mx
               left join dim_organization o using (org_id)
               where s.is_anomaly order by s.innovation_score, branch limit $top""",
-           kind="rows", weekly=False, columns=("支部", "类型", "创新力得分")),
-     ("org_id", "quarter", "innovation_score", "archetype", "is_anomaly")),
+           kind="rows", weekly=False, columns=("支部", "类型", "创新力得分", "异常原因")),
+     ("org_id", "quarter", "innovation_score", "archetype", "is_anomaly", "anomaly_reasons")),
     (Query("integrity_flags", "廉政画像触发预警门限的干部人数", ("score_integrity_portrait",),
            """select count(distinct cadre_id) from score_integrity_portrait
               where flag_gate and as_of_date = (select max(as_of_date) from score_integrity_portrait)""",

@@ -125,7 +125,16 @@ def test_pdf_headline_numbers_equal_independent_computation(brief, snapshot):
 
     con = duckdb.connect(str(snapshot["path"]), read_only=True)
     tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    anomalies = con.execute("""select count(*) from score_branch_innovation where is_anomaly
+                               and quarter = (select max(quarter) from score_branch_innovation)""").fetchone()[0] \
+        if "score_branch_innovation" in tables else 0
     con.close()
+    if "mart_power_operation_monthly" in tables:   # a department's rank says out of how many
+        assert re.search(r"第\s*\d+\s*/\s*\d+", text), "ranks are printed as 第 k / N"
+    if anomalies:                                  # each anomalous branch with what is wrong with it
+        from models.branch_innovation.model import REASONS
+
+        assert any(r in text for r in REASONS.values()), "anomaly reasons in the brief"
     for q, _ in N.OPTIONAL:
         if q.tables[0] not in tables:
             assert f"当前快照中没有 {q.tables[0]}" in text, q.name
