@@ -21,10 +21,18 @@ IS_WORKDAY = ("-c 'import datetime as d, sys; from redcloud.workdays import is_w
               "print(day, \"工作日\" if w else \"非工作日，自流程化今日不运行\"); "
               f"sys.exit(0 if w else {SKIP})' " + DAY)
 
+
+# what the Airflow UI shows on the DAG page (users read Chinese); the module docstring is for developers
+DOC_ZH = """### 自流程化：工作日提醒与督办
+
+黄金层某日数据刷新后运行。第一个任务按官方日历（法定节假日与调休工作日）判断当天是否为工作日：非工作日跳过后续全部任务；工作日则按规则计算学习问答提醒与升级督办、帮扶项目督办预警与逾期注销、驻村工作记实提醒，写入告警表与发件箱，并通过 SMTP 发送（APP 端经接口 `/api/v1/inbox` 获取）。同一逻辑日期重跑不会重复发送。
+
+*English:* auto-flow reminders and escalations on official working days; idempotent per logical date."""
+
 with DAG(
     dag_id="autoflow",
     description="自流程化: 工作日提醒与督办",
-    doc_md=__doc__,
+    doc_md=DOC_ZH,
     schedule=GOLD,
     start_date=START,
     catchup=False,

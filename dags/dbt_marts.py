@@ -67,10 +67,18 @@ def _dbt_group(day: str):
     )
 
 
+
+# what the Airflow UI shows on the DAG page (users read Chinese); the module docstring is for developers
+DOC_ZH = """### dbt 统计集市
+
+由 Cosmos 渲染 `dbt_project/`：每个模型、每个测试各是一个任务，失败的模型或测试单独标红，其下游不再运行。在黄金层与模型评分更新后运行，完成后发出集市资产事件，供发布快照使用。
+
+*English:* the dbt marts, one task per model and test (Cosmos); scheduled on gold and the model scores."""
+
 with DAG(
     dag_id="dbt_marts",
     description="dbt 数据集市 (Cosmos: 每个模型/测试一个任务)",
-    doc_md=__doc__,
+    doc_md=DOC_ZH,
     schedule=GOLD & MODEL_SCORES,
     start_date=START,
     catchup=False,

@@ -31,6 +31,17 @@ from _common import (
 )
 from airflow.sdk import DAG, Param, task
 
+# what the Airflow UI shows on each DAG page (users read Chinese); the module docstring is for developers
+_RETRY_ZH = "数据源偶有暂时故障（数据库重启、HTTP 503），任务按指数退避自动重试；每次写入替换当天分区，重跑幂等。"
+DOC_ZH = {
+    "orgdb": "### 采集：组织数据库\n\n按水位线增量抽取组织、党员、干部与 APP 三个数据库，删除记为墓碑，落地 bronze 后发出资产事件。"
+             + _RETRY_ZH + "\n\n*English:* bronze from the three organisation databases (incremental, deletes as tombstones).",
+    "ironcage": "### 采集：数据铁笼导出文件\n\n读取落地目录中的数据铁笼导出文件（CSV、Excel、JSON Lines，各部门表头别名见契约），每个文件按内容哈希只加载一次。"
+                + _RETRY_ZH + "\n\n*English:* bronze from the 数据铁笼 landing folder (each export file loaded once).",
+    "web": "### 采集：网络参考数据\n\n从网络参考服务抓取行政处罚、失信被执行人名单与新闻（遵守 robots.txt，分页与 ETag）。"
+           + _RETRY_ZH + "\n\n*English:* bronze from the web reference server (penalties, enforcement lists, news).",
+}
+
 # source kind -> the asset it lands (its stage, bronze_<kind>, is a part of bronze in the registry)
 SOURCES = {"orgdb": BRONZE_ORGDB, "ironcage": BRONZE_IRONCAGE, "web": BRONZE_WEB}
 
@@ -41,7 +52,7 @@ def _ingest_dag(kind: str) -> DAG:
     with DAG(
         dag_id=f"ingest_{kind}",
         description=f"bronze 采集: {title}",
-        doc_md=__doc__,
+        doc_md=DOC_ZH[kind],
         schedule=DAILY,
         start_date=START,
         end_date=end_date(),

@@ -16,10 +16,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # dags/_common.p
 from _common import BRONZE_IRONCAGE, BRONZE_ORGDB, BRONZE_WEB, DAY, DEFAULT_ARGS, GOLD, MACROS, START, stage_task
 from airflow.sdk import DAG, Param, task
 
+# what the Airflow UI shows on the DAG page (users read Chinese); the module docstring is for developers
+DOC_ZH = """### 湖仓：silver → gold（带质量闸门）
+
+三个采集 DAG 都落地当天数据后运行。每一层以质量闸门结束：闸门失败时任务立即失败（不重试），日志与失败通知中列出未通过的检查项和示例记录，本层各表保持上一版本，黄金层既不构建也不发布。
+
+*English:* silver then gold for the landed day, each gated by Great Expectations (write–audit–publish)."""
+
 with DAG(
     dag_id="lakehouse",
     description="silver → gold，带质量闸门",
-    doc_md=__doc__,
+    doc_md=DOC_ZH,
     schedule=BRONZE_ORGDB & BRONZE_IRONCAGE & BRONZE_WEB,
     start_date=START,
     catchup=False,

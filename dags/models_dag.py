@@ -21,10 +21,18 @@ RETRAIN = ("{% set d = logical_day(params, dag_run, triggering_asset_events) %}"
            "{{ 'always' if (params.retrain == 'always' or "
            "macros.datetime.strptime(d, '%Y-%m-%d').weekday() == 0) else params.retrain }}")
 
+
+# what the Airflow UI shows on the DAG page (users read Chinese); the module docstring is for developers
+DOC_ZH = """### 模型：训练 → 验证 → 晋升 → 评分
+
+在黄金层更新后运行。每周一（或参数 `retrain=always`）各模型重训为候选版本；只有优于当前冠军及最简单基线时才成为挑战者并晋升为冠军（别名移动），模型卡片写入 MLflow 版本说明；其他日子由冠军模型对当天评分。每个任务对逻辑日期幂等。
+
+*English:* the N models' life cycle (train, validate against the champion, promote by alias, batch-score)."""
+
 with DAG(
     dag_id="models",
     description="模型: 每日评分，每周一重训 (冠军/挑战者)",
-    doc_md=__doc__,
+    doc_md=DOC_ZH,
     schedule=GOLD,
     start_date=START,
     catchup=False,

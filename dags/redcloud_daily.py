@@ -27,10 +27,18 @@ from airflow.sdk import DAG, Param, chain, task
 STAGES = list(REGISTRY.NAMES)   # declared once, in redcloud/stages/registry.py
 GOLD_TABLES_ARG = "{% if params.gold_tables %} --gold-tables {{ params.gold_tables | join(',') }}{% endif %}"
 
+
+# what the Airflow UI shows on the DAG page (users read Chinese); the module docstring is for developers
+DOC_ZH = """### 主作业：按逻辑日期运行全部阶段（可回填）
+
+bronze → silver → gold → models → marts → alerts → publish → brief，依次运行。回填请用本 DAG（界面“触发 → Backfill”或 `POST /api/v2/backfills`）：同一时间只运行一次，各阶段对逻辑日期幂等。参数：`date` 覆盖逻辑日期；`stages` 只运行所选阶段；`gold_tables` 只重建并校验所列黄金层表。质量闸门失败时该任务立即失败，后续阶段不运行。
+
+*English:* the main job, every stage for one logical date in order; the DAG to backfill."""
+
 with DAG(
     dag_id="redcloud_daily",
     description="主作业: 全部阶段，按逻辑日期 (可回填)",
-    doc_md=__doc__,
+    doc_md=DOC_ZH,
     schedule=DAILY,
     start_date=START,
     end_date=end_date(),

@@ -11,10 +11,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # dags/_common.p
 from _common import BRIEF, DAY, DEFAULT_ARGS, MACROS, START, end_date, stage_task
 from airflow.sdk import DAG, Param, task
 
+# what the Airflow UI shows on the DAG page (users read Chinese); the module docstring is for developers
+DOC_ZH = """### 每周决策参考
+
+每周一根据当前服务快照，生成上一 ISO 周的决策参考（HTML 与 PDF），数字均注明来源表、快照与 Delta 版本。同一周一重跑会覆盖同一份简报。
+
+*English:* every Monday, the weekly decision brief for the ISO week that just ended."""
+
 with DAG(
     dag_id="weekly_brief",
     description="每周决策参考 (每周一)",
-    doc_md=__doc__,
+    doc_md=DOC_ZH,
     schedule="0 0 * * 1",
     start_date=START,
     end_date=end_date(),

@@ -1,4 +1,4 @@
-"""Airflow 3 as three processes on loopback: api-server, scheduler and dag-processor.
+"""Airflow 3 as four processes on loopback: api-server, scheduler, dag-processor and triggerer.
 
 Metadata lives in the project's PostgreSQL (database ``[airflow] database``), the executor is the
 LocalExecutor with a few slots, DAGs come from the repository's ``dags/`` folder, and the admin
@@ -23,7 +23,7 @@ from pathlib import Path
 from redcloud.config import PROJECT_ROOT, get_settings
 from redcloud.services import procs
 
-PROCESSES = ("airflow-api", "airflow-scheduler", "airflow-dag-processor")
+PROCESSES = ("airflow-api", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 
 
 def venv_bin() -> Path:
@@ -155,8 +155,8 @@ def migrate() -> None:
 
 
 def start(extra_env: dict | None = None, migrate_db: bool = True) -> str:
-    """Migrate the metadata DB (unless the caller just did), then start the api-server, scheduler and
-    dag-processor (idempotent)."""
+    """Migrate the metadata DB (unless the caller just did), then start the api-server, scheduler,
+    dag-processor and triggerer (idempotent)."""
     a = get_settings().airflow
     if all(procs.read_pid(p) for p in PROCESSES):
         return status()
@@ -169,6 +169,8 @@ def start(extra_env: dict | None = None, migrate_db: bool = True) -> str:
                 env=e, cwd=str(PROJECT_ROOT))
     procs.start("airflow-scheduler", [ab, "scheduler", "--skip-serve-logs"], env=e, cwd=str(PROJECT_ROOT))
     procs.start("airflow-dag-processor", [ab, "dag-processor"], env=e, cwd=str(PROJECT_ROOT))
+    # no DAG defers a task today; the triggerer runs so deferrable operators work and the UI's health is green
+    procs.start("airflow-triggerer", [ab, "triggerer", "--skip-serve-logs"], env=e, cwd=str(PROJECT_ROOT))
     procs.wait_for_port(a.host, a.port, 180, "airflow api-server", procs.log_dir() / "airflow-api.log")
     return (f"Airflow: http://{a.host}:{a.port} (login {a.admin_user} / REDCLOUD_AIRFLOW__ADMIN_PASSWORD in "
             f".run/secrets.env; metadata db {a.database}; DAGs {PROJECT_ROOT / 'dags'})")

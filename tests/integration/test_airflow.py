@@ -370,6 +370,9 @@ def test_backfill_of_two_dates_through_the_rest_api_equals_running_them_one_by_o
     _wait_for_dag(client, "redcloud_daily")
     errors = client.get("/api/v2/importErrors").json()
     assert errors["total_entries"] == 0, errors
+    health = client.get("/api/v2/monitor/health").json()   # the UI's health badges: all green
+    assert {k: v["status"] for k, v in health.items()} == {k: "healthy" for k in health}, health
+    assert {"scheduler", "triggerer", "dag_processor"} <= set(health), health
     assert client.patch("/api/v2/dags/redcloud_daily", json={"is_paused": False}).status_code == 200
     body = {"dag_id": "redcloud_daily", "from_date": f"{days[0]}T00:00:00Z", "to_date": f"{days[-1]}T00:00:00Z",
             "dag_run_conf": {"stages": ["alerts"]}, "reprocess_behavior": "completed", "max_active_runs": 1}
