@@ -106,4 +106,7 @@ def tmp_ctx(tmp_path, settings, spark):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("REDCLOUD_TEST_KEEP"):   # keep the session's lake and snapshots to look at
+        print(f"\nREDCLOUD_TEST_KEEP: session files kept in {RUN}")
+        return
     shutil.rmtree(RUN, ignore_errors=True)
