@@ -48,7 +48,8 @@ def _train_cadre(env: Env) -> dict:
 def _score_cadre(env: Env, at: dt.datetime) -> list[Scored]:
     from models.cadre_evaluation import score
 
-    return [Scored(score.TABLE, score.score(env, scored_at=at), score.SCHEMA)]
+    return [Scored(score.TABLE, score.score(env, scored_at=at), score.SCHEMA),
+            Scored(score.FAIRNESS_TABLE, score.fairness(env, scored_at=at), score.FAIRNESS_SCHEMA)]
 
 
 def _train_branch(env: Env) -> dict:

@@ -34,6 +34,7 @@ MODEL_OUTPUT_MARTS = {
     "mart_cadre_evaluation_by_unit": "score_cadre_evaluation",
     "mart_branch_archetypes": "score_branch_innovation",
     "mart_integrity_flags": "score_integrity_portrait",
+    "mart_cadre_evaluation_fairness": "cadre_evaluation_fairness",
 }
 CORE_MARTS = (
     "mart_member_composition", "mart_membership_changes", "mart_org_life_monthly", "mart_learning_compliance",
@@ -45,6 +46,7 @@ MODEL_OUTPUT_STAGING = {
     "score_cadre_evaluation": "stg_score_cadre_evaluation",
     "score_branch_innovation": "stg_score_branch_innovation",
     "score_integrity_portrait": "stg_score_integrity_portrait",
+    "cadre_evaluation_fairness": "stg_cadre_evaluation_fairness",
 }
 
 

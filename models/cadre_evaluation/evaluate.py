@@ -18,17 +18,36 @@ def metrics(y_true, y_pred, prefix: str) -> dict[str, float]:
             f"{prefix}_accuracy": float((y_true == y_pred).mean())}
 
 
-def fairness(df: pd.DataFrame, pred_col: str = "predicted_grade") -> pd.DataFrame:
-    """Share of each grade by protected attribute, observed and predicted (rows: attribute, group)."""
+# protected attribute -> its Chinese name (the fairness table's rows)
+ATTRIBUTE_LABELS = {"gender": "性别", "ethnicity": "民族", "age_band": "年龄段"}
+
+
+def fairness(df: pd.DataFrame, pred_col: str = "predicted_grade", max_gap: float = 0.15,
+             min_n: int = 10) -> pd.DataFrame:
+    """Per protected attribute and group (rows) on held-out data: how often the predicted grade is the
+    recorded one (``accuracy``), the mean distance in grades, how often the model grades higher or
+    lower than recorded, and the share of each grade observed and predicted. ``accuracy_gap``: the
+    group's accuracy below the best group of the same attribute (groups of at least ``min_n``
+    cadres); ``flagged`` when that gap exceeds ``max_gap`` (``[models] fairness_max_gap``)."""
     rows = []
     for attr in PROTECTED:
         for group, g in df.groupby(attr, dropna=False):
-            row = {"attribute": attr, "group": str(group), "n": len(g)}
-            for code, label in enumerate(GRADES):
-                row[f"observed_{label}"] = float((g.grade_code == code).mean())
-                row[f"predicted_{label}"] = float((g[pred_col] == code).mean())
+            obs, pred = g.grade_code.astype(int).to_numpy(), g[pred_col].astype(int).to_numpy()
+            row = {"attribute": attr, "attribute_label": ATTRIBUTE_LABELS[attr],
+                   "group": "未知" if pd.isna(group) else str(group), "n": len(g),
+                   "accuracy": float((obs == pred).mean()), "mean_abs_error": float(np.abs(obs - pred).mean()),
+                   "over_rate": float((pred > obs).mean()), "under_rate": float((pred < obs).mean())}
+            for code in range(len(GRADES)):   # 0 不称职, 1 基本称职, 2 称职, 3 优秀 (features.GRADES)
+                row[f"observed_share_{code}"] = float((obs == code).mean())
+                row[f"predicted_share_{code}"] = float((pred == code).mean())
             rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    big = out.n >= min_n
+    best = out[big].groupby("attribute").accuracy.max()
+    out["accuracy_gap"] = (out.attribute.map(best) - out.accuracy).where(big)
+    out["flagged"] = (out.accuracy_gap > max_gap).fillna(False).astype(bool)
+    out["max_gap"], out["min_group_size"] = float(max_gap), int(min_n)
+    return out
 
 
 def truth_check(scored: pd.DataFrame, truth: Path) -> dict[str, float]:

@@ -339,6 +339,13 @@ def test_app_routes_serve_gold_and_marts_within_scope(client, world):
     assert po["total"] == power_rows > 0
     assert all(x["handler_name"] is None or "*" in x["handler_name"] for x in po["items"])
 
+    with snapshot.connect() as con:
+        fairness_rows = con.execute("select count(*) from mart_cadre_evaluation_fairness").fetchone()[0]
+    fair = client.get("/api/v1/statistics/cadre-evaluation-fairness", params={"limit": 500},
+                      headers=tok(world["city"])).json()
+    assert fair["total"] == fairness_rows > 0 and {x["attribute"] for x in fair["items"]} == {"gender", "ethnicity", "age_band"}
+    _error(client.get("/api/v1/statistics/cadre-evaluation-fairness", headers=tok(world["a"])), 403, "city_scope_required")
+
     mt = client.get(f"/api/v1/members/{member}/timeline", params={"limit": 1000}, headers=tok(world["a"])).json()
     assert [x["event_date"] for x in mt["items"] if x["event_type"] == "入党"] == [join_date.isoformat()]
     assert sum(x["event_type"] == "月度记实" for x in mt["items"]) == months == mt["total"] - 1 - sum(

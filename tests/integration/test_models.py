@@ -299,3 +299,27 @@ def test_model_cards_are_generated_from_the_champions_runs(models_stage):
         assert desc.startswith(hand_written.strip()[:200])
         if spec.key in cards.BASELINES:
             assert f"Served method: `{mv.tags['served_method']}`" in desc and "bootstrap interval" in desc
+
+
+def test_cadre_fairness_reaches_gold_as_the_champions_table(models_stage):
+    """gold/cadre_evaluation_fairness is the champion run's fairness table (per protected group on the
+    held-out year), with the version served and the configured threshold applied."""
+    import mlflow
+
+    from models.cadre_evaluation.train import FAIRNESS_ARTIFACT
+
+    lake, env = models_stage["lake"].ctx().lake, models_stage["env"]
+    gold = lake.pandas("gold", "cadre_evaluation_fairness")
+    mv = env.champion("cadre_evaluation")
+    env.setup("cadre_evaluation")
+    logged = mlflow.load_table(FAIRNESS_ARTIFACT, run_ids=[mv.run_id])
+    assert len(gold) == len(logged) > 0 and set(gold.attribute) == {"gender", "ethnicity", "age_band"}
+    assert (gold.model_version == str(mv.version)).all()
+    merged = gold.merge(logged, on=["attribute", "group"], suffixes=("", "_logged"))
+    assert len(merged) == len(gold) and np.allclose(merged.accuracy, merged.accuracy_logged)
+    cfg = models_stage["ctx"].settings.models
+    assert (gold.max_gap == cfg.fairness_max_gap).all()
+    assert (gold.flagged == (gold.accuracy_gap > cfg.fairness_max_gap).fillna(False)).all()
+    assert gold.accuracy.between(0, 1).all() and (gold.over_rate + gold.under_rate <= 1 + 1e-9).all()
+    trained = models_stage["first"]["models_train"]["trained"]["cadre_evaluation"]["metrics"]
+    assert trained["fairness_groups_flagged"] == int(gold.flagged.sum())

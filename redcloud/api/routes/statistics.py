@@ -72,3 +72,17 @@ def integrity_flags(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
     ctx.require_role("integrity")
     t = "mart_integrity_flags"
     return _list(ctx, t, org_id, _filters(ctx, t, flag_gate=flag_gate), ["-risk_score", "cadre_id"], pg)
+
+
+@router.get("/cadre-evaluation-fairness", response_model=Page,
+            summary="干部考核模型公平性（按性别、民族、年龄段：准确率、误差、差距与预警；全市材料）")
+def cadre_evaluation_fairness(ctx: CtxDep, pg: PageDep,
+                              attribute: Annotated[str | None, Query(max_length=20, description="gender、ethnicity 或 age_band")] = None,
+                              flagged: Annotated[bool | None, Query(description="只看（或排除）差距超过阈值的组")] = None) -> Page:
+    ctx.require_city("干部考核模型公平性评估")
+    t = "mart_cadre_evaluation_fairness"
+    limit, offset = pg
+    items, total = page(ctx.reader, t, ctx.scope, _filters(ctx, t, attribute=attribute, flagged=flagged),
+                        ["attribute", "-cadres", "group_name"], limit, offset, ctx.principal.sees_pii,
+                        scope_sql="(select o.org_id from dim_organization o where o.depth = 0)")   # one city-wide table
+    return ctx.page(items, total, limit, offset)
