@@ -102,6 +102,7 @@ class Env:
     def client(self):
         from mlflow import MlflowClient
 
+        quiet_mlflow()   # the first client creates the store: its table-creation messages are not news
         return MlflowClient(tracking_uri=self.mlflow_cfg.tracking_uri, registry_uri=self.mlflow_cfg.tracking_uri)
 
     def setup(self, key: str) -> str:
@@ -168,6 +169,7 @@ def quiet_mlflow() -> None:
     store creation) are not news in the stage's output; its warnings about real problems still show."""
     for name in ("mlflow.pyfunc", "mlflow.models", "mlflow.store.db.utils", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")   # no tqdm bars per artifact download
 
 
 def register_candidate(env: Env, key: str, model_uri: str, run_id: str, metric: str, value: float,

@@ -114,6 +114,9 @@ def cmd_demo(args) -> int:
     print("== 1/4 services")
     for line in stack.up(apps=False):
         print("  " + line)
+    from redcloud.services import smtp
+
+    print("  " + smtp.start())   # the alerts stage delivers the demo's e-mails to the local sink (.run/mail)
     print("== 2/4 synthetic city")
     cmd_synth(argparse.Namespace(scale=args.scale, seed=args.seed, start=None, end=None, force=False))
     print("  " + start_web(args.scale, args.seed))
