@@ -22,13 +22,14 @@ def metrics(y_true, y_pred, prefix: str) -> dict[str, float]:
 ATTRIBUTE_LABELS = {"gender": "性别", "ethnicity": "民族", "age_band": "年龄段"}
 
 
-def fairness(df: pd.DataFrame, pred_col: str = "predicted_grade", max_gap: float = 0.15,
-             min_n: int = 10) -> pd.DataFrame:
+def fairness(df: pd.DataFrame, pred_col: str = "predicted_grade", max_gap: float = 0.10,
+             min_n: int = 30) -> pd.DataFrame:
     """Per protected attribute and group (rows) on held-out data: how often the predicted grade is the
     recorded one (``accuracy``), the mean distance in grades, how often the model grades higher or
-    lower than recorded, and the share of each grade observed and predicted. ``accuracy_gap``: the
-    group's accuracy below the best group of the same attribute (groups of at least ``min_n``
-    cadres); ``flagged`` when that gap exceeds ``max_gap`` (``[models] fairness_max_gap``)."""
+    lower than recorded, and the share of each grade observed and predicted. ``accuracy_gap``: how far
+    the group's accuracy is below the accuracy on all held-out cadres (groups of at least ``min_n``
+    cadres; a smaller group's rate is too noisy to compare); ``flagged`` when that gap exceeds
+    ``max_gap`` (``[models] fairness_max_gap``): a group the model serves worse than the rest."""
     rows = []
     for attr in PROTECTED:
         for group, g in df.groupby(attr, dropna=False):
@@ -42,9 +43,8 @@ def fairness(df: pd.DataFrame, pred_col: str = "predicted_grade", max_gap: float
                 row[f"predicted_share_{code}"] = float((pred == code).mean())
             rows.append(row)
     out = pd.DataFrame(rows)
-    big = out.n >= min_n
-    best = out[big].groupby("attribute").accuracy.max()
-    out["accuracy_gap"] = (out.attribute.map(best) - out.accuracy).where(big)
+    overall = float((df.grade_code.astype(int).to_numpy() == df[pred_col].astype(int).to_numpy()).mean())
+    out["accuracy_gap"] = (overall - out.accuracy).where(out.n >= min_n)
     out["flagged"] = (out.accuracy_gap > max_gap).fillna(False).astype(bool)
     out["max_gap"], out["min_group_size"] = float(max_gap), int(min_n)
     return out

@@ -148,8 +148,8 @@ class ModelsConfig(BaseModel):
     vitality_ahp_max_cr: float = 0.1
     branch_k_range: list[int] = Field(default_factory=lambda: [3, 6])
     branch_forest_top_share: float = 0.025   # meetings in the top share of training isolation scores are unusual
-    fairness_max_gap: float = 0.15           # cadre model: a group's accuracy this far below the best group is flagged
-    fairness_min_group: int = 10             # ... among groups of at least this many cadres in the held-out year
+    fairness_max_gap: float = 0.10           # cadre model: a group's accuracy this far below all cadres' is flagged
+    fairness_min_group: int = 30             # ... for groups of at least this many cadres in the held-out year
 
 
 class ApiConfig(BaseModel):

@@ -241,21 +241,24 @@ def test_archetypes_are_named_from_their_centres_never_by_number():
 
 def test_fairness_table_gives_error_rates_per_group_and_flags_a_gap():
     """Per group: accuracy, error and over/under-grading; a group whose accuracy is more than
-    ``max_gap`` below the best group of its attribute is flagged; groups below ``min_n`` are not compared."""
+    ``max_gap`` below the accuracy on all cadres is flagged; groups below ``min_n`` are reported, not compared."""
     from models.cadre_evaluation.evaluate import fairness
 
-    n = 20
+    n = 40
     obs = np.array([2] * n + [2] * n + [2] * 3)
     pred = np.array([2] * n + [2] * (n // 2) + [3] * (n // 2) + [0] * 3)   # women: half graded one higher
     df = pd.DataFrame({"grade_code": obs, "predicted_grade": pred, "gender": ["男"] * n + ["女"] * n + ["男"] * 3,
-                       "ethnicity": ["汉族"] * n + ["汉族"] * n + ["苗族"] * 3, "age_band": ["36-45岁"] * (2 * n + 3)})
-    f = fairness(df, max_gap=0.15, min_n=10).set_index(["attribute", "group"])
-    assert f.loc[("gender", "女"), "accuracy"] == 0.5 and f.loc[("gender", "女"), "over_rate"] == 0.5
-    assert f.loc[("gender", "女"), "under_rate"] == 0 and f.loc[("gender", "女"), "mean_abs_error"] == 0.5
-    assert f.loc[("gender", "男"), "accuracy"] == pytest.approx(20 / 23)
-    assert f.loc[("gender", "女"), "accuracy_gap"] == pytest.approx(20 / 23 - 0.5)
-    assert bool(f.loc[("gender", "女"), "flagged"]) and not bool(f.loc[("gender", "男"), "flagged"])
-    small = f.loc[("ethnicity", "苗族")]     # 3 cadres: reported, never compared
+                       "ethnicity": ["汉族"] * n + ["汉族"] * n + ["苗族"] * 3, "age_band": ["35-44岁"] * (2 * n + 3)})
+    overall = 60 / 83
+    f = fairness(df, max_gap=0.10, min_n=30).set_index(["attribute", "group"])
+    women, men = f.loc[("gender", "女")], f.loc[("gender", "男")]
+    assert women["accuracy"] == 0.5 and women["over_rate"] == 0.5 and women["under_rate"] == 0
+    assert women["mean_abs_error"] == 0.5 and women["predicted_share_3"] == 0.5 and women["observed_share_3"] == 0
+    assert men["accuracy"] == pytest.approx(40 / 43)
+    assert women["accuracy_gap"] == pytest.approx(overall - 0.5) and bool(women["flagged"])
+    assert men["accuracy_gap"] < 0 and not bool(men["flagged"])
+    small = f.loc[("ethnicity", "苗族")]     # 3 cadres, all wrong: reported, never compared
     assert small["n"] == 3 and small["accuracy"] == 0 and np.isnan(small["accuracy_gap"]) and not small["flagged"]
-    assert not f.loc[("age_band", "36-45岁"), "flagged"]
-    assert f.loc[("gender", "女"), "predicted_share_3"] == 0.5 and f.loc[("gender", "女"), "observed_share_3"] == 0
+    han = f.loc[("ethnicity", "汉族")]
+    assert han["accuracy_gap"] == pytest.approx(overall - 0.75) and not bool(han["flagged"])
+    assert f.loc[("age_band", "35-44岁"), "accuracy_gap"] == pytest.approx(0) and not f.loc[("age_band", "35-44岁"), "flagged"]

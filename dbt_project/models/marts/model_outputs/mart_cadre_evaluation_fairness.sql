@@ -1,8 +1,8 @@
 {#-
   Fairness of the cadre evaluation model in the open: per protected attribute (性别, 民族, 年龄段) and
   group, on the champion's held-out year, how often the predicted grade is the recorded one, the mean
-  distance in grades, over- and under-grading, the share graded 优秀 (recorded vs predicted), and the
-  group's accuracy gap to the best group; flagged when the gap exceeds [models] fairness_max_gap.
+  distance in grades, over- and under-grading, the share graded 优秀 (recorded vs predicted), and how
+  far the group's accuracy is below all cadres'; flagged when that gap exceeds [models] fairness_max_gap.
   Computed once, when the model was trained (models/cadre_evaluation/evaluate.py); read here as is.
 -#}
 with fairness as (
