@@ -18,6 +18,8 @@ def metrics(y_true, y_pred, prefix: str) -> dict[str, float]:
             f"{prefix}_accuracy": float((y_true == y_pred).mean())}
 
 
+# the run artifact holding the fairness table (train logs it; scoring copies the champion's into gold)
+FAIRNESS_ARTIFACT = "fairness/by_protected_group.json"
 # protected attribute -> its Chinese name (the fairness table's rows)
 ATTRIBUTE_LABELS = {"gender": "性别", "ethnicity": "民族", "age_band": "年龄段"}
 

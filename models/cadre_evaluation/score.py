@@ -30,7 +30,7 @@ def fairness(env: common.Env, scored_at: dt.datetime | None = None) -> pd.DataFr
     run), so the analysts' gold table always describes the model that is served."""
     import mlflow
 
-    from models.cadre_evaluation.train import FAIRNESS_ARTIFACT
+    from models.cadre_evaluation.evaluate import FAIRNESS_ARTIFACT
 
     mv = env.champion(KEY)
     env.setup(KEY)

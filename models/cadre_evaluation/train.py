@@ -16,7 +16,6 @@ from models.cadre_evaluation import evaluate, features
 from models.cadre_evaluation.model import CadreEvaluationModel, LinearScorer
 
 KEY = "cadre_evaluation"
-FAIRNESS_ARTIFACT = "fairness/by_protected_group.json"
 PARAMS = dict(n_estimators=300, max_depth=3, learning_rate=0.05, subsample=0.8, colsample_bytree=0.8,
               min_child_weight=2.0, reg_lambda=1.0, tree_method="hist", n_jobs=2)
 
@@ -141,7 +140,7 @@ def train(env: common.Env, df: pd.DataFrame | None = None, params: dict | None =
         mlflow.log_metrics(m)
         mlflow.set_tag("served_reason", why[:5000])
         mlflow.log_table(pd.DataFrame(baselines.table(rows, "qwk")), "baselines/heldout_qwk.json")
-        mlflow.log_table(fair, FAIRNESS_ARTIFACT)   # gold cadre_evaluation_fairness is the champion's copy
+        mlflow.log_table(fair, evaluate.FAIRNESS_ARTIFACT)   # gold cadre_evaluation_fairness is the champion's copy
         _plots(te, out, model)
         ex = te[features.FEATURE_NAMES].astype("float64").head(5)
         info = mlflow.pyfunc.log_model(name="model", python_model=model, input_example=ex,

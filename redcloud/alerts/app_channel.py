@@ -29,15 +29,6 @@ _lock = threading.Lock()
 ACCOUNT = re.compile(r"(cadre|member|org)-(\d{1,15})")
 
 
-def account_of(address: str | None) -> str | None:
-    """The app account an outbox recipient address belongs to (``cadre-12@…`` -> ``cadre-12``), or None
-    for a mailbox that is no person's app account (the party office's)."""
-    if not isinstance(address, str):
-        return None
-    local = address.partition("@")[0]
-    return local if ACCOUNT.fullmatch(local) else None
-
-
 def parse_account(account: str) -> tuple[str, int] | None:
     m = ACCOUNT.fullmatch(account or "")
     return (m.group(1), int(m.group(2))) if m else None

@@ -228,6 +228,16 @@ def quote(col: str) -> str:
     return '"' + col.replace('"', '""') + '"'
 
 
+def member_org_sql(member_id: str) -> str:
+    """SQL for the organisation a member belongs to (``member_id``: an SQL expression or ``?``)."""
+    return f"(select m.org_id from dim_member m where m.member_id = {member_id})"
+
+
+def cadre_org_sql(cadre_id: str) -> str:
+    """SQL for the organisation a cadre belongs to: the unit of the cadre's latest year."""
+    return f"(select arg_max(c.unit_org_id, c.year) from fct_cadre_year c where c.cadre_id = {cadre_id})"
+
+
 def scope_expr(reader: Reader, table: str, alias: str = "t") -> str:
     """SQL expression giving the organisation that scopes a row of ``table``."""
     cols = reader.cols(table)
@@ -235,10 +245,9 @@ def scope_expr(reader: Reader, table: str, alias: str = "t") -> str:
         if c in cols:
             return f"{alias}.{quote(c)}"
     if "member_id" in cols and reader.has("dim_member"):
-        return f"(select m.org_id from dim_member m where m.member_id = {alias}.member_id)"
+        return member_org_sql(f"{alias}.member_id")
     if "cadre_id" in cols and reader.has("fct_cadre_year"):
-        return (f"(select arg_max(c.unit_org_id, c.year) from fct_cadre_year c "
-                f"where c.cadre_id = {alias}.cadre_id)")
+        return cadre_org_sql(f"{alias}.cadre_id")
     raise ApiError(503, "table_unscoped", f"数据表 {table} 缺少可用于授权范围的组织字段")
 
 

@@ -306,7 +306,7 @@ def test_cadre_fairness_reaches_gold_as_the_champions_table(models_stage):
     held-out year), with the version served and the configured threshold applied."""
     import mlflow
 
-    from models.cadre_evaluation.train import FAIRNESS_ARTIFACT
+    from models.cadre_evaluation.evaluate import FAIRNESS_ARTIFACT
 
     lake, env = models_stage["lake"].ctx().lake, models_stage["env"]
     gold = lake.pandas("gold", "cadre_evaluation_fairness")

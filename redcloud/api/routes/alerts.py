@@ -10,16 +10,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from redcloud.api.db import mask_name, page
+from redcloud.api.db import cadre_org_sql, mask_name, page
 from redcloud.api.deps import CtxDep, IsoDate, OrgFilter, Page, PageDep
 from redcloud.api.routes.scores import _filters
 
 router = APIRouter(prefix="/alerts", tags=["预警提醒"])
 Text = Annotated[str | None, Query(max_length=40)]
 
-_SUBJECT_ORG = """(case t.subject_type
-    when 'cadre' then (select arg_max(c.unit_org_id, c.year) from fct_cadre_year c
-                       where c.cadre_id = try_cast(t.subject_id as bigint))
+_SUBJECT_ORG = f"""(case t.subject_type
+    when 'cadre' then {cadre_org_sql("try_cast(t.subject_id as bigint)")}
     when 'project' then (select p.village_org_id from fct_project_status p
                          where p.project_id = try_cast(t.subject_id as bigint))
     when 'assignment' then (select any_value(v.village_org_id) from fct_village_work_daily v

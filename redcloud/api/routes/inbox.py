@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from redcloud.alerts import app_channel
-from redcloud.api.db import in_scope
+from redcloud.api.db import cadre_org_sql, in_scope, member_org_sql
 from redcloud.api.deps import CtxDep, Page, PageDep
 from redcloud.api.errors import ApiError, not_found
 from redcloud.config import get_settings
@@ -24,6 +24,7 @@ router = APIRouter(prefix="/inbox", tags=["APP 消息"])
 
 TABLE = "alert_outbox"
 COLUMNS = ("message_id", "alert_id", "rule", "level", "subject", "body", "created_for_date", "sent_at")
+MINE = "split_part(t.recipient, '@', 1) = ?"   # recipient addresses are <account>@<domain>
 MessageId = Annotated[str, Path(min_length=8, max_length=64, pattern=r"^[0-9A-Za-z_-]+$", description="消息 ID")]
 
 
@@ -44,18 +45,11 @@ def _account(ctx) -> str:
     r = ctx.reader
     if kind == "org":
         org = pid
-    elif kind == "member":
-        org = r.scalar("select org_id from dim_member where member_id = ?", [pid])
     else:
-        org = r.scalar("select arg_max(unit_org_id, year) from fct_cadre_year where cadre_id = ?", [pid])
+        org = r.scalar(f"select {member_org_sql('?') if kind == 'member' else cadre_org_sql('?')}", [pid])
     if org is None or not in_scope(r, ctx.scope, int(org)):
         raise ApiError(403, "out_of_scope", "该 APP 账号不在凭证的授权范围内")
     return account
-
-
-def _mine(ctx, account: str) -> tuple[str, list]:
-    # recipient addresses are <account>@<domain>: match the local part exactly
-    return "split_part(t.recipient, '@', 1) = ?", [account]
 
 
 @router.get("", response_model=Page, summary="我的消息（APP 轮询：学习提醒、督办预警、升级报送等）")
@@ -64,7 +58,7 @@ def inbox(ctx: CtxDep, pg: PageDep,
     account = _account(ctx)
     cols = ctx.reader.cols(TABLE)
     acks = app_channel.read_acks(app_channel.acks_path(get_settings()), account)
-    cond, params = _mine(ctx, account)
+    cond, params = MINE, [account]
     if not include_read:
         if "app_read_at" in cols:
             cond += " and t.app_read_at is null"
@@ -88,14 +82,11 @@ def inbox(ctx: CtxDep, pg: PageDep,
 @router.post("/{message_id}/ack", response_model=Ack, summary="确认已读（APP 端已向本人展示该消息）")
 def ack(ctx: CtxDep, message_id: MessageId) -> Ack:
     account = _account(ctx)
-    cond, params = _mine(ctx, account)
-    found = ctx.reader.scalar(f"select count(*) from {TABLE} t where {cond} and t.message_id = ?",
-                              params + [message_id])
+    found = ctx.reader.scalar(f"select count(*) from {TABLE} t where {MINE} and t.message_id = ?",
+                              [account, message_id])
     if not found:
         raise not_found("消息")
     ctx.request.state.etag = None
     rec = app_channel.acknowledge(app_channel.acks_path(get_settings()), message_id, account)
     return Ack(message_id=message_id, read_at=rec["read_at"], snapshot_id=ctx.snapshot_id)
 
-
-__all__ = ["router"]

@@ -1,6 +1,7 @@
 """The statistics marts (dbt) as org-scoped lists: organisational life by month, 驻村 work by month,
 and the model marts (vitality and cadre evaluation by unit, branch archetypes, integrity flags —
-the last behind the ``integrity`` role). Each list is one mart, filtered on its own columns."""
+the last behind the ``integrity`` role) and the cadre model's fairness (city scope). Each list is one
+mart, filtered on its own columns."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ Text = Annotated[str | None, Query(max_length=40)]
 Year = Annotated[int | None, Query(ge=1900, le=2200, description="年度")]
 
 
-def _list(ctx, table: str, org_id: int | None, where: list, order: list[str], pg) -> Page:
+def _list(ctx, table: str, org_id: int | None, where: list, order: list[str], pg, scope_sql: str | None = None) -> Page:
     limit, offset = pg
     items, total = page(ctx.reader, table, ctx.subtree_root(org_id), where, order, limit, offset,
-                        ctx.principal.sees_pii)
+                        ctx.principal.sees_pii, scope_sql=scope_sql)
     if items and "cadre_id" in items[0]:
         ctx.saw("cadre", items, "cadre_id")
     return ctx.page(items, total, limit, offset)
@@ -81,8 +82,6 @@ def cadre_evaluation_fairness(ctx: CtxDep, pg: PageDep,
                               flagged: Annotated[bool | None, Query(description="只看（或排除）差距超过阈值的组")] = None) -> Page:
     ctx.require_city("干部考核模型公平性评估")
     t = "mart_cadre_evaluation_fairness"
-    limit, offset = pg
-    items, total = page(ctx.reader, t, ctx.scope, _filters(ctx, t, attribute=attribute, flagged=flagged),
-                        ["attribute", "-cadres", "group_name"], limit, offset, ctx.principal.sees_pii,
-                        scope_sql="(select o.org_id from dim_organization o where o.depth = 0)")   # one city-wide table
-    return ctx.page(items, total, limit, offset)
+    return _list(ctx, t, None, _filters(ctx, t, attribute=attribute, flagged=flagged),
+                 ["attribute", "-cadres", "group_name"], pg,
+                 scope_sql="(select o.org_id from dim_organization o where o.depth = 0)")   # one city-wide table
