@@ -425,7 +425,7 @@ def _api_bench(out_dir: Path) -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     print("  API benchmark on the published snapshot:", flush=True)
-    rc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "api_bench.py"), "--requests", "2000",
+    rc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "api_bench.py"), "--requests", "1000",
                          "--seconds", "10", "--out", str(out_dir)], cwd=ROOT).returncode
     found = sorted(out_dir.glob("api_bench_*.json"))
     if rc != 0 or not found:

@@ -6,8 +6,9 @@ import logging
 import time
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
+from starlette.datastructures import MutableHeaders
 
 from redcloud.api import audit, errors
 from redcloud.api.routes import api_router
@@ -68,6 +69,55 @@ def _audit(request: Request, status: int, ms: float) -> bool:
         return False
 
 
+class AccessMiddleware:
+    """ETag/304, snapshot header, access log and the audit trail, as a plain ASGI middleware (no extra
+    task or stream per request). The response's start is held until its audit line is written: when
+    that line cannot be written, the caller gets 503, never unaudited data."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        st = scope.setdefault("state", {})
+        request = Request(scope)
+        replaced = False   # the app's response was replaced (304 or 503): its body is dropped
+
+        async def send_audited(message):
+            nonlocal replaced
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(raw=message["headers"])
+                etag = st.get("etag")
+                if etag and status == 200:
+                    if _matches(request.headers.get("if-none-match"), etag):
+                        # only a request that passed every check (credential, scope, role, parameters)
+                        status, replaced = 304, True
+                        headers = MutableHeaders()
+                    headers["ETag"] = etag
+                    headers["Cache-Control"] = "private, no-cache"
+                if st.get("snapshot_id"):
+                    headers["X-Snapshot-Id"] = st["snapshot_id"]
+                if not _audit(request, status, round((time.perf_counter() - t0) * 1000, 2)):
+                    replaced = True
+                    resp = errors.error_json(503, "audit_unavailable",
+                                             "审计日志暂不可写，为保证留痕本次请求未予响应，请稍后重试")
+                    return await resp(scope, receive, send)
+                await send({"type": "http.response.start", "status": status, "headers": headers.raw})
+                if status == 304:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+            elif not replaced:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, send_audited)
+        except Exception:
+            _audit(request, 500, round((time.perf_counter() - t0) * 1000, 2))
+            raise
+
+
 def create_app(snapshots=None) -> FastAPI:
     """The app; it reads the snapshots of ``[serving]`` (the process's settings), or of ``snapshots``
     (a :class:`redcloud.serving.snapshot.Snapshots`, e.g. another serving folder in a test)."""
@@ -87,29 +137,5 @@ def create_app(snapshots=None) -> FastAPI:
     def root():
         return RedirectResponse("/docs")
 
-    @app.middleware("http")
-    async def access_log(request: Request, call_next):
-        """ETag/304, snapshot header, access log and the audit trail. The audit line is written before
-        the response leaves: when it cannot be written, the caller gets 503, never unaudited data."""
-        t0 = time.perf_counter()
-        st = request.state
-        try:
-            response = await call_next(request)
-        except Exception:
-            _audit(request, 500, round((time.perf_counter() - t0) * 1000, 2))
-            raise
-        status = response.status_code
-        if getattr(st, "etag", None) and status == 200:
-            if _matches(request.headers.get("if-none-match"), st.etag):
-                # only a request that passed every check (credential, scope, role, parameters)
-                response = Response(status_code=304)
-                status = 304
-            response.headers["ETag"] = st.etag
-            response.headers["Cache-Control"] = "private, no-cache"
-        if getattr(st, "snapshot_id", None):
-            response.headers["X-Snapshot-Id"] = st.snapshot_id
-        if not _audit(request, status, round((time.perf_counter() - t0) * 1000, 2)):
-            return errors.error_json(503, "audit_unavailable", "审计日志暂不可写，为保证留痕本次请求未予响应，请稍后重试")
-        return response
-
+    app.add_middleware(AccessMiddleware)
     return app

@@ -8,12 +8,14 @@ import decimal
 import json
 import math
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from redcloud.api.errors import ApiError, table_unavailable
+from redcloud.privacy import mask_name
 from redcloud.serving import snapshot as snap
 
 # organisation columns a table may be scoped by, most specific first
@@ -35,6 +37,34 @@ class Snapshot:
     orgs: dict[int, tuple[tuple[int, ...], str]]  # org_id -> (path, org_name): scope checks without SQL
     users: int = 0                 # requests reading it now
     evicted: bool = False
+    cache: RowCache = field(default_factory=lambda: RowCache(0))
+
+
+class RowCache:
+    """Least-recently-used point reads of one snapshot: a published snapshot never changes, so a row
+    read once is the row; the cache goes with the snapshot when it is swapped out. Bounded
+    (``[api] row_cache_size`` entries); thread-safe."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._d: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key, value) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
 
 
 class Pool:
@@ -97,7 +127,7 @@ class Pool:
         if "dim_organization" in cols:
             orgs = {r[0]: (tuple(r[1] or ()), r[2]) for r in
                     con.execute("select org_id, path, org_name from dim_organization").fetchall()}
-        s = Snapshot(stamp["snapshot_id"], path, con, stamp, cols, orgs)
+        s = Snapshot(stamp["snapshot_id"], path, con, stamp, cols, orgs, cache=RowCache(_cache_size()))
         self._open[path] = s
         self._order.append(path)
         while len(self._order) > self._keep:
@@ -113,6 +143,12 @@ class Pool:
                 _close(s)
             self._open.clear()
             self._order.clear()
+
+
+def _cache_size() -> int:
+    from redcloud.config import get_settings
+
+    return get_settings().api.row_cache_size
 
 
 def _close(s: Snapshot) -> None:
@@ -158,6 +194,16 @@ class Reader:
                 row[c] = _json_value(row[c])
         return out
 
+    def point_rows(self, sql: str, params=()) -> list[dict]:
+        """``rows`` for a point read (a few rows by key), remembered for the snapshot's lifetime; the
+        caller gets its own copies of the row dicts (scope checks and masking still run per request)."""
+        key = (sql, tuple(params))
+        hit = self.snapshot.cache.get(key)
+        if hit is None:
+            hit = self.rows(sql, params)
+            self.snapshot.cache.put(key, hit)
+        return [dict(r) for r in hit]
+
     def scalar(self, sql: str, params=()):
         r = self.cur.execute(sql, list(params)).fetchone()
         return None if r is None else r[0]
@@ -199,17 +245,6 @@ def jsonable(v):
     if isinstance(v, bytes):
         return v.hex()
     return v
-
-
-def mask_name(name):
-    """张三 -> 张*, 张小明 -> 张*明, 欧阳小明 -> 欧**明."""
-    if not isinstance(name, str) or not name:
-        return name
-    if len(name) == 1:
-        return "*"
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def protect(row: dict, sees_pii: bool) -> dict:

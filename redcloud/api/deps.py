@@ -110,9 +110,11 @@ def etag_for(snapshot_id: str, principal: auth.Principal, request: Request) -> s
     return f'"{snapshot_id}.{h.hexdigest()[:16]}"'
 
 
-def get_ctx(request: Request,
+async def get_ctx(request: Request,
             creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
             key: Annotated[str | None, Depends(api_key)]):
+    """On the event loop (no thread hop): the credential check and the snapshot lookup are in-memory
+    work (the first request after a publish opens the new snapshot, once per worker)."""
     principal = _principal(request, creds, key)
     request.state.principal = principal
     reader = Reader(request.app.state.pool)

@@ -166,7 +166,8 @@ class ApiConfig(BaseModel):
     inbox_acks: str = ""              # the app's acknowledgements (append-only); "" = <run_dir>/api/inbox_acks.jsonl
     default_page_size: int = 50
     max_page_size: int = 500
-    workers: int = 1
+    workers: int = 2                  # uvicorn worker processes, each with the snapshot opened read-only
+    row_cache_size: int = 50000       # point reads remembered per snapshot and worker (0: none)
 
 
 class AirflowConfig(BaseModel):

@@ -233,6 +233,11 @@ def test_names_masked_unless_pii_role(client, world):
     assert plain["birth_date"] is None and plain["id_number_pseudonym"] is None
     full = client.get(f"/api/v1/members/{a_id}", headers=_h(auth.create_token(world["a"], "m2", ["pii"]))).json()
     assert full["member_name"] == name and full["birth_date"]
+    # the row now comes from the worker's point-read cache (same connection, same worker): masking a
+    # copy for one caller never changes what the next caller gets
+    again = client.get(f"/api/v1/members/{a_id}", headers=_h(auth.create_token(world["a"], "m1"))).json()
+    assert again == plain
+    assert client.get(f"/api/v1/members/{a_id}", headers=_h(auth.create_token(world["a"], "m2", ["pii"]))).json() == full
     lst = client.get("/api/v1/members", params={"limit": 50}, headers=_h(auth.create_token(world["a"], "m3"))).json()
     assert all(x["member_name"] == mask_name(world["a_members"][x["member_id"]]) for x in lst["items"])
 

@@ -31,7 +31,7 @@ def list_members(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, party_statu
 
 
 def member_row(ctx, member_id: int) -> dict:
-    rows = ctx.reader.rows("select * from dim_member where member_id = ?", [member_id])  # index lookup
+    rows = ctx.reader.point_rows("select * from dim_member where member_id = ?", [member_id])
     rows = [r for r in rows if in_scope(ctx.reader, ctx.scope, r.get("org_id"))]
     if not rows:  # absent and out of scope look the same: never reveal another subtree's members
         raise not_found("党员")
