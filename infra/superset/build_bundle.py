@@ -183,7 +183,7 @@ def build_dashboard(src: dict[str, Any], charts: dict[str, dict[str, Any]],
         "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
         "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": src["dashboard_title"]}},
     }
-    dropped, fake_id = [], 0
+    dropped, fake_id, ids = [], 0, {}
     for r, row in enumerate(src["rows"]):
         present = [c for c in row if c in charts]
         dropped += [c for c in row if c not in charts]
@@ -196,6 +196,7 @@ def build_dashboard(src: dict[str, Any], charts: dict[str, dict[str, Any]],
         width = 12 // len(present)
         for name in present:
             fake_id += 1
+            ids[name] = fake_id
             chart = charts[name]
             cid = f"CHART-{_short(src['uuid'] + name)}"
             position[row_id]["children"].append(cid)
@@ -207,7 +208,9 @@ def build_dashboard(src: dict[str, Any], charts: dict[str, dict[str, Any]],
         fid = f"NATIVE_FILTER-{_short(src['uuid'] + f['name'])}"
         by_name[f["name"]] = fid
         base = {"id": fid, "name": f["name"], "type": "NATIVE_FILTER", "description": "",
-                "scope": {"rootPath": ["ROOT_ID"], "excluded": []}, "cascadeParentIds": [],
+                # charts listed under ``exclude`` (their dataset lacks the column) are out of the filter's scope
+                "scope": {"rootPath": ["ROOT_ID"], "excluded": [ids[c] for c in f.get("exclude", []) if c in ids]},
+                "cascadeParentIds": [],
                 "defaultDataMask": {"extraFormData": {}, "filterState": {}, "ownState": {}}}
         if f.get("type") == "time":
             base.update({"filterType": "filter_time", "targets": [{}], "controlValues": {}})
@@ -246,7 +249,7 @@ def build(snapshot: Path, out: Path, src_dir: Path = SRC) -> dict[str, Any]:
         db["sqlalchemy_uri"] = db["sqlalchemy_uri"].replace("{{ snapshot_uri }}", snapshot_uri(snapshot))
         files[f"databases/{p.name}"] = db
     con = duckdb.connect(str(snapshot), read_only=True)
-    datasets, datasets_by_name, skipped_datasets, city_only = {}, {}, [], []
+    datasets, datasets_by_name, skipped_datasets, city_only, shared = {}, {}, [], [], []
     try:
         for p in sorted((src_dir / "datasets").glob("*.yaml")):
             src = _load(p)
@@ -258,6 +261,8 @@ def build(snapshot: Path, out: Path, src_dir: Path = SRC) -> dict[str, Any]:
             datasets_by_name[p.stem] = ds
             if src.get("access") == "city":  # no county column: county roles do not get it
                 city_only.append(ds["table_name"])
+            elif src.get("access") == "shared":  # the same for every county (no county rows): no RLS filter
+                shared.append(ds["table_name"])
             files[f"datasets/{p.name}"] = ds
     finally:
         con.close()
@@ -289,7 +294,7 @@ def build(snapshot: Path, out: Path, src_dir: Path = SRC) -> dict[str, Any]:
     tmp.write_bytes(buf.getvalue())
     tmp.replace(out)
     return {"zip": str(out), "datasets": sorted(d["table_name"] for d in datasets.values()),
-            "city_datasets": sorted(city_only),
+            "city_datasets": sorted(city_only), "shared_datasets": sorted(shared),
             "charts": len(charts), "dashboards": dashboards,
             "skipped": {"datasets": skipped_datasets, "charts": skipped_charts, "dashboards": skipped_dashboards}}
 

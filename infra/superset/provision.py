@@ -13,6 +13,7 @@ Superset home with mode 0600 and is deleted afterwards) names:
     restricted_datasets: dataset names (table_name) only the restricted role may read
     restricted_role: name of that role
     city_datasets: dataset names without a county column (city-wide data): not for county roles
+    shared_datasets: dataset names without county rows that county roles read as they are (no RLS filter)
     analyst_role: role that reads every unrestricted dataset in every county
     counties: [{name, role}]   one role per county: every unrestricted dataset + an RLS filter
     users: [{username, password, first_name, roles: [...]}]
@@ -70,6 +71,7 @@ def main(plan_path: str) -> None:
         open_sets = [d for d in datasets if d.table_name not in restricted]
         city = set(plan.get("city_datasets", []))
         county_sets = [d for d in open_sets if d.table_name not in city]
+        shared = set(plan.get("shared_datasets", []))   # read by county roles too, without an RLS filter
         closed_sets = [d for d in datasets if d.table_name in restricted]
         report["datasets"] = sorted(d.table_name for d in datasets)
 
@@ -104,7 +106,7 @@ def main(plan_path: str) -> None:
             rls.clause = "county_name = '{}'".format(county["name"].replace("'", "''"))
             rls.group_key = "county"
             rls.description = f"区县角色只看本区县数据：{county['name']}"
-            rls.tables = list(county_sets)
+            rls.tables = [d for d in county_sets if d.table_name not in shared]
             rls.roles = [role]
         db.session.commit()
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from redcloud.privacy import mask_name
 from redcloud.rules import vocab
 
 
@@ -40,6 +41,7 @@ class Query:
     better: str | None = None        # up | down: which direction of change is good
     weekly: bool = True              # also evaluated for the previous week
     columns: tuple[str, ...] = field(default_factory=tuple)  # Chinese headers for kind="rows"
+    masked: tuple[int, ...] = ()     # kind="rows": columns holding a person's name, shown masked (张*明)
 
 
 # Each project's lifecycle state on the day $at (the snapshot's logical date; a week earlier for the
@@ -117,14 +119,25 @@ QUERIES: tuple[Query, ...] = (
              from fct_village_work_daily
              where work_date between $we - to_days(7 * 12 - 1) and $we
              group by 1 order by 1""", kind="rows", weekly=False, columns=("周一", "填报率")),
-    Query("village_missing_cadres", "本周驻村日志缺报最多的驻村干部", ("fct_village_work_daily", "dim_organization"),
-          """select v.cadre_id, any_value(v.role) as role, coalesce(any_value(o.org_name), '') as village,
+    # a cadre by name (masked) and the unit that sent them, as of their latest assessment year
+    Query("village_missing_cadres", "本周驻村日志缺报最多的驻村干部",
+          ("fct_village_work_daily", "fct_cadre_year", "dim_member", "dim_organization"),
+          """with cadre as (select cadre_id, arg_max(member_id, year) as member_id,
+                                   arg_max(unit_org_id, year) as unit_org_id
+                            from fct_cadre_year group by cadre_id)
+             select coalesce(any_value(m.member_name), '干部' || v.cadre_id) as cadre,
+                    coalesce(any_value(u.org_name), '') as unit, any_value(v.role) as role,
+                    coalesce(any_value(o.org_name), '') as village,
                     count(*) filter (where not v.has_record) as missed, count(*) as workdays
              from fct_village_work_daily v left join dim_organization o on o.org_id = v.village_org_id
+             left join cadre c on c.cadre_id = v.cadre_id
+             left join dim_member m on m.member_id = c.member_id
+             left join dim_organization u on u.org_id = c.unit_org_id
              where v.work_date between $ws and $we
              group by v.cadre_id having missed > 0
              order by missed desc, v.cadre_id limit $top""",
-          kind="rows", weekly=False, columns=("干部编号", "身份", "驻点村", "缺报天数", "工作日")),
+          kind="rows", weekly=False, columns=("驻村干部", "派出单位", "身份", "驻点村", "缺报天数", "工作日"),
+          masked=(0,)),
     Query("projects_by_county", "帮扶项目状态（按区县，截至数据日期）",
           ("fct_project_lifecycle", "fct_project_status", "dim_organization"),
           f"""select coalesce(o.county_name, '（未知）') as county,
@@ -293,7 +306,10 @@ def run_query(con: duckdb.DuckDBPyConnection, q: Query, week: Week, *, asof: dt.
     if q.kind == "scalar":
         row = cur.fetchone()
         return None if row is None else row[0]
-    return cur.fetchall()
+    rows = cur.fetchall()
+    if q.masked:
+        rows = [tuple(mask_name(x) if i in q.masked else x for i, x in enumerate(r)) for r in rows]
+    return rows
 
 
 def snapshot_tables(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:

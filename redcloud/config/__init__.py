@@ -183,6 +183,7 @@ class AirflowConfig(BaseModel):
     dag_refresh_seconds: int = 30      # how often the dag-processor re-lists and re-parses dags/
     notify: str = "log+email"          # failure notification channels: log | log+email
     notify_to: str = "data-team@localhost"   # who gets task-failure e-mails (via [smtp])
+    unpause: list[str] = Field(default_factory=list)   # DAG ids the start unpauses (all start paused)
 
     def model_post_init(self, _ctx: Any) -> None:
         self.home = _resolve(self.home)

@@ -154,6 +154,38 @@ def migrate() -> None:
         raise RuntimeError(f"airflow db migrate failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
 
 
+def dag_test(dag_id: str, day: str, conf: dict | None = None, timeout: float = 7200) -> tuple[int, str | None]:
+    """``airflow dags test <dag_id> <day>``: every task of one run, here and now, recorded in the
+    metadata database like a scheduled run (the UI and the REST API list it, with each task's state
+    and duration). Output streams to this process's. Returns the exit code and the run's id."""
+    migrate()
+    args = ["dags", "test", dag_id, day] + (["-c", json.dumps(conf)] if conf else [])
+    r = airflow(*args, check=False, timeout=timeout, capture=False)
+    runs = metadata("select run_id from dag_run where dag_id = %s order by id desc limit 1", dag_id)
+    return r.returncode, (runs[0][0] if runs else None)
+
+
+def metadata(sql: str, *params) -> list[tuple]:
+    """Rows from the metadata database (what the CLI's list commands read, without an Airflow process)."""
+    from redcloud.services import postgres
+
+    conn = postgres.connect(get_settings().airflow.database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def run_summary(dag_id: str, run_id: str) -> str:
+    """One line per task of a recorded run: state and seconds, in the order they started."""
+    rows = metadata("""select task_id, coalesce(state, 'none'), extract(epoch from end_date - start_date)
+                       from task_instance where dag_id = %s and run_id = %s and map_index = -1
+                       order by start_date nulls last, task_id""", dag_id, run_id)
+    return "\n".join(f"  {t:<20} {st:<8} {'' if sec is None else f'{float(sec):.0f}s'}" for t, st, sec in rows)
+
+
 def start(extra_env: dict | None = None, migrate_db: bool = True) -> str:
     """Migrate the metadata DB (unless the caller just did), then start the api-server, scheduler,
     dag-processor and triggerer (idempotent)."""
@@ -172,8 +204,34 @@ def start(extra_env: dict | None = None, migrate_db: bool = True) -> str:
     # no DAG defers a task today; the triggerer runs so deferrable operators work and the UI's health is green
     procs.start("airflow-triggerer", [ab, "triggerer", "--skip-serve-logs"], env=e, cwd=str(PROJECT_ROOT))
     procs.wait_for_port(a.host, a.port, 180, "airflow api-server", procs.log_dir() / "airflow-api.log")
+    unpaused = unpause(a.unpause) if a.unpause else ""
     return (f"Airflow: http://{a.host}:{a.port} (login {a.admin_user} / REDCLOUD_AIRFLOW__ADMIN_PASSWORD in "
-            f".run/secrets.env; metadata db {a.database}; DAGs {PROJECT_ROOT / 'dags'})")
+            f".run/secrets.env; metadata db {a.database}; DAGs {PROJECT_ROOT / 'dags'}){unpaused}")
+
+
+def unpause(dag_ids: list[str], timeout: float = 240) -> str:
+    """Unpause ``dag_ids`` through the REST API (as the UI's toggle does), once the dag-processor has
+    registered each; returns a short note for the start line."""
+    import time
+
+    import httpx
+
+    a = get_settings().airflow
+    base = f"http://{a.host}:{a.port}"
+    r = httpx.post(f"{base}/auth/token", json={"username": a.admin_user,
+                                               "password": a.admin_password.get_secret_value()}, timeout=30)
+    r.raise_for_status()
+    done, deadline = [], time.monotonic() + timeout
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {r.json()['access_token']}"},
+                      timeout=30) as c:
+        for dag_id in dag_ids:
+            while c.get(f"/api/v2/dags/{dag_id}").status_code == 404 and time.monotonic() < deadline:
+                time.sleep(2)
+            if c.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).status_code == 200:
+                done.append(dag_id)
+    missing = [d for d in dag_ids if d not in done]
+    return (f"; unpaused {', '.join(done) or 'none'}"
+            + (f" (not registered within {timeout:.0f}s, still paused: {', '.join(missing)})" if missing else ""))
 
 
 def stop() -> bool:

@@ -211,6 +211,7 @@ def provision(snapshot: Path) -> dict:
         "restricted_datasets": list(RESTRICTED_DATASETS),
         "restricted_role": RESTRICTED_ROLE,
         "city_datasets": built["city_datasets"],
+        "shared_datasets": built.get("shared_datasets", []),
         "analyst_role": ANALYST_ROLE,
         "counties": [{"name": c, "role": county_role(c)} for c in names],
         "users": ([{"username": s.county_user, "password": county_password(), "first_name": "区县分析员",

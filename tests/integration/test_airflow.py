@@ -327,6 +327,8 @@ def services(af, city_lake, failure_sink, tmp_path_factory):
     settings = copy_lake(city_lake, base)
     env = _task_env(settings, failure_sink.port, REDCLOUD_AIRFLOW__END_DATE=str(D2),
                     REDCLOUD_AIRFLOW__DAG_REFRESH_SECONDS="10", REDCLOUD_ALERTS__DELIVER="false")
+    os.environ["REDCLOUD_AIRFLOW__UNPAUSE"] = json.dumps(["redcloud_daily"])   # what [airflow] unpause says
+    get_settings().airflow.unpause = ["redcloud_daily"]
     af.airflow("dags", "delete", "redcloud_daily", "-y", check=False, extra_env=env, timeout=300)
     t = time.perf_counter()
     line = af.start(extra_env=env, migrate_db=False)   # the af fixture migrated this database
@@ -334,6 +336,8 @@ def services(af, city_lake, failure_sink, tmp_path_factory):
     s = get_settings().airflow
     yield {"base": base, "settings": settings, "url": f"http://{s.host}:{s.port}", "env": env}
     af.stop()
+    os.environ.pop("REDCLOUD_AIRFLOW__UNPAUSE", None)
+    get_settings().airflow.unpause = []
 
 
 def _token(url: str) -> str:
@@ -373,7 +377,10 @@ def test_backfill_of_two_dates_through_the_rest_api_equals_running_them_one_by_o
     health = client.get("/api/v2/monitor/health").json()   # the UI's health badges: all green
     assert {k: v["status"] for k, v in health.items()} == {k: "healthy" for k in health}, health
     assert {"scheduler", "triggerer", "dag_processor"} <= set(health), health
-    assert client.patch("/api/v2/dags/redcloud_daily", json={"is_paused": False}).status_code == 200
+    # the start unpaused the DAGs [airflow] unpause names (everything else starts paused)
+    _wait_for_dag(client, "weekly_brief")
+    assert client.get("/api/v2/dags/redcloud_daily").json()["is_paused"] is False
+    assert client.get("/api/v2/dags/weekly_brief").json()["is_paused"] is True
     body = {"dag_id": "redcloud_daily", "from_date": f"{days[0]}T00:00:00Z", "to_date": f"{days[-1]}T00:00:00Z",
             "dag_run_conf": {"stages": ["alerts"]}, "reprocess_behavior": "completed", "max_active_runs": 1}
     # the one-by-one lake starts from the same copy: take it before the backfill writes
@@ -445,7 +452,10 @@ def test_planted_quality_failure_fails_the_gate_task_and_nothing_downstream_publ
     n_mail = len(failure_sink.messages)
     client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {_token(url)}"}, timeout=60)
     _wait_for_dag(client, "redcloud_daily")
-    assert client.patch("/api/v2/dags/redcloud_daily", json={"is_paused": False}).status_code == 200
+    # the start unpaused the DAGs [airflow] unpause names (everything else starts paused)
+    _wait_for_dag(client, "weekly_brief")
+    assert client.get("/api/v2/dags/redcloud_daily").json()["is_paused"] is False
+    assert client.get("/api/v2/dags/weekly_brief").json()["is_paused"] is True
     downstream = ["models", "marts", "alerts", "publish", "brief"]
     r = client.post("/api/v2/dags/redcloud_daily/dagRuns",
                     json={"logical_date": None, "conf": {"date": str(D2), "stages": ["gold", *downstream],

@@ -128,7 +128,29 @@ def test_pdf_headline_numbers_equal_independent_computation(brief, snapshot):
     anomalies = con.execute("""select count(*) from score_branch_innovation where is_anomaly
                                and quarter = (select max(quarter) from score_branch_innovation)""").fetchone()[0] \
         if "score_branch_innovation" in tables else 0
+    archetypes = {r[0] for r in con.execute("""select distinct archetype from score_branch_innovation where is_anomaly
+                   and quarter = (select max(quarter) from score_branch_innovation)""").fetchall()} if anomalies else set()
+    week = N.Week.parse(WEEK)
+    # 驻村 cadres who missed a day this week: the name and the unit that sent them (gold, not the brief's SQL)
+    missing_cadres = con.execute("""
+        with c as (select cadre_id, arg_max(member_id, year) as member_id, arg_max(unit_org_id, year) as unit_org_id
+                   from fct_cadre_year group by cadre_id)
+        select m.member_name, u.org_name
+        from (select distinct cadre_id from fct_village_work_daily
+              where work_date between ? and ? and not has_record) v
+        join c using (cadre_id) join dim_member m on m.member_id = c.member_id
+        join dim_organization u on u.org_id = c.unit_org_id""", [week.start, week.end]).fetchall()
     con.close()
+    flat = re.sub(r"\s+", "", text)   # table cells wrap: names and units may be split across lines
+    if archetypes:                                 # branch types by their names (no "综合型4")
+        assert any(a in flat for a in archetypes), archetypes
+        assert not re.search(r"综合型\d", flat)
+    if missing_cadres:                             # masked names with their units, never full names or ids
+        from redcloud.privacy import mask_name
+
+        assert any(mask_name(n) in flat for n, _ in missing_cadres), "驻村 cadres by masked name"
+        assert any(u[:6] in flat for _, u in missing_cadres), "驻村 cadres with their units"
+        assert not [n for n, _ in missing_cadres if len(n) >= 3 and n in flat], "a full name in the brief"
     if "mart_power_operation_monthly" in tables:   # a department's rank says out of how many
         assert re.search(r"第\s*\d+\s*/\s*\d+", text), "ranks are printed as 第 k / N"
     if anomalies:                                  # each anomalous branch with what is wrong with it

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = PROJECT_ROOT / ".run" / "artifacts" / "superset"
 CORE_DASHBOARDS = {"组织概况", "党员活力", "干部考核", "基层组织创新与异常"}
 # shown once their source tables are in the snapshot (dbt mart / model output)
-LATER_DASHBOARDS = {"数据铁笼权力运行": "mart_power_operation_monthly", "诚信画像": "score_integrity_portrait"}
+LATER_DASHBOARDS = {"数据铁笼权力运行": "mart_power_operation_monthly", "诚信画像": "score_integrity_portrait",
+                    "党员活力指数": "score_member_vitality", "干部考核评价": "score_cadre_evaluation"}
 
 CHART_STATE_JS = """
 () => Array.from(document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')).map(h => ({
@@ -55,7 +56,10 @@ def superset(city_lake, tmp_path_factory):
     from redcloud.serving import snapshot
 
     copy = copy_lake(city_lake, tmp_path_factory.mktemp("superset_copy"))
-    env = {"REDCLOUD_SERVING__DUCKDB_DIR": copy.serving.duckdb_dir, "REDCLOUD_SUPERSET__METADATA_DB": "rc_test_superset"}
+    env = {"REDCLOUD_SERVING__DUCKDB_DIR": copy.serving.duckdb_dir, "REDCLOUD_SUPERSET__METADATA_DB": "rc_test_superset",
+           # the county user's county: one with 数据铁笼 departments and a flagged branch (the small test
+           # city has them in a few counties only), so every chart has rows to show that user
+           "REDCLOUD_SUPERSET__COUNTY": _county_with_power_data(Path(copy.serving.duckdb_dir) / "current.duckdb")}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     reset_settings()
@@ -77,6 +81,22 @@ def superset(city_lake, tmp_path_factory):
             else:
                 os.environ[k] = v
         reset_settings()
+
+
+def _county_with_power_data(snapshot_file: Path) -> str:
+    import duckdb
+
+    con = duckdb.connect(str(snapshot_file), read_only=True)
+    try:
+        # ... and with a branch the model flagged, so the anomaly table has rows too
+        return con.execute("""select o.county_name from mart_power_operation_monthly p
+                              join dim_organization o on o.org_id = try_cast(substr(p.dept_code, 2) as bigint)
+                              where o.county_name in (select b.county_name from score_branch_innovation s
+                                                      join dim_organization b on b.org_id = s.org_id
+                                                      where s.is_anomaly)
+                              group by 1 order by count(*) desc, 1 limit 1""").fetchone()[0]
+    finally:
+        con.close()
 
 
 def _login(base: str, username: str, password: str) -> httpx.Client:
@@ -152,8 +172,8 @@ def test_county_user_sees_only_its_county(superset):
     assert county
     admin, cu = _admin(superset), _county(superset)
     by_name = {ch["slice_name"]: ch["id"] for ch in _list(admin, "chart")}
-    # per-county charts on three different datasets (members, member months, branch quarters)
-    for title in ("各区县党员人数", "各区县人均学习天数", "各区县疑似异常会议"):
+    # per-county charts on different datasets (members, member months, branch quarters, two model scores)
+    for title in ("各区县党员人数", "各区县人均学习天数", "各区县疑似异常会议", "各区县平均活力指数", "各区县平均创新得分"):
         cid = by_name[title]
         all_rows = admin.get(f"/api/v1/chart/{cid}/data/").json()["result"][0]["data"]
         r = cu.get(f"/api/v1/chart/{cid}/data/")
@@ -176,6 +196,9 @@ def test_county_user_sees_only_its_county(superset):
         con.close()
     got = cu.get(f"/api/v1/chart/{by_name['在册党员总数']}/data/").json()["result"][0]["data"][0]["members"]
     assert got == want < city
+    # the model's fairness table is the city's model, the same for every county: no RLS filter on it
+    fair = cu.get(f"/api/v1/chart/{by_name['模型公平性：各组准确率与差距']}/data/")
+    assert fair.status_code == 200 and fair.json()["result"][0]["data"], fair.text[:300]
     # the restricted dashboard is not the county user's
     titles = {d["dashboard_title"] for d in _list(cu, "dashboard")}
     assert "诚信画像" not in titles
@@ -183,48 +206,68 @@ def test_county_user_sees_only_its_county(superset):
 
 
 def test_dashboards_render_in_chromium(superset):
-    """Log in through the form, open every dashboard, wait for every chart: no error, none empty."""
-    from redcloud.services.browser import chromium, screenshot
+    """Log in through the form as the admin and as the county user, open every dashboard each may
+    see, wait for every chart: no error, none loading, none empty. Screenshots and load times (from
+    navigation until every chart has rendered) go to ``.run/artifacts/superset/``."""
+    from redcloud.services import superset as ss
+    from redcloud.services.browser import chromium
 
     s = get_settings().superset
-    dashboards = _list(_admin(superset), "dashboard")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    users = {"admin": (s.admin_user, s.admin_password.get_secret_value(), _admin(superset)),
+             "county": (s.county_user, ss.county_password(), _county(superset))}
     problems, summary = [], {}
     with chromium() as browser:
-        # tall enough for a whole dashboard: every chart is in view (no lazy loading), and the
-        # screenshot needs no resize (a full-page resize re-renders the grid)
-        page = browser.new_page(viewport={"width": 1600, "height": 2600}, locale="zh-CN")
-        page.goto(f"{superset['url']}/login/")
-        page.fill('[data-test="username-input"]', s.admin_user)
-        page.fill('[data-test="password-input"]', s.admin_password.get_secret_value())
-        page.click('[data-test="login-button"]')
-        page.wait_for_url(lambda u: "/login" not in u, timeout=60_000)
-
-        def settled(states):
-            return states and all(not st["loading"] and (st["error"] or st["empty"] or st["canvas"]
-                                                         or st["rows"] or st["bignum"]) for st in states)
-
-        for d in sorted(dashboards, key=lambda d: d["id"]):
-            t = time.monotonic()
-            page.goto(f"{superset['url']}/superset/dashboard/{d['id']}/")
-            page.wait_for_selector('[data-test="dashboard-component-chart-holder"]', timeout=90_000)
-            deadline = time.monotonic() + 120
-            states = page.evaluate(CHART_STATE_JS)
-            while not settled(states) and time.monotonic() < deadline:
-                time.sleep(1)
-                states = page.evaluate(CHART_STATE_JS)
-            time.sleep(1.5)  # ECharts' entry animation
-            screenshot(page, ARTIFACTS / f"dashboard-{d['id']}-{d['slug'] or d['id']}.png", full_page=False)
-            states = page.evaluate(CHART_STATE_JS)  # what the screenshot shows
-            summary[d["dashboard_title"]] = {"charts": len(states), "seconds": round(time.monotonic() - t, 1)}
-            for st in states:
-                rendered = st["canvas"] or st["rows"] or st["bignum"]
-                if st["loading"] or st["error"] or st["empty"] or not rendered:
-                    problems.append((d["dashboard_title"], st))
-            assert states, f"{d['dashboard_title']}: no charts on the page"
+        for who, (username, password, api) in users.items():
+            dashboards = _list(api, "dashboard")
+            summary[who] = _render_every_dashboard(browser, superset["url"], who, username, password,
+                                                   dashboards, problems)
     (ARTIFACTS / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     assert not problems, problems
-    assert CORE_DASHBOARDS <= set(summary)
+    assert CORE_DASHBOARDS <= set(summary["admin"]) and CORE_DASHBOARDS <= set(summary["county"])
+    assert {"党员活力指数", "干部考核评价"} <= set(summary["county"])   # the model dashboards reach the county too
+
+
+def _render_every_dashboard(browser, url: str, who: str, username: str, password: str, dashboards: list[dict],
+                            problems: list) -> dict:
+    from redcloud.services.browser import screenshot
+
+    # tall enough for a whole dashboard: every chart is in view (no lazy loading), and the
+    # screenshot needs no resize (a full-page resize re-renders the grid)
+    context = browser.new_context(viewport={"width": 1600, "height": 3600}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{url}/login/")
+    page.fill('[data-test="username-input"]', username)
+    page.fill('[data-test="password-input"]', password)
+    page.click('[data-test="login-button"]')
+    page.wait_for_url(lambda u: "/login" not in u, timeout=60_000)
+
+    def settled(states):
+        return states and all(not st["loading"] and (st["error"] or st["empty"] or st["canvas"]
+                                                     or st["rows"] or st["bignum"]) for st in states)
+
+    summary = {}
+    for d in sorted(dashboards, key=lambda d: d["id"]):
+        t = time.monotonic()
+        page.goto(f"{url}/superset/dashboard/{d['id']}/")
+        page.wait_for_selector('[data-test="dashboard-component-chart-holder"]', timeout=90_000)
+        deadline = time.monotonic() + 120
+        states = page.evaluate(CHART_STATE_JS)
+        while not settled(states) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            states = page.evaluate(CHART_STATE_JS)
+        loaded = round(time.monotonic() - t, 1)
+        time.sleep(1.5)  # ECharts' entry animation
+        screenshot(page, ARTIFACTS / f"dashboard-{who}-{d['id']}-{d['slug'] or d['id']}.png", full_page=False)
+        states = page.evaluate(CHART_STATE_JS)  # what the screenshot shows
+        summary[d["dashboard_title"]] = {"charts": len(states), "seconds": loaded}
+        for st in states:
+            rendered = st["canvas"] or st["rows"] or st["bignum"]
+            if st["loading"] or st["error"] or st["empty"] or not rendered:
+                problems.append((who, d["dashboard_title"], st))
+        assert states, f"{who}: {d['dashboard_title']}: no charts on the page"
+    context.close()
+    return summary
 
 
 def test_reprovision_is_idempotent(superset):
