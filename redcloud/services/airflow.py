@@ -154,15 +154,53 @@ def migrate() -> None:
         raise RuntimeError(f"airflow db migrate failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
 
 
-def dag_test(dag_id: str, day: str, conf: dict | None = None, timeout: float = 7200) -> tuple[int, str | None]:
-    """``airflow dags test <dag_id> <day>``: every task of one run, here and now, recorded in the
-    metadata database like a scheduled run (the UI and the REST API list it, with each task's state
-    and duration). Output streams to this process's. Returns the exit code and the run's id."""
+def dag_test(dag_id: str, day: str, conf: dict | None = None, timeout: float = 7200,
+             echo=print) -> tuple[int, str | None]:
+    """``airflow dags test --use-executor <dag_id> <day>``: one run, here and now, its tasks run by the
+    configured executor and recorded in the metadata database like a scheduled run (the UI and the
+    REST API list it with each task's state, duration and log). Airflow's own output goes to
+    ``<log_dir>/dags-test-<dag_id>.log``; each task's command output is echoed as it is written.
+    Returns the exit code and the run's id."""
+    import time
+
     migrate()
-    args = ["dags", "test", dag_id, day] + (["-c", json.dumps(conf)] if conf else [])
-    r = airflow(*args, check=False, timeout=timeout, capture=False)
+    home = Path(env()["AIRFLOW_HOME"])
+    outputs = home / "stage_output" / dag_id
+    args = ["dags", "test", "--use-executor", dag_id, day] + (["-c", json.dumps(conf)] if conf else [])
+    log = procs.log_dir() / f"dags-test-{dag_id}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0, seen = time.time(), {}
+    with open(log, "w") as fh:
+        p = subprocess.Popen([str(venv_bin() / "airflow"), *args], env={**os.environ, **env()}, cwd=str(PROJECT_ROOT),
+                             stdout=fh, stderr=subprocess.STDOUT, text=True)
+        try:
+            while p.poll() is None:
+                _echo_new_lines(outputs, t0, seen, echo)
+                if time.time() - t0 > timeout:
+                    p.terminate()
+                time.sleep(1)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        _echo_new_lines(outputs, t0, seen, echo)
     runs = metadata("select run_id from dag_run where dag_id = %s order by id desc limit 1", dag_id)
-    return r.returncode, (runs[0][0] if runs else None)
+    return p.returncode, (runs[0][0] if runs else None)
+
+
+def _echo_new_lines(outputs: Path, since: float, seen: dict, echo) -> None:
+    """Lines added to the task output files written after ``since`` (offsets kept in ``seen``)."""
+    if not outputs.is_dir():
+        return
+    for f in sorted(outputs.glob("*/*.log"), key=lambda f: f.stat().st_mtime):
+        if f.stat().st_mtime < since:
+            continue
+        with open(f, "rb") as fh:
+            fh.seek(seen.get(f, 0))
+            chunk = fh.read()
+        complete = chunk[:chunk.rfind(b"\n") + 1]   # whole lines only; the rest on the next look
+        seen[f] = seen.get(f, 0) + len(complete)
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            echo(f"  {f.stem.split('.')[0]:<8} {line}")
 
 
 def metadata(sql: str, *params) -> list[tuple]:
