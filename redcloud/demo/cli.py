@@ -91,12 +91,6 @@ def start_web(scale: int, seed: int) -> str:
     return f"web reference server: http://{s.web.host}:{s.web.port} (data {data})"
 
 
-def procs_log(name: str) -> Path:
-    from redcloud.services import procs
-
-    return procs.log_dir() / name
-
-
 def cmd_up(args) -> int:
     from redcloud.services import stack
 
@@ -165,15 +159,14 @@ def cmd_demo(args) -> int:
         # through Airflow, as production runs it: the run, its task logs and durations are in the UI
         from redcloud.services import airflow
 
-        print(f"  airflow dags test --use-executor redcloud_daily {day} (each stage a task: `redcloud run <stage>`;"
-              f" Airflow's own output in {procs_log('dags-test-redcloud_daily.log')})", flush=True)
-        rc, run_id = airflow.dag_test("redcloud_daily", day.isoformat(), echo=lambda line: print(line, flush=True))
-        text = f"Airflow run {run_id} of redcloud_daily:\n" + (airflow.run_summary("redcloud_daily", run_id)
-                                                             if run_id else "  (no run recorded)")
+        print("  Airflow: starting (api-server, scheduler, dag-processor, triggerer); then a run of redcloud_daily "
+              f"for {day} through the REST API, each stage a task (`redcloud run <stage>`)", flush=True)
+        state, run_id = airflow.run_dag("redcloud_daily", day.isoformat(), echo=lambda line: print(line, flush=True))
+        text = f"Airflow run {run_id} of redcloud_daily: {state}\n" + airflow.run_summary("redcloud_daily", run_id)
         print(text)
-        if rc != 0:
-            print(f"main job failed (airflow dags test exit {rc}); the failing task's output is above, "
-                  f"Airflow's in {procs_log('dags-test-redcloud_daily.log')}")
+        print(f"  {airflow.status()}")
+        if state != "success":
+            print("main job failed in Airflow; the failing task's output is above, its log in the Airflow UI")
             return 1
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps({"fingerprint": fingerprint, "summary": text}, ensure_ascii=False))

@@ -154,37 +154,45 @@ def migrate() -> None:
         raise RuntimeError(f"airflow db migrate failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
 
 
-def dag_test(dag_id: str, day: str, conf: dict | None = None, timeout: float = 7200,
-             echo=print) -> tuple[int, str | None]:
-    """``airflow dags test --use-executor <dag_id> <day>``: one run, here and now, its tasks run by the
-    configured executor and recorded in the metadata database like a scheduled run (the UI and the
-    REST API list it with each task's state, duration and log). Airflow's own output goes to
-    ``<log_dir>/dags-test-<dag_id>.log``; each task's command output is echoed as it is written.
-    Returns the exit code and the run's id."""
+def run_dag(dag_id: str, day: str, conf: dict | None = None, timeout: float = 7200,
+            echo=print) -> tuple[str, str]:
+    """Run ``dag_id`` for the logical date ``day`` as production does: the services up (idempotent),
+    the DAG unpaused, a run triggered through the REST API (an earlier run of that date is cleared and
+    runs again), the scheduler and its executor running the tasks. Each task's command output is
+    echoed as it is written. Returns the run's final state and id; the UI shows the run, each task's
+    state, duration and log."""
     import time
 
-    migrate()
-    home = Path(env()["AIRFLOW_HOME"])
-    outputs = home / "stage_output" / dag_id
-    args = ["dags", "test", "--use-executor", dag_id, day] + (["-c", json.dumps(conf)] if conf else [])
-    log = procs.log_dir() / f"dags-test-{dag_id}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    import httpx
+
+    start()
+    unpause([dag_id])
+    a = get_settings().airflow
+    base = f"http://{a.host}:{a.port}"
+    r = httpx.post(f"{base}/auth/token", json={"username": a.admin_user,
+                                               "password": a.admin_password.get_secret_value()}, timeout=30)
+    r.raise_for_status()
+    outputs = Path(env()["AIRFLOW_HOME"]) / "stage_output" / dag_id
     t0, seen = time.time(), {}
-    with open(log, "w") as fh:
-        p = subprocess.Popen([str(venv_bin() / "airflow"), *args], env={**os.environ, **env()}, cwd=str(PROJECT_ROOT),
-                             stdout=fh, stderr=subprocess.STDOUT, text=True)
-        try:
-            while p.poll() is None:
-                _echo_new_lines(outputs, t0, seen, echo)
-                if time.time() - t0 > timeout:
-                    p.terminate()
-                time.sleep(1)
-        finally:
-            if p.poll() is None:
-                p.kill()
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {r.json()['access_token']}"},
+                      timeout=60) as c:
+        at = f"{day}T00:00:00Z"
+        old = c.get(f"/api/v2/dags/{dag_id}/dagRuns",
+                    params={"logical_date_gte": at, "logical_date_lte": at}).json().get("dag_runs", [])
+        if old:
+            run_id = old[0]["dag_run_id"]
+            c.post(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/clear", json={"dry_run": False}).raise_for_status()
+        else:
+            resp = c.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": at, "conf": conf or {}})
+            resp.raise_for_status()
+            run_id = resp.json()["dag_run_id"]
+        state = "queued"
+        while state not in ("success", "failed") and time.time() - t0 < timeout:
+            time.sleep(2)
+            _echo_new_lines(outputs, t0, seen, echo)
+            state = c.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json().get("state", state)
         _echo_new_lines(outputs, t0, seen, echo)
-    runs = metadata("select run_id from dag_run where dag_id = %s order by id desc limit 1", dag_id)
-    return p.returncode, (runs[0][0] if runs else None)
+    return state, run_id
 
 
 def _echo_new_lines(outputs: Path, since: float, seen: dict, echo) -> None:
