@@ -163,19 +163,12 @@ def run_dag(dag_id: str, day: str, conf: dict | None = None, timeout: float = 72
     state, duration and log."""
     import time
 
-    import httpx
 
     start()
     unpause([dag_id])
-    a = get_settings().airflow
-    base = f"http://{a.host}:{a.port}"
-    r = httpx.post(f"{base}/auth/token", json={"username": a.admin_user,
-                                               "password": a.admin_password.get_secret_value()}, timeout=30)
-    r.raise_for_status()
     outputs = Path(env()["AIRFLOW_HOME"]) / "stage_output" / dag_id
     t0, seen = time.time(), {}
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {r.json()['access_token']}"},
-                      timeout=60) as c:
+    with rest_client() as c:
         at = f"{day}T00:00:00Z"
         old = c.get(f"/api/v2/dags/{dag_id}/dagRuns",
                     params={"logical_date_gte": at, "logical_date_lte": at}).json().get("dag_runs", [])
@@ -255,11 +248,8 @@ def start(extra_env: dict | None = None, migrate_db: bool = True) -> str:
             f".run/secrets.env; metadata db {a.database}; DAGs {PROJECT_ROOT / 'dags'}){unpaused}")
 
 
-def unpause(dag_ids: list[str], timeout: float = 240) -> str:
-    """Unpause ``dag_ids`` through the REST API (as the UI's toggle does), once the dag-processor has
-    registered each; returns a short note for the start line."""
-    import time
-
+def rest_client():
+    """An httpx client on the api-server's REST API, logged in as the admin (a JWT from /auth/token)."""
     import httpx
 
     a = get_settings().airflow
@@ -267,9 +257,17 @@ def unpause(dag_ids: list[str], timeout: float = 240) -> str:
     r = httpx.post(f"{base}/auth/token", json={"username": a.admin_user,
                                                "password": a.admin_password.get_secret_value()}, timeout=30)
     r.raise_for_status()
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {r.json()['access_token']}"}, timeout=60)
+
+
+def unpause(dag_ids: list[str], timeout: float = 240) -> str:
+    """Unpause ``dag_ids`` through the REST API (as the UI's toggle does), once the dag-processor has
+    registered each; returns a short note for the start line."""
+    import time
+
+
     done, deadline = [], time.monotonic() + timeout
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {r.json()['access_token']}"},
-                      timeout=30) as c:
+    with rest_client() as c:
         for dag_id in dag_ids:
             while c.get(f"/api/v2/dags/{dag_id}").status_code == 404 and time.monotonic() < deadline:
                 time.sleep(2)

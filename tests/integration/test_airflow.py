@@ -121,17 +121,11 @@ def _dags_test(af, dag_id: str, day: dt.date, conf: dict, env: dict, timeout: fl
 
 
 def _metadata(sql: str, *params) -> list[tuple]:
-    """Rows from the test run's Airflow metadata database (what the CLI's list commands read, without
-    starting an Airflow process for each question)."""
-    from redcloud.services import postgres
+    """Rows from the test run's Airflow metadata database (the af fixture points the settings at it)."""
+    from redcloud.services import airflow
 
-    conn = postgres.connect(TEST_DB)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    assert get_settings().airflow.database == TEST_DB
+    return airflow.metadata(sql, *params)
 
 
 def _run_ids(dag_id: str) -> list[str]:
