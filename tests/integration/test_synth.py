@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from redcloud.contracts import SYSTEMS
-from redcloud.demo.synth import generate, identity
+from redcloud.demo.synth import generate, identity, orgs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def test_city_has_realistic_proportions(city):
     assert 15 <= len(members) / len(branches) <= 25           # ~20 members per branch
     assert 0.06 <= len(cadres) / len(members) <= 0.14          # ~10% cadres
     han = (members.ethnicity == "汉族").mean()
-    assert 0.5 <= han <= 0.75 and (members.ethnicity == "苗族").mean() > 0.05   # Guizhou-like mix
+    assert 0.65 <= han <= 0.9 and (members.ethnicity == "苗族").mean() > 0.03   # Guiyang: about a fifth minorities
     assert 0.6 <= (members.gender == "男").mean() <= 0.8
     assert set(cadres["rank"]) <= {"县处级正职", "县处级副职", "乡科级正职", "乡科级副职"}
     # every table of every source system exists and has an updated_at column for incremental loads
@@ -116,3 +116,127 @@ def test_10k_city_generates_fast(tmp_path):
     # reported, not asserted as a timing: the benchmark tracks speed; here we check the output exists
     print(f"10k city generated in {took:.1f}s")
     assert man["counts"]["org.members"] >= 10000
+
+
+# --------------------------------------------------------------------------------------------------
+# the demo city against the 公报 and the consistency rules (#16)
+# --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_city(settings, tmp_path_factory) -> Path:
+    """The 10k demo city (``[synth]`` scale and seed), generated afresh here (~10 s)."""
+    man = generate(settings.synth.scale, settings.synth.seed, tmp_path_factory.mktemp("demo-city"),
+                   start=settings.synth.start, end=settings.synth.end)
+    print(f"demo city generated in {man['seconds']} s")
+    return Path(man["path"])
+
+
+def test_demo_city_meets_every_official_target_within_its_tolerance(demo_city):
+    """Each figure of targets.toml (公报 2024/2023, census, stated assumptions), measured on the 公报's
+    date from the generated source tables, is within the tolerance written beside it."""
+    from redcloud.demo.synth import targets
+
+    m = targets.measure(demo_city)
+    assert len(m) >= 35 and set(m.group) >= {"存量", "年龄", "入党时间", "职业", "流量", "发展党员", "发展党员职业", "组织"}
+    missed = m[~m.within]
+    assert missed.empty, "targets missed:\n" + missed.to_string()
+
+
+def _clean_members(city: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from redcloud.demo.synth import targets
+
+    t = targets.city_tables(city)
+    return t["members"], t["changes"]
+
+
+def test_member_rows_and_status_events_agree(demo_city, settings):
+    """Every join and 转正 date since the log began has its event with the same date and every event its
+    row; 转正 follows 入党 by the 预备期 (one year); exits end memberships and nothing follows them."""
+    members, changes = _clean_members(demo_city)
+    changes = changes[changes.member_id.isin(members.member_id)]
+    log_start = np.datetime64(settings.synth.start, "D") - 365 * np.timedelta64(1, "D")
+    m = members.set_index("member_id")
+    join = m.join_date.to_numpy().astype("datetime64[D]")
+    full = m.full_member_date.to_numpy().astype("datetime64[D]")
+    ev = changes.assign(d=changes.change_date.to_numpy().astype("datetime64[D]"))
+
+    joins = ev[ev.change_type == "入党"].set_index("member_id").d
+    assert joins.index.is_unique
+    assert set(joins.index) == set(m.index[join >= log_start])
+    assert (joins.to_numpy() == m.join_date.reindex(joins.index).to_numpy().astype("datetime64[D]")).all()
+
+    conf = ev[ev.change_type == "转正"].set_index("member_id").d
+    has_full = ~np.isnat(full)
+    assert set(conf.index) == set(m.index[has_full & (full >= log_start)])
+    assert (conf.to_numpy() == m.full_member_date.reindex(conf.index).to_numpy().astype("datetime64[D]")).all()
+    assert ((full[has_full] - join[has_full]) == np.timedelta64(365, "D")).all()
+    assert ((m.party_status == "正式党员") == has_full).all()
+
+    exits = ev[ev.change_type.isin(["去世", "转出"])]
+    assert exits.member_id.is_unique
+    status = m.membership_status.reindex(exits.member_id).to_numpy()
+    assert (status == np.where(exits.change_type == "去世", "已去世", "已转出")).all()
+    assert set(m.index[m.membership_status != "在册"]) == set(exits.member_id)
+    last = exits.set_index("member_id").d
+    after = ev[ev.member_id.isin(last.index)]
+    assert (after.d.to_numpy() <= last.reindex(after.member_id).to_numpy()).all(), "an event after an exit"
+
+
+def test_branches_cadres_and_grades_follow_the_rules(demo_city):
+    """Branch sizes within the rules, 总支 with at least two branches, unique names; cadres only where
+    units have posts, one 正职 per unit; 驻村 cadres sent by government units and state firms; at most
+    20 % 优秀 per assessment group; a 不称职 cadre leaves the post and gets no later grade."""
+    from redcloud.demo.synth import targets
+
+    t = targets.city_tables(demo_city)
+    orgs, members, changes = t["orgs"], t["members"], t["changes"]
+    rules = targets.load()["orgs"]["members_per_branch"]
+    end = members.updated_at.max().normalize()
+    roll = targets.on_roll(members, changes, end.date())
+    branches = orgs[orgs.org_level == "党支部"]
+    full = roll[roll.party_status == "正式党员"].org_id.value_counts().reindex(branches.org_id, fill_value=0)
+    assert full.min() >= rules["min_full_members"], full.nsmallest(3)
+    assert roll.org_id.value_counts().max() <= rules["max_members"]
+    assert orgs.org_name.is_unique
+    assert not orgs.org_name.str.contains("街道街道|党支部第").any()
+    general = orgs[orgs.org_type == "党总支"].org_id
+    assert (orgs.parent_org_id.value_counts().reindex(general, fill_value=0) >= 2).all()
+    est = pd.to_datetime(branches.established_date)
+    assert (est[branches.org_type == "非公企业"].dt.year >= 1992).all()
+
+    cadres = pd.read_parquet(demo_city / "source" / "cadre" / "cadres.parquet")
+    kind = orgs.set_index("org_id").org_type
+    assert set(kind.reindex(cadres.unit_org_id)) <= {"机关", "国企", "学校", "医院"}
+    heads = cadres[cadres["rank"].isin(["乡科级正职"])].groupby("unit_org_id").size()
+    assert heads.max() == 1
+    village = pd.read_parquet(demo_city / "source" / "cadre" / "village_assignments.parquet")
+    sent_by = kind.reindex(cadres.set_index("cadre_id").unit_org_id.reindex(village.cadre_id))
+    assert set(sent_by) <= {"机关", "国企"} and len(village) > 0
+
+    grades = pd.read_parquet(demo_city / "source" / "cadre" / "cadre_assessments.parquet")
+    g = grades.merge(cadres[["cadre_id", "unit_org_id"]], on="cadre_id")
+    g["county"] = orgs.set_index("org_id").region_code.reindex(g.unit_org_id).to_numpy()
+    g["kind"] = kind.reindex(g.unit_org_id).to_numpy()
+    size = cadres.unit_org_id.value_counts()
+    g["group"] = np.where(size.reindex(g.unit_org_id).to_numpy() >= 5, g.unit_org_id.astype(str), g.county + "/" + g.kind)
+    share = g.assign(exc=g.grade == "优秀").groupby(["group", "assess_year"]).exc.mean()
+    assert share.max() <= 0.2 + 1e-9 and share.mean() > 0.05
+    failed = g[g.grade == "不称职"].groupby("cadre_id").assess_year.min()
+    later = g[g.cadre_id.isin(failed.index) & (g.assess_year > failed.reindex(g.cadre_id).to_numpy())]
+    assert later.empty
+    assert (g.grade == "不称职").mean() < 0.01
+
+
+def test_identity_numbers_carry_the_birth_place_code_as_it_was(demo_city):
+    """观山湖区 (520115) exists since November 2012: nobody born earlier carries its code."""
+    members, _ = _clean_members(demo_city)
+    code = members.id_number.str[:6]
+    born = pd.to_datetime(members.birth_date)
+    assert not ((code == "520115") & (born < "2012-11-01")).any()
+    assert code.isin({c[1] for c in orgs.COUNTIES} | set(orgs.OTHER_REGIONS)).all()
+
+
+def test_names_are_weighted_for_guizhou(demo_city):
+    members, _ = _clean_members(demo_city)
+    top = members.member_name.str[0].value_counts(normalize=True)
+    assert top.index[0] == "杨" and 0.04 <= top.iloc[0] <= 0.10

@@ -29,7 +29,7 @@ from redcloud.contracts import PRIMARY_KEYS, SYSTEMS  # noqa: F401  (re-exported
 from redcloud.demo.synth import behaviour, identity, ironcage, orgs, people, web
 
 D = np.timedelta64(1, "D")
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 @dataclass
 class FaultLog:
@@ -159,8 +159,8 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
     streams = [np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(8)]
     faults = FaultLog()
 
-    org_df, weights = orgs.build(streams[0], scale, lambda d: people.stamp(streams[0], np.array(d, dtype="datetime64[D]")))
-    ppl = people.build(streams[1], org_df, weights, scale, s, e, faults)
+    org_df, sizes = orgs.build(streams[0], scale, lambda d: people.stamp(streams[0], np.array(d, dtype="datetime64[D]")))
+    ppl = people.build(streams[1], org_df, sizes, scale, s, e, faults)
     bhv = behaviour.build(streams[2], ppl, s, e)
     ic = ironcage.build(streams[3], org_df, ppl, s, e)
     penalties, enforcement, news, news_truth, web_links = web.build(streams[4], org_df, ppl, s, e)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
-# weights: a long tail, the first few surnames are much more common
-SURNAME_W = 1.0 / np.arange(1, len(SURNAMES) + 1) ** 0.9
-GIVEN_CHARS_M = list("伟刚勇毅俊峰强军平保东文辉力明永健世广志义兴良海山仁波宁贵福生龙元全国胜学祥才发武新利清飞彬富顺信子杰涛昌成康星光天达安岩中茂进林有坚和彪博诚先敬震振壮会思群豪心邦承乐绍功松善厚庆磊民友裕河哲江超浩亮政谦亨奇固之轮翰朗伯宏言若鸣朋斌梁栋维启克伦翔旭鹏泽晨辰士以建家致树炎德行时泰盛雄琛钧冠策腾楠榕风航弘")
-GIVEN_CHARS_F = list("秀娟英华慧巧美娜静淑惠珠翠雅芝玉萍红娥玲芬芳燕彩春菊兰凤洁梅琳素云莲真环雪荣爱妹霞香月莺媛艳瑞凡佳嘉琼勤珍贞莉桂娣叶璧璐娅琦晶妍茜秋珊莎锦黛青倩婷姣婉娴瑾颖露瑶怡婵雁蓓纨仪荷丹蓉眉君琴蕊薇菁梦岚苑婕馨瑗琰韵融园艺咏卿聪澜纯毓悦昭冰爽琬茗羽希宁欣飘育滢馥筠柔竹霭凝晓欢霄枫芸菲寒伊亚宜可姬舒影荔枝丽阳")
-
-# 民族 with a Guizhou-like mix (shares of the population, roughly)
-ETHNICITIES = ["汉族", "苗族", "布依族", "侗族", "土家族", "彝族", "仡佬族", "水族", "回族", "白族", "瑶族", "壮族", "其他"]
-ETHNICITY_W = np.array([62.0, 12.0, 7.9, 5.0, 4.0, 2.4, 1.5, 1.0, 0.5, 0.5, 0.1, 0.1, 2.9])
+# surnames ranked roughly as in Guizhou (杨 first; an approximation, no official ranking was at hand)
+SURNAMES = list("杨王李张刘陈吴罗龙黄赵周胡田徐何石谢宋韦潘蒋袁彭邓曾唐朱冯肖蔡熊孙林高马梁郑郭韩余杜陆姚邹冉向"
+                "付程敖万雷苏岑卢秦文许夏金蒙游顾叶姜侯钟汪丁范廖魏贺沈任段曹袁戴严邱方欧代左莫粟舒安颜")
+SURNAMES = list(dict.fromkeys(SURNAMES))
+SURNAME_W = 1.0 / (np.arange(1, len(SURNAMES) + 1) + 5.0) ** 1.3
+# given-name characters by birth cohort (names follow their era) and a generation character (字辈)
+# that men of one surname and cohort often share
+GIVEN_BY_ERA = [  # (born before, male characters, female characters)
+    (1960, "国建华明德文志忠兴福荣春清光永正贵友發全昌明世成", "秀英兰珍凤桂玉芳琴淑翠梅莲素云华香芝"),
+    (1980, "军伟红勇平东刚斌建明华强林波涛宏鹏辉峰新卫忠勤", "红丽英霞燕华萍玲敏艳芳梅静琴娟春莉"),
+    (1995, "伟磊杰涛鹏强超勇浩俊斌亮峰飞洋宇凯鑫龙阳旭", "静丽婷敏燕娟芳艳雪倩琳莉丹颖慧晶蕾"),
+    (2100, "浩宇轩杰俊涛鑫博文泽晨睿豪航铭宸皓然逸", "欣怡婷雨涵佳琪梦雪瑶蕾思诗悦梓萱妍可"),
+]
+GENERATION_CHARS = "正大光明家国兴文德世天永启尚忠绍祖宗昌开学"
 
 # ISO 7064 MOD 11-2 weights for the 18-digit resident identity number
 ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
@@ -24,20 +29,27 @@ PHONE_PREFIXES = np.array(["130", "131", "132", "133", "135", "136", "137", "138
                            "189", "191", "198", "199"])
 
 
-def names(rng: np.random.Generator, gender: np.ndarray) -> np.ndarray:
-    """Chinese names; gender is an array of '男'/'女'."""
+def names(rng: np.random.Generator, gender: np.ndarray, birth: np.ndarray) -> np.ndarray:
+    """Chinese names; gender is an array of '男'/'女', birth the dates of birth (for the era's names)."""
     n = len(gender)
     sur = np.array(SURNAMES)[rng.choice(len(SURNAMES), n, p=SURNAME_W / SURNAME_W.sum())]
     male = gender == "男"
-    gm, gf = np.array(GIVEN_CHARS_M), np.array(GIVEN_CHARS_F)
-    c1 = np.where(male, gm[rng.integers(0, len(gm), n)], gf[rng.integers(0, len(gf), n)])
-    c2 = np.where(male, gm[rng.integers(0, len(gm), n)], gf[rng.integers(0, len(gf), n)])
-    two = rng.random(n) < 0.72  # most given names have two characters
-    return np.char.add(np.char.add(sur, c1), np.where(two, c2, ""))
-
-
-def ethnicities(rng: np.random.Generator, n: int) -> np.ndarray:
-    return np.array(ETHNICITIES)[rng.choice(len(ETHNICITIES), n, p=ETHNICITY_W / ETHNICITY_W.sum())]
+    year = birth.astype("datetime64[Y]").astype(int) + 1970
+    era = np.searchsorted([e[0] for e in GIVEN_BY_ERA], year, side="right")
+    c1 = np.empty(n, dtype=object)
+    c2 = np.empty(n, dtype=object)
+    for k, (_, m_chars, f_chars) in enumerate(GIVEN_BY_ERA):
+        sel = era == k
+        gm, gf = np.array(list(m_chars)), np.array(list(f_chars))
+        c1[sel] = np.where(male[sel], gm[rng.integers(0, len(gm), sel.sum())], gf[rng.integers(0, len(gf), sel.sum())])
+        c2[sel] = np.where(male[sel], gm[rng.integers(0, len(gm), sel.sum())], gf[rng.integers(0, len(gf), sel.sum())])
+    two = rng.random(n) < np.where(year < 1995, 0.72, 0.85)   # most given names have two characters
+    # 字辈: a man of a surname and decade of birth often carries that line's generation character first
+    gen_idx = (np.array([ord(s) for s in sur]) * 7 + year // 10) % len(GENERATION_CHARS)
+    use_gen = male & two & (rng.random(n) < 0.35) & (year < 1995)
+    c1 = np.where(use_gen, np.array(list(GENERATION_CHARS))[gen_idx], c1)
+    given = np.where(two, c1.astype(str) + c2.astype(str), c1.astype(str))
+    return np.char.add(sur.astype(str), given.astype(str))
 
 
 def check_digit(first17: np.ndarray) -> np.ndarray:

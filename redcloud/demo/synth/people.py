@@ -1,4 +1,10 @@
-"""Members, their status history, cadres with posts and assessments, village-stationed cadres."""
+"""Members, their status history, cadres with posts and assessments, village-stationed cadres.
+
+Calibrated to the 党内统计公报 (``targets.toml``): ages, 党龄, sex, education and occupation of the
+stock; recruits (young, more women, many students) joining through the period with their 预备期 of one
+year; deaths by age. The member rows and the status-change log agree by construction: every join and
+转正 date since the log began has its event, every event its row.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +12,38 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from redcloud.demo.synth import identity
-from redcloud.demo.synth.orgs import OTHER_REGIONS
+from redcloud.demo.synth import identity, targets
+from redcloud.demo.synth.orgs import COUNTIES, OTHER_REGIONS, county_leadership_name
 
 D = np.timedelta64(1, "D")
+YEAR = 365.25
 
-AGE_BY_TYPE = {"村": (55, 14), "社区": (58, 15), "机关": (42, 9), "国企": (44, 10), "非公企业": (38, 9),
-               "学校": (40, 10), "医院": (41, 10)}
-EDUCATION = ["初中及以下", "高中/中专", "大专", "大学本科", "研究生"]
-EDU_BY_TYPE = {"村": [0.45, 0.33, 0.14, 0.07, 0.01], "社区": [0.25, 0.35, 0.22, 0.16, 0.02],
-               "机关": [0.0, 0.03, 0.15, 0.62, 0.20], "国企": [0.03, 0.15, 0.30, 0.45, 0.07],
-               "非公企业": [0.05, 0.25, 0.35, 0.32, 0.03], "学校": [0.0, 0.02, 0.10, 0.63, 0.25],
-               "医院": [0.0, 0.05, 0.20, 0.55, 0.20]}
-OCCUPATION_BY_TYPE = {"村": ["农牧渔民", "农牧渔民", "农牧渔民", "离退休人员", "其他职业"],
-                      "社区": ["离退休人员", "离退休人员", "社区工作者", "其他职业", "企业员工"],
-                      "机关": ["党政机关工作人员"], "国企": ["企业管理人员", "专业技术人员", "工人"],
-                      "非公企业": ["企业管理人员", "企业员工", "专业技术人员"],
-                      "学校": ["专业技术人员", "专业技术人员", "学生"], "医院": ["专业技术人员"]}
-CADRE_P = {"机关": 0.45, "国企": 0.12, "学校": 0.05, "医院": 0.05, "社区": 0.06, "村": 0.07, "非公企业": 0.01}
-RANKS = ["县处级正职", "县处级副职", "乡科级正职", "乡科级副职"]
-RANK_P = {"机关": [0.05, 0.12, 0.35, 0.48], "村": [0.0, 0.0, 0.3, 0.7], "社区": [0.0, 0.0, 0.3, 0.7]}
-RANK_P_DEFAULT = [0.0, 0.08, 0.40, 0.52]
-POSITIONS = {
-    "机关": {"县处级正职": "局长", "县处级副职": "副局长", "乡科级正职": "科长", "乡科级副职": "副科长"},
-    "村": {"乡科级正职": "乡镇党委委员", "乡科级副职": "乡镇干部"},
-    "社区": {"乡科级正职": "街道党工委委员", "乡科级副职": "街道干部"},
-    "default": {"县处级副职": "副总经理", "乡科级正职": "部门主任", "乡科级副职": "部门副主任"},
-}
+# age profile by kind of branch (mean, sd), a tilt that the calibration to the 公报's age bands keeps
+AGE_BY_KIND = {"村": (50, 19), "社区": (60, 16), "机关": (44, 12), "国企": (44, 12), "非公企业": (38, 11),
+               "学校": (44, 12), "学生": (20.5, 2.0), "医院": (42, 12)}
+# log-odds of being a woman and of a 大专+ education by kind of branch (cohort trends are added)
+FEMALE_BY_KIND = {"村": -0.35, "社区": 0.35, "机关": 0.0, "国企": -0.25, "非公企业": 0.0, "学校": 0.6, "学生": 0.3,
+                  "医院": 0.9}
+# (students hold the level they completed, 高中/中专, as the 公报 counts them)
+COLLEGE_BY_KIND = {"村": -2.2, "社区": -0.5, "机关": 2.4, "国企": 0.9, "非公企业": 0.4, "学校": 2.8, "学生": -9.0,
+                   "医院": 2.2}
+COLLEGE_SPLIT = {"机关": [0.2, 0.62, 0.18], "学校": [0.1, 0.6, 0.3], "学生": [0.35, 0.6, 0.05], "医院": [0.2, 0.55, 0.25]}
+COLLEGE_SPLIT_DEFAULT = [0.45, 0.5, 0.05]          # 大专, 大学本科, 研究生
+W, FARM, PRO, MGR, GOV, STU, OTHER, RET = targets.OCCUPATIONS
+# occupations of members still at work, by kind of branch
+WORK_BY_KIND = {"村": ([FARM, W, OTHER, MGR], [0.84, 0.04, 0.08, 0.04]),
+                "社区": ([OTHER, W, PRO, MGR, FARM], [0.42, 0.12, 0.12, 0.20, 0.14]),
+                "机关": ([GOV, W, PRO, MGR], [0.72, 0.06, 0.14, 0.08]),
+                "国企": ([W, PRO, MGR], [0.30, 0.33, 0.37]),
+                "非公企业": ([W, PRO, MGR, OTHER], [0.25, 0.28, 0.32, 0.15]),
+                "学校": ([PRO, MGR], [0.85, 0.15]), "学生": ([PRO], [1.0]),
+                "医院": ([PRO, MGR, W], [0.80, 0.14, 0.06])}
+RETIRE_AGE = {"男": 60, "女": 55}
+VILLAGE_RETIRED = 0.15      # old village members with a pension (most stay 农牧渔民)
+JOIN_AGE = (1.15, 8.5)      # join age = 18 + Gamma(shape, scale), truncated at the member's age
+LOG_START_YEARS = 1         # the status-change log starts a year before the period (every 转正 has its 入党)
 GRADES = ["优秀", "称职", "基本称职", "不称职"]
 DISCIPLINE = ["诫勉谈话", "党内警告", "党内严重警告", "撤销党内职务"]
 
@@ -46,6 +56,53 @@ def stamp(rng: np.random.Generator, days: np.ndarray) -> np.ndarray:
 
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def _calibrate(logit: np.ndarray, target: float) -> np.ndarray:
+    """Probabilities sigmoid(logit + c) whose mean is ``target`` (c by bisection)."""
+    lo, hi = -20.0, 20.0
+    for _ in range(60):
+        c = (lo + hi) / 2
+        if sigmoid(logit + c).mean() < target:
+            lo = c
+        else:
+            hi = c
+    return sigmoid(logit + (lo + hi) / 2)
+
+
+def age_densities(kind_share: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per kind of branch, a density over ages 18..100 (on the 公报's date) such that the mix of kinds
+    reproduces the 公报's age bands while each kind keeps its own profile (iterative proportional fitting)."""
+    ages = np.arange(18, 101)
+    band = targets.age_band(ages)
+    share = targets.shares(targets.load()["stock"]["age"])
+    shape = np.ones(len(ages))
+    shape[ages <= 21] = [0.3, 0.6, 0.9, 1.0]
+    shape[ages >= 61] = np.exp(-(ages[ages >= 61] - 61) / 13.0)
+    target = np.zeros(len(ages))
+    for k, v in share.items():
+        m = band == k
+        target[m] = v * shape[m] / shape[m].sum()
+    tilt = {k: stats.norm.pdf(ages, *AGE_BY_KIND[k]) + 1e-6 for k in kind_share}
+    base = target.copy()
+    for _ in range(200):
+        dens = {k: base * tilt[k] / (base * tilt[k]).sum() for k in kind_share}
+        overall = sum(kind_share[k] * dens[k] for k in kind_share)
+        base *= np.where(overall > 0, target / overall, 1.0)
+    return ages, {k: base * tilt[k] / (base * tilt[k]).sum() for k in kind_share}
+
+
+def _yearly_hazard(age: np.ndarray) -> np.ndarray:
+    """Deaths per member-year by age (Gompertz; about China's life table)."""
+    return np.exp(-10.6 + 0.097 * age)
+
+
+def _born_code(rng, region: np.ndarray, birth: np.ndarray) -> np.ndarray:
+    """The 身份证号 region code as it was at birth: 观山湖区 (520115) exists since November 2012; people
+    born there earlier carry the code of the district the area then belonged to."""
+    old = (region == "520115") & (birth < np.datetime64("2012-11-01"))
+    was = np.array(["520112", "520113", "520181"])[rng.integers(0, 3, len(region))]
+    return np.where(old, was, region)
 
 
 @dataclass
@@ -63,67 +120,99 @@ class People:
     branch_latent: pd.DataFrame
 
 
-def build(rng: np.random.Generator, orgs: pd.DataFrame, weights: np.ndarray, n: int,
+def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: int,
           start: np.datetime64, end: np.datetime64, faults) -> People:
+    tg = targets.load()
+    as_of = np.datetime64(tg["as_of"], "D")
+    if not start <= as_of <= end:
+        as_of = end                       # a city outside the 公报's year is calibrated on its last day
     branches = orgs[orgs.org_level == "党支部"].reset_index(drop=True)
-    mb = np.sort(rng.choice(len(branches), n, p=weights))
+    mb = np.repeat(np.arange(len(branches)), sizes)
     btype = branches.org_type.to_numpy()[mb]
+    kind = np.where(branches.org_name.str.contains("学生").to_numpy(), "学生", branches.org_type.to_numpy())[mb]
     org_id = branches.org_id.to_numpy()[mb]
     county_code = branches.region_code.to_numpy()[mb]
     member_id = np.arange(1, n + 1)
-
-    # --- demographics ---------------------------------------------------------------------
-    p_male = np.where(np.isin(btype, ["学校", "医院"]), 0.5, 0.72)
-    gender = np.where(rng.random(n) < p_male, "男", "女")
-    mu = np.array([AGE_BY_TYPE[t][0] for t in btype])
-    sd = np.array([AGE_BY_TYPE[t][1] for t in btype])
-    age = np.clip(rng.normal(mu, sd), 20, 92)
-    birth = end - (age * 365.25).astype(int) * D
-    join_age = np.minimum(18 + rng.gamma(2.0, 5.0, n), age - 0.5)
-    join = birth + (join_age * 365.25).astype(int) * D + rng.integers(0, 30, n) * D
-    # ~4% join during the period (new members, 预备党员 for their first year)
     period_days = int((end - start) / D)
-    new = rng.random(n) < 0.04
-    join = np.where(new, start + rng.integers(0, period_days - 30, n) * D, join)
-    new &= (join - birth) / D >= 18 * 365.25
-    join = np.where((join - birth) / D < 18 * 365.25, birth + int(18.2 * 365.25) * D, join)
+
+    # --- ages on the 公报's date, calibrated to its age bands --------------------------------
+    kinds, counts = np.unique(kind, return_counts=True)
+    ages, dens = age_densities(dict(zip(kinds, counts / n)))
+    age_asof = np.empty(n)
+    for k in kinds:
+        m = kind == k
+        age_asof[m] = rng.choice(ages, m.sum(), p=dens[k]) + rng.random(m.sum())
+    birth = as_of - (age_asof * YEAR).astype(int) * D
+    age = (end - birth) / D / YEAR
+    birth_year = birth.astype("datetime64[Y]").astype(int) + 1970
+
+    # --- sex and education: by kind of branch and birth cohort, calibrated to the 公报 ---------
+    f_logit = np.array([FEMALE_BY_KIND[k] for k in kind]) + 0.03 * (birth_year - 1975)
+    gender = np.where(rng.random(n) < _calibrate(f_logit, tg["stock"]["female"]["share"]), "女", "男")
+    c_logit = np.array([COLLEGE_BY_KIND[k] for k in kind]) + 0.05 * (birth_year - 1975)
+    college = rng.random(n) < _calibrate(c_logit, tg["stock"]["college"]["share"])
+    edu = np.where(rng.random(n) < sigmoid(-0.4 - 0.06 * (birth_year - 1965)), "初中及以下", "高中/中专").astype(object)
+    for k in np.unique(kind):
+        m = college & (kind == k)
+        edu[m] = np.array(["大专", "大学本科", "研究生"])[rng.choice(3, m.sum(), p=COLLEGE_SPLIT.get(k, COLLEGE_SPLIT_DEFAULT))]
+
+    # --- joining: 18 + Gamma years, truncated at the member's age; one year of 预备期 -----------
+    a, sc = JOIN_AGE
+    cap = stats.gamma.cdf(np.maximum(age - 18, 1e-6), a, scale=sc)
+    join_age = 18 + stats.gamma.ppf(np.maximum(rng.random(n) * cap, 1e-12), a, scale=sc)
+    join = np.minimum(birth + (join_age * YEAR).astype(int) * D, end)
     full = join + 365 * D
-    party_status = np.where(full <= end, "正式党员", "预备党员")
-    edu = np.empty(n, dtype=object)
+    new = join >= start
+
+    # --- occupation (the 公报's categories): by kind, age and sex ------------------------------
     occ = np.empty(n, dtype=object)
-    for t in np.unique(btype):
-        m = btype == t
-        edu[m] = np.array(EDUCATION)[rng.choice(5, m.sum(), p=EDU_BY_TYPE[t])]
-        occ[m] = np.array(OCCUPATION_BY_TYPE[t])[rng.integers(0, len(OCCUPATION_BY_TYPE[t]), m.sum())]
-    occ = np.where(age >= 62, np.where(rng.random(n) < 0.8, "离退休人员", occ), occ)
-    ethnic = identity.ethnicities(rng, n)
+    for k in np.unique(kind):
+        m = kind == k
+        labels, p = WORK_BY_KIND[k]
+        occ[m] = np.array(labels, dtype=object)[rng.choice(len(labels), m.sum(), p=p)]
+    retired = age >= np.where(gender == "女", RETIRE_AGE["女"], RETIRE_AGE["男"])
+    retired &= (kind != "村") | (rng.random(n) < VILLAGE_RETIRED)
+    occ = np.where(retired, RET, occ)
+    occ = np.where((kind == "学生") & (age < 26), STU, occ)
+
+    # --- 民族: the city's share, varying by county and kind of branch; Guizhou's mix ------------
+    mt = tg["stock"]["minority"]
+    cname = dict((c[1], c[0]) for c in COUNTIES)
+    rel = np.array([mt["county"][cname[c]] for c in county_code]) * np.array([mt["branch_type"][t] for t in btype])
+    minority = rng.random(n) < np.clip(mt["share"] * rel / rel.mean(), 0, 0.95)
+    mix = targets.shares(tg["stock"]["minority_mix"])
+    ethnic = np.where(minority, np.array(list(mix))[rng.choice(len(mix), n, p=list(mix.values()))], "汉族")
+
     region = np.where(rng.random(n) < 0.85, county_code, np.array(OTHER_REGIONS)[rng.integers(0, len(OTHER_REGIONS), n)])
-    name = identity.names(rng, gender)
-    id_number = identity.id_numbers(rng, region, birth, gender)
+    name = identity.names(rng, gender, birth)
+    id_number = identity.id_numbers(rng, _born_code(rng, region, birth), birth, gender)
     phone = identity.phones(rng, n)
 
     # --- status over the period -------------------------------------------------------------
-    age_mid = age - 1.5
-    p_death = np.where(age_mid > 75, 0.09, np.where(age_mid > 60, 0.025, 0.004))
-    dies = rng.random(n) < p_death
-    transfers_out = (~dies) & (age < 60) & (rng.random(n) < 0.05)
-    mobile = (~dies) & (~transfers_out) & (age < 55) & (rng.random(n) < 0.04)
-    transfer_in = (~new) & (~dies) & (rng.random(n) < 0.04)
-    ev_date = start + rng.integers(10, period_days - 5, n) * D
+    log_start = start - LOG_START_YEARS * 365 * D
+    years = period_days / YEAR
+    transfer_in = (full < log_start) & (rng.random(n) < 0.012 * years)
     in_date = start + rng.integers(0, period_days - 60, n) * D
     active_from = np.where(transfer_in, in_date, join)
-    # exits happen after the member became active
-    ev_date = np.maximum(ev_date, active_from + 30 * D)
-    exits = (dies | transfers_out) & (ev_date <= end)
-    dies &= exits
-    transfers_out &= exits
+    t0 = np.maximum(start, active_from + 30 * D)
+    age0 = (t0 - birth) / D / YEAR
+    death = t0 + (rng.exponential(1.0, n) / _yearly_hazard(age0 + 0.5) * YEAR).astype(np.int64) * D
+    out = t0 + (rng.exponential(1.0, n) / np.where(age < 60, 0.012, 0.002) * YEAR).astype(np.int64) * D
+    dies = (death <= end) & (death <= out)
+    transfers_out = (out <= end) & ~dies
+    exits = dies | transfers_out
+    ev_date = np.where(dies, death, out)
+    mob_date = t0 + rng.integers(0, max(period_days, 1), n) * D
+    mobile = (~exits) & (age < 55) & (rng.random(n) < 0.04) & (mob_date <= end)
     membership = np.where(dies, "已去世", np.where(transfers_out, "已转出", "在册"))
     active_to = np.where(exits, ev_date, np.datetime64("NaT"))
+    has_full = (full <= end) & ~(exits & (ev_date < full))
+    full_date = np.where(has_full, full, np.datetime64("NaT"))
 
     # when each member row was last touched in the source system
     created = np.where(active_from < start, start - rng.integers(30, 900, n) * D, active_from)
     last_change = created.copy()
-    for flag, when in ((new & (full <= end), full), (exits, ev_date), (mobile, ev_date)):
+    for flag, when in ((new & has_full, full), (exits, ev_date), (mobile, mob_date)):
         last_change = np.where(flag & (when > last_change), when, last_change)
     recorded = last_change.copy()
     # late-arriving updates: a death/transfer recorded 60-120 days after it happened
@@ -134,19 +223,19 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, weights: np.ndarray, n: 
     members = pd.DataFrame(dict(
         member_id=member_id, member_name=name, gender=gender, ethnicity=ethnic, birth_date=birth,
         id_number=id_number, phone=phone, education=edu, occupation=occ, join_date=join,
-        full_member_date=np.where(full <= end, full, np.datetime64("NaT")), party_status=party_status,
+        full_member_date=full_date, party_status=np.where(has_full, "正式党员", "预备党员"),
         membership_status=membership, is_mobile=mobile, org_id=org_id, updated_at=updated_at,
     ))
 
-    # status change log
+    # status change log (from log_start): every date on a member row has its event, every event its row
     ch = []
-    for kind, flag, when, frm, to in (
-        ("入党", new, join, None, org_id), ("转正", new & (full <= end), full, None, org_id),
+    for kind_, flag, when, frm, to in (
+        ("入党", join >= log_start, join, None, org_id), ("转正", has_full & (full >= log_start), full, None, org_id),
         ("转入", transfer_in, in_date, None, org_id), ("转出", transfers_out, ev_date, org_id, None),
-        ("流动", mobile, ev_date, org_id, org_id), ("去世", dies, ev_date, org_id, None),
+        ("流动", mobile, mob_date, org_id, org_id), ("去世", dies, ev_date, org_id, None),
     ):
         idx = np.flatnonzero(flag)
-        ch.append(pd.DataFrame(dict(member_id=member_id[idx], change_type=kind, change_date=when[idx],
+        ch.append(pd.DataFrame(dict(member_id=member_id[idx], change_type=kind_, change_date=when[idx],
                                     from_org_id=None if frm is None else frm[idx],
                                     to_org_id=None if to is None else to[idx])))
     changes = pd.concat(ch, ignore_index=True).sort_values(["change_date", "member_id"], kind="stable")
@@ -167,25 +256,18 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, weights: np.ndarray, n: 
     v_base = rng.normal(0, 1, n) * 0.9 + 0.4 * branch_eff[mb]
     member_latent = pd.DataFrame(dict(member_id=member_id, v_base=v_base, branch_idx=mb,
                                       active_from=active_from, active_to=active_to))
+    skill = 0.3 * v_base + rng.normal(0, 0.95, n)
 
-    # --- cadres --------------------------------------------------------------------------
-    p_c = np.array([CADRE_P[t] for t in btype])
-    eligible = (age >= 26) & (age <= 59) & ~(dies & (ev_date < start + 365 * D)) & ~transfers_out
-    is_cadre = eligible & (rng.random(n) < p_c)
-    cm = np.flatnonzero(is_cadre)
+    cad = _cadres(rng, branches, mb, kind, age, retired | (occ == STU), exits & (ev_date < start + 365 * D) | transfers_out,
+                  skill, birth, start, end)
+    cm, rank, position, unit, rank_start, prev_posts = cad
     nc = len(cm)
     ctype = btype[cm]
-    rank = np.empty(nc, dtype=object)
-    for t in np.unique(ctype):
-        m = ctype == t
-        rank[m] = np.array(RANKS)[rng.choice(4, m.sum(), p=RANK_P.get(t, RANK_P_DEFAULT))]
-    position = np.array([POSITIONS.get(t, POSITIONS["default"]).get(r, "干部") for t, r in zip(ctype, rank)])
-    competence = 0.3 * v_base[cm] + rng.normal(0, 0.95, nc)
+    competence = skill[cm]
     diligence = 0.5 * competence + rng.normal(0, 0.8, nc)
     leading = np.isin(rank, ["县处级正职", "县处级副职", "乡科级正职"])
     integrity = rng.random(nc) < np.where(leading, 0.07, 0.01)
     cadre_id = np.arange(1, nc + 1)
-    rank_start = end - rng.integers(100, 8 * 365, nc) * D
     c_name = name[cm].copy()
     c_birth = birth[cm].copy()
     c_id = id_number[cm].astype(object)
@@ -199,52 +281,44 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, weights: np.ndarray, n: 
     for i in np.flatnonzero(conflict):
         faults.add("conflicting_values", "cadre", "cadres", int(cadre_id[i]),
                    "birth_date differs from the member system for the same 身份证号")
+
+    # annual assessment grades: latent performance drives the grade (and the behaviour later)
+    y0, y1 = int(str(start)[:4]) - 2, int(str(end)[:4])
+    years_a = np.arange(y0, y1 + 1)
+    perf = 0.8 * competence[:, None] + 0.6 * rng.normal(0, 1, (nc, len(years_a)))
+    score = perf + 0.3 * diligence[:, None] - 1.2 * integrity[:, None] + rng.normal(0, 0.35, (nc, len(years_a)))
+    assessed = np.array([np.datetime64(f"{y}-12-28") for y in years_a])
+    first_post = np.array([min([rank_start[i]] + [p[3] for p in prev_posts[i]]) for i in range(nc)])
+    grades, removed_on = _grades(rng, score, assessed, first_post, unit, branches, ctype)
+    post_end = np.where(np.isnat(removed_on) | (removed_on > end), np.datetime64("NaT"), removed_on)
+    ci, yj = np.meshgrid(np.arange(nc), np.arange(len(years_a)), indexing="ij")
+    ci, yj = ci.ravel(), yj.ravel()
+    keep = grades.ravel() != ""
+    assessments = pd.DataFrame(dict(cadre_id=cadre_id[ci], assess_year=years_a[yj], grade=grades.ravel(),
+                                    assessed_at=stamp(rng, assessed[yj])))[keep]
+    assessments.insert(0, "assessment_id", np.arange(1, len(assessments) + 1))
+    assessments["updated_at"] = assessments["assessed_at"]
+
     cadres = pd.DataFrame(dict(
         cadre_id=cadre_id, cadre_name=c_name, id_number=c_id, gender=gender[cm], birth_date=c_birth,
-        ethnicity=ethnic[cm], unit_org_id=org_id[cm], position=position, rank=rank,
-        rank_start_date=rank_start, phone=phone[cm], cadre_status="在职",
-        updated_at=stamp(rng, np.minimum(np.maximum(rank_start, start - 400 * D), end)),
+        ethnicity=ethnic[cm], unit_org_id=unit, position=position, rank=rank,
+        rank_start_date=rank_start, phone=phone[cm], cadre_status=np.where(np.isnat(post_end), "在职", "免职"),
+        updated_at=stamp(rng, np.minimum(np.maximum(np.where(np.isnat(post_end), rank_start, post_end),
+                                                    start - 400 * D), end)),
     ))
-    # post history (SCD2 source): the current post plus up to two earlier ones; some change in the period
+    # post history (SCD2 source): the current post and the earlier ones, oldest first
     posts = []
-    lower = {"县处级正职": "县处级副职", "县处级副职": "乡科级正职", "乡科级正职": "乡科级副职", "乡科级副职": "科员"}
-    n_prev = rng.integers(0, 3, nc)
     for i in range(nc):
-        s = rank_start[i]
-        posts.append((cadre_id[i], org_id[cm][i], position[i], rank[i], s, None))
-        r = rank[i]
-        for _ in range(n_prev[i]):
-            r = lower.get(r, "科员")
-            s_prev = s - int(rng.integers(2 * 365, 5 * 365)) * D
-            posts.append((cadre_id[i], org_id[cm][i], "干部" if r == "科员" else position[i].replace("副", "") + "助理",
-                          r, s_prev, s - D))
-            s = s_prev
+        for (u, pos, r, s, e) in prev_posts[i]:
+            posts.append((cadre_id[i], u, pos, r, s, e))
+        posts.append((cadre_id[i], unit[i], position[i], rank[i], rank_start[i], post_end[i]))
     cadre_posts = pd.DataFrame(posts, columns=["cadre_id", "unit_org_id", "position", "rank", "start_date", "end_date"])
     cadre_posts = cadre_posts.sort_values(["cadre_id", "start_date"], kind="stable").reset_index(drop=True)
     cadre_posts.insert(0, "post_id", np.arange(1, len(cadre_posts) + 1))
     cadre_posts["end_date"] = pd.to_datetime(cadre_posts["end_date"])
-    cadre_posts["updated_at"] = stamp(rng, np.minimum(np.maximum(cadre_posts.start_date.to_numpy().astype("datetime64[D]"),
-                                                                 start - 400 * D), end))
-
-    # annual assessment grades: latent performance drives the grade (and the behaviour later)
-    y0, y1 = int(str(start)[:4]) - 2, int(str(end)[:4])
-    years = np.arange(y0, y1 + 1)
-    perf = 0.8 * competence[:, None] + 0.6 * rng.normal(0, 1, (nc, len(years)))
-    score = perf + 0.3 * diligence[:, None] - 1.2 * integrity[:, None] + rng.normal(0, 0.35, (nc, len(years)))
-    grades = np.empty((nc, len(years)), dtype=object)
-    for j in range(len(years)):
-        q = np.quantile(score[:, j], [0.03, 0.10, 0.85])
-        grades[:, j] = np.where(score[:, j] < q[0], "不称职", np.where(score[:, j] < q[1], "基本称职",
-                                np.where(score[:, j] < q[2], "称职", "优秀")))
-    ci, yj = np.meshgrid(np.arange(nc), np.arange(len(years)), indexing="ij")
-    assessed = np.array([np.datetime64(f"{y}-12-28") for y in years])[yj.ravel()]
-    # no grade for a year before the cadre held any post
-    first_post = cadre_posts.groupby("cadre_id").start_date.min().to_numpy().astype("datetime64[D]")
-    keep = assessed >= first_post[ci.ravel()]
-    assessments = pd.DataFrame(dict(cadre_id=cadre_id[ci.ravel()], assess_year=years[yj.ravel()],
-                                    grade=grades.ravel(), assessed_at=stamp(rng, assessed)))[keep]
-    assessments.insert(0, "assessment_id", np.arange(1, len(assessments) + 1))
-    assessments["updated_at"] = assessments["assessed_at"]
+    touched = np.where(cadre_posts.end_date.isna(), cadre_posts.start_date.to_numpy().astype("datetime64[D]"),
+                       cadre_posts.end_date.to_numpy().astype("datetime64[D]"))
+    cadre_posts["updated_at"] = stamp(rng, np.minimum(np.maximum(touched, start - 400 * D), end))
 
     # discipline records (the observed label for integrity; the truth is ``integrity``)
     disc = integrity & (rng.random(nc) < 0.55) | (~integrity & (rng.random(nc) < 0.004))
@@ -256,9 +330,11 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, weights: np.ndarray, n: 
                                    updated_at=stamp(rng, d_date + 3 * D)))
     discipline = discipline[discipline.updated_at <= end + D]
 
-    # village-stationed cadres: one 第一书记 per village branch where cadres allow
+    # village-stationed cadres: one per village branch, sent by government units and state firms
     villages = branches.org_id.to_numpy()[branches.org_type.to_numpy() == "村"]
-    pool = rng.permutation(np.flatnonzero(np.isin(rank, ["乡科级副职", "乡科级正职"])))
+    sender = np.isin(ctype, ["机关", "国企"]) & (rank == "乡科级副职") & np.isnat(post_end)
+    pool = np.concatenate([rng.permutation(np.flatnonzero(sender & (ctype == "机关"))),
+                           rng.permutation(np.flatnonzero(sender & (ctype == "国企")))])
     k = min(len(villages), len(pool))
     a_start = start + rng.integers(-365, 365, k) * D
     a_end = a_start + rng.integers(540, 900, k) * D
@@ -272,8 +348,118 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, weights: np.ndarray, n: 
     cadre_latent = pd.DataFrame(dict(cadre_id=cadre_id, member_id=member_id[cm], competence=competence,
                                      diligence=diligence, integrity_issue=integrity, leading=leading,
                                      branch_type=ctype, rank=rank))
-    cadre_latent.attrs["years"] = years
+    cadre_latent.attrs["years"] = years_a
     cadre_latent.attrs["perf"] = perf
     branch_latent = pd.DataFrame(dict(org_id=branches.org_id, org_type=branches.org_type, diligence=branch_eff))
     return People(members, changes, cadres, cadre_posts, assessments, discipline, village_assignments,
                   member_latent, cadre_latent, branch_latent)
+
+
+# who holds which post in each unit: (rank, position, how many); {p} is 区/县/市 of the county
+STAFF = {
+    "leadership": [("县处级正职", "{p}委书记", 1), ("县处级正职", "{p}长", 1), ("县处级副职", "{p}委常委", 3),
+                   ("县处级副职", "副{p}长", 3)],
+    "机关": [("乡科级正职", "局长", 1), ("乡科级副职", "副局长", 4)],
+    "国企": [("乡科级正职", "总经理", 1), ("乡科级副职", "副总经理", 3)],
+    "学校": [("乡科级正职", "校长", 1), ("乡科级副职", "副校长", 2)],
+    "医院": [("乡科级正职", "院长", 1), ("乡科级副职", "副院长", 3)],
+}
+DEPUTY = {"局长": "副局长", "总经理": "副总经理", "校长": "副校长", "院长": "副院长"}
+CLERK = "科员"
+
+
+def _cadres(rng, branches: pd.DataFrame, mb: np.ndarray, kind: np.ndarray, age: np.ndarray, not_working: np.ndarray,
+            gone: np.ndarray, skill: np.ndarray, birth: np.ndarray, start: np.datetime64, end: np.datetime64):
+    """Staff each unit: one 正职 (two in a county's leadership), a few 副职, by seniority and skill; each
+    cadre's earlier posts (a 副职 before a 正职, a 科员 post before that; 县处级 leaders were 局长 before)."""
+    names = branches.org_name.to_numpy()
+    org_ids = branches.org_id.to_numpy()
+    region = branches.region_code.to_numpy()
+    county_name = {c[1]: c[0] for c in COUNTIES}
+    leadership = {county_leadership_name(county_name[r]) for r in region}
+    eligible = ~not_working & ~gone & (age >= 30) & (age < 59)
+    bureaus: dict[str, list[int]] = {}
+    for b, (nm, r) in enumerate(zip(names, region)):
+        if branches.org_type.iat[b] == "机关" and nm not in leadership:
+            bureaus.setdefault(r, []).append(int(org_ids[b]))
+    order = np.argsort(-(skill + 0.04 * age), kind="stable")
+    by_branch: dict[int, list[int]] = {}
+    for i in order[eligible[order]]:
+        by_branch.setdefault(int(mb[i]), []).append(int(i))
+    cm, rank, position, unit, rank_start, prev = [], [], [], [], [], []
+    for b in range(len(branches)):
+        k = "leadership" if names[b] in leadership else kind[by_branch[b][0]] if by_branch.get(b) else None
+        if k not in STAFF:
+            continue
+        p = county_name[region[b]][-1]
+        cands = iter(by_branch[b])
+        for r, pos, count in STAFF[k]:
+            for _ in range(count):
+                i = next(cands, None)
+                if i is None:
+                    break
+                pos_ = pos.format(p=p)
+                years_in_post = rng.uniform(0.3, 7.0)
+                s = max(end - int(years_in_post * YEAR) * D, birth[i] + int(32 * YEAR) * D)
+                s = min(s, end - 60 * D)
+                cm.append(i)
+                rank.append(r)
+                position.append(pos_)
+                unit.append(int(org_ids[b]))
+                rank_start.append(s)
+                prev.append(_earlier_posts(rng, r, pos_, int(org_ids[b]), s, birth[i], bureaus.get(region[b], [])))
+    return (np.array(cm, dtype=np.int64), np.array(rank, dtype=object), np.array(position, dtype=object),
+            np.array(unit, dtype=np.int64), np.array(rank_start, dtype="datetime64[D]"), prev)
+
+
+def _earlier_posts(rng, rank: str, position: str, unit: int, s: np.datetime64, birth: np.datetime64,
+                   bureaus: list[int]) -> list[tuple]:
+    """Earlier posts, newest first, each ending the day before the next began; none before age 24."""
+    chain: list[tuple[int, str, str]] = []
+    other = bureaus[rng.integers(0, len(bureaus))] if bureaus else unit
+    if rank == "县处级正职":
+        chain = [(unit, f"副{position[0]}长", "县处级副职"), (other, "局长", "乡科级正职")]
+    elif rank == "县处级副职":
+        chain = [(other, "局长", "乡科级正职"), (other, "副局长", "乡科级副职")]
+    elif rank == "乡科级正职":
+        chain = [(unit, DEPUTY.get(position, "副" + position), "乡科级副职"), (unit, CLERK, CLERK)]
+    elif rng.random() < 0.6:
+        chain = [(unit, CLERK, CLERK)]
+    out = []
+    for u, pos, r in chain[: int(rng.integers(max(0, len(chain) - 1), len(chain) + 1))]:
+        length = int(rng.uniform(2, 6) * YEAR)
+        s_prev = s - length * D
+        if s_prev < birth + int(24 * YEAR) * D:
+            break
+        out.append((u, pos, r, s_prev, s - D))
+        s = s_prev
+    return out[::-1]
+
+
+def _grades(rng, score: np.ndarray, assessed: np.ndarray, first_post: np.ndarray, unit: np.ndarray,
+            branches: pd.DataFrame, ctype: np.ndarray):
+    """Grades per cadre and year with the 优秀 share at most 20 % of each assessment group (the unit, or
+    the county's units of one kind pooled when a unit has fewer than five cadres); 不称职 is rare and the
+    cadre leaves the post the following spring (no later grades)."""
+    nc, ny = score.shape
+    region = dict(zip(branches.org_id, branches.region_code))
+    size = pd.Series(unit).value_counts()
+    group = np.array([f"u{u}" if size[u] >= 5 else f"{region[u]}/{t}" for u, t in zip(unit, ctype)])
+    grades = np.full((nc, ny), "", dtype=object)
+    removed = np.full(nc, np.datetime64("NaT"), dtype="datetime64[D]")
+    for j in range(ny):
+        valid = (assessed[j] >= first_post) & (np.isnat(removed) | (removed > assessed[j]))
+        if not valid.any():
+            continue
+        s = score[:, j]
+        q_bad, q_basic, q_good = np.quantile(s[valid], [0.005, 0.06, 0.70])
+        g = np.where(s < q_bad, "不称职", np.where(s < q_basic, "基本称职", "称职")).astype(object)
+        frame = pd.DataFrame(dict(i=np.flatnonzero(valid), grp=group[valid], s=s[valid]))
+        for _, part in frame.groupby("grp", sort=True):
+            quota = int(np.floor(0.2 * len(part)))
+            top = part[part.s >= q_good].nlargest(quota, "s")
+            g[top.i.to_numpy()] = "优秀"
+        grades[valid, j] = g[valid]
+        fail = valid & (g == "不称职")
+        removed[fail] = np.datetime64(f"{int(str(assessed[j])[:4]) + 1}-03-31")
+    return grades, removed

@@ -38,9 +38,9 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, p: People, start: np.dat
         twin = rng.random(n_noise) < 0.3
         src = rng.integers(0, len(cl), n_noise)
         g = np.where(rng.random(n_noise) < 0.6, "男", "女")
-        s_names = np.where(twin, names[src], identity.names(rng, g))
-        s_region = np.where(twin, region[src], np.array([c[1] for c in COUNTIES])[rng.integers(0, len(COUNTIES), n_noise)])
         birth = np.datetime64("1960-01-01") + rng.integers(0, 40 * 365, n_noise) * D
+        s_names = np.where(twin, names[src], identity.names(rng, g, birth))
+        s_region = np.where(twin, region[src], np.array([c[1] for c in COUNTIES])[rng.integers(0, len(COUNTIES), n_noise)])
         s_ids = identity.id_numbers(rng, s_region, birth, g)
         rows = pd.DataFrame(dict(person_name=np.concatenate([names[hit], s_names]),
                                  id_number=np.concatenate([idn[hit], s_ids]),
