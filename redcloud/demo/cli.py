@@ -55,6 +55,28 @@ def cmd_synth(args) -> int:
     return 0
 
 
+REPORT_START, REPORT_END = "<!-- report:start -->", "<!-- report:end -->"
+
+
+def cmd_synth_report(args) -> int:
+    """The generated city beside the official figures: printed, and written into docs/synthetic_city.md."""
+    from redcloud.demo.synth import generate, targets
+
+    s = get_settings()
+    man = generate(args.scale, args.seed, s.paths.synth_dir, start=s.synth.start, end=s.synth.end)
+    text = targets.report(man["path"], title=f"城市 {args.scale:,} 名党员（seed {args.seed}）在 "
+                                              f"{targets.load()['as_of']} 与官方数字对照（生成用时 {man['seconds']} 秒）")
+    print(text)
+    if args.write:
+        doc = Path(__file__).resolve().parents[2] / "docs" / "synthetic_city.md"
+        body = doc.read_text(encoding="utf-8")
+        head, rest = body.split(REPORT_START, 1)
+        doc.write_text(head + REPORT_START + "\n" + text + REPORT_END + rest.split(REPORT_END, 1)[1], encoding="utf-8")
+        print(f"written to {doc}")
+    missed = targets.measure(man["path"])
+    return 0 if missed.within.all() else 1
+
+
 def cmd_load(args) -> int:
     from redcloud.demo import landing, sources
 
@@ -188,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--start"), sp.add_argument("--end")
     sp.add_argument("--force", action="store_true", help="regenerate even if an identical city exists")
     sp.set_defaults(fn=cmd_synth)
+
+    sp = sub.add_parser("synth-report", help="the city beside the 党内统计公报 and census figures (targets.toml)")
+    city_args(sp)
+    sp.add_argument("--write", action="store_true", help="also write the table into docs/synthetic_city.md")
+    sp.set_defaults(fn=cmd_synth_report)
 
     sp = sub.add_parser("load", help="load the city into the source systems and drop exports in the landing folder")
     city_args(sp)

@@ -185,7 +185,7 @@ def test_member_rows_and_status_events_agree(demo_city, settings):
 def test_branches_cadres_and_grades_follow_the_rules(demo_city):
     """Branch sizes within the rules, 总支 with at least two branches, unique names; cadres only where
     units have posts, one 正职 per unit; 驻村 cadres sent by government units and state firms; at most
-    20 % 优秀 per assessment group; a 不称职 cadre leaves the post and gets no later grade."""
+    20 % 优秀 per assessment group; a 不称职 cadre is demoted (or, as a 副职, moved) the next spring."""
     from redcloud.demo.synth import targets
 
     t = targets.city_tables(demo_city)
@@ -207,24 +207,39 @@ def test_branches_cadres_and_grades_follow_the_rules(demo_city):
     cadres = pd.read_parquet(demo_city / "source" / "cadre" / "cadres.parquet")
     kind = orgs.set_index("org_id").org_type
     assert set(kind.reindex(cadres.unit_org_id)) <= {"机关", "国企", "学校", "医院"}
-    heads = cadres[cadres["rank"].isin(["乡科级正职"])].groupby("unit_org_id").size()
-    assert heads.max() == 1
+    heads = cadres[cadres.position.isin(["局长", "总经理", "校长", "院长"])].groupby("unit_org_id").size()
+    assert heads.max() == 1 and (cadres["rank"] == "县处级正职").sum() <= 2 * 10
     village = pd.read_parquet(demo_city / "source" / "cadre" / "village_assignments.parquet")
     sent_by = kind.reindex(cadres.set_index("cadre_id").unit_org_id.reindex(village.cadre_id))
     assert set(sent_by) <= {"机关", "国企"} and len(village) > 0
 
+    # the assessment group: the unit of the post held on the assessment day, pooled by county and kind
+    # of unit where fewer than five cadres of the unit were graded that year
     grades = pd.read_parquet(demo_city / "source" / "cadre" / "cadre_assessments.parquet")
-    g = grades.merge(cadres[["cadre_id", "unit_org_id"]], on="cadre_id")
+    posts = pd.read_parquet(demo_city / "source" / "cadre" / "cadre_posts.parquet").sort_values(["cadre_id", "start_date"])
+    g = grades.merge(posts[["cadre_id", "unit_org_id", "rank", "start_date", "end_date"]], on="cadre_id")
+    day = pd.to_datetime(g.assess_year.astype(str) + "-12-28")
+    g = g[(pd.to_datetime(g.start_date) <= day) & (pd.to_datetime(g.end_date).isna() | (day <= pd.to_datetime(g.end_date)))]
+    assert len(g) == len(grades), "every grade belongs to exactly one post"
     g["county"] = orgs.set_index("org_id").region_code.reindex(g.unit_org_id).to_numpy()
     g["kind"] = kind.reindex(g.unit_org_id).to_numpy()
-    size = cadres.unit_org_id.value_counts()
-    g["group"] = np.where(size.reindex(g.unit_org_id).to_numpy() >= 5, g.unit_org_id.astype(str), g.county + "/" + g.kind)
+    size = g.groupby(["unit_org_id", "assess_year"]).cadre_id.transform("size")
+    g["group"] = np.where(size >= 5, g.unit_org_id.astype(str), g.county + "/" + g.kind)
     share = g.assign(exc=g.grade == "优秀").groupby(["group", "assess_year"]).exc.mean()
     assert share.max() <= 0.2 + 1e-9 and share.mean() > 0.05
-    failed = g[g.grade == "不称职"].groupby("cadre_id").assess_year.min()
-    later = g[g.cadre_id.isin(failed.index) & (g.assess_year > failed.reindex(g.cadre_id).to_numpy())]
-    assert later.empty
     assert (g.grade == "不称职").mean() < 0.01
+    # 不称职: nobody keeps the post graded 不称职 past the next March; the next post is a level lower
+    # (a 副职 is moved to another unit)
+    order = {"科员": 0, "乡科级副职": 1, "乡科级正职": 2, "县处级副职": 3, "县处级正职": 4}
+    failed = g[(g.grade == "不称职") & (g.assess_year < g.assess_year.max())]
+    assert len(failed) > 0
+    for r in failed.itertuples():
+        ended = r.end_date is not None and pd.Timestamp(r.end_date) <= pd.Timestamp(f"{r.assess_year + 1}-03-31")
+        assert ended, (r.cadre_id, r.assess_year)
+        nxt = posts[(posts.cadre_id == r.cadre_id) & (pd.to_datetime(posts.start_date) == pd.Timestamp(r.end_date) + pd.Timedelta(days=1))]
+        if pd.Timestamp(r.end_date) == pd.Timestamp(f"{r.assess_year + 1}-03-31"):
+            assert len(nxt) == 1
+            assert order[nxt["rank"].iat[0]] < order[r.rank] or nxt.unit_org_id.iat[0] != r.unit_org_id, r
 
 
 def test_identity_numbers_carry_the_birth_place_code_as_it_was(demo_city):

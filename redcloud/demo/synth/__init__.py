@@ -29,7 +29,18 @@ from redcloud.contracts import PRIMARY_KEYS, SYSTEMS  # noqa: F401  (re-exported
 from redcloud.demo.synth import behaviour, identity, ironcage, orgs, people, web
 
 D = np.timedelta64(1, "D")
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
+
+
+def generator_digest() -> str:
+    """A digest of the generator's own code and targets: a city on disk is reused only when it was made
+    by exactly this generator (a changed generator never serves a stale city)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(__file__).parent.glob("*")):
+        if p.suffix in (".py", ".toml"):
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
 
 @dataclass
 class FaultLog:
@@ -148,7 +159,8 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
     man_path = out / "manifest.json"
     if man_path.exists() and not force:
         man = json.loads(man_path.read_text())
-        if man.get("generator_version") == GENERATOR_VERSION and man["start"] == start and man["end"] == end:
+        if (man.get("generator_version") == GENERATOR_VERSION and man.get("generator_digest") == generator_digest()
+                and man["start"] == start and man["end"] == end):
             man["reused"] = True
             return man
     t0 = time.perf_counter()
@@ -218,7 +230,7 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
         df.attrs = {}
         df.to_parquet(tmp / "truth" / f"{name}.parquet", index=False)
     manifest = dict(
-        generator_version=GENERATOR_VERSION, scale=scale, seed=seed, start=start, end=end, counts=counts,
+        generator_version=GENERATOR_VERSION, generator_digest=generator_digest(), scale=scale, seed=seed, start=start, end=end, counts=counts,
         ironcage_files=files, faults=faults.frame().groupby("fault").size().to_dict(),
         checksum=_checksum(written), seconds=round(time.perf_counter() - t0, 2), path=str(out),
     )

@@ -288,9 +288,44 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     perf = 0.8 * competence[:, None] + 0.6 * rng.normal(0, 1, (nc, len(years_a)))
     score = perf + 0.3 * diligence[:, None] - 1.2 * integrity[:, None] + rng.normal(0, 0.35, (nc, len(years_a)))
     assessed = np.array([np.datetime64(f"{y}-12-28") for y in years_a])
-    first_post = np.array([min([rank_start[i]] + [p[3] for p in prev_posts[i]]) for i in range(nc)])
-    grades, removed_on = _grades(rng, score, assessed, first_post, unit, branches, ctype)
-    post_end = np.where(np.isnat(removed_on) | (removed_on > end), np.datetime64("NaT"), removed_on)
+    # every post of every cadre, oldest first: (unit, position, rank, start, end)
+    posts_of = [list(prev_posts[i]) + [(unit[i], position[i], rank[i], rank_start[i], np.datetime64("NaT"))]
+                for i in range(nc)]
+    kind_of = dict(zip(branches.org_id, branches.org_type))
+    region_of = dict(zip(branches.org_id, branches.region_code))
+    peers: dict[tuple, list[int]] = {}
+    for u in np.unique(unit):
+        peers.setdefault((region_of[u], kind_of[u]), []).append(int(u))
+
+    def unit_on(day: np.datetime64) -> np.ndarray:
+        """The unit of the post each cadre held on ``day`` (-1: none)."""
+        return np.array([next((p[0] for p in ps if p[3] <= day and (np.isnat(p[4]) or day <= p[4])), -1)
+                         for ps in posts_of])
+
+    def demote(i: int, graded: np.datetime64, effect: np.datetime64) -> str:
+        """不称职 on ``graded``: from ``effect`` one level lower (a 副职 is moved to another unit of the same
+        kind). ``pending`` when that day is after the city's end; ``impossible`` when the cadre's history
+        already has a later post (a cadre who was promoted later was not 不称职 then)."""
+        u, pos, r, s0, _ = posts_of[i][-1]
+        if s0 > graded:
+            return "impossible"
+        if effect > end:
+            return "pending"
+        posts_of[i][-1] = (u, pos, r, s0, effect - D)
+        if r == "县处级正职":
+            r, pos = "县处级副职", f"副{pos[0]}长"
+        elif r == "县处级副职":
+            r, pos = "乡科级正职", "二级调研员"
+        elif r == "乡科级正职":
+            r, pos = "乡科级副职", DEPUTY.get(pos, "副" + pos)
+        else:
+            others = [x for x in peers[(region_of[u], kind_of[u])] if x != u]
+            u = others[rng.integers(0, len(others))] if others else u
+        posts_of[i].append((u, pos, r, effect, np.datetime64("NaT")))
+        unit[i], position[i], rank[i], rank_start[i] = u, pos, r, effect
+        return "done"
+
+    grades, effect = _grades(score, assessed, unit_on, demote, region_of, kind_of)
     ci, yj = np.meshgrid(np.arange(nc), np.arange(len(years_a)), indexing="ij")
     ci, yj = ci.ravel(), yj.ravel()
     keep = grades.ravel() != ""
@@ -302,16 +337,11 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     cadres = pd.DataFrame(dict(
         cadre_id=cadre_id, cadre_name=c_name, id_number=c_id, gender=gender[cm], birth_date=c_birth,
         ethnicity=ethnic[cm], unit_org_id=unit, position=position, rank=rank,
-        rank_start_date=rank_start, phone=phone[cm], cadre_status=np.where(np.isnat(post_end), "在职", "免职"),
-        updated_at=stamp(rng, np.minimum(np.maximum(np.where(np.isnat(post_end), rank_start, post_end),
-                                                    start - 400 * D), end)),
+        rank_start_date=rank_start, phone=phone[cm], cadre_status="在职",
+        updated_at=stamp(rng, np.minimum(np.maximum(rank_start, start - 400 * D), end)),
     ))
     # post history (SCD2 source): the current post and the earlier ones, oldest first
-    posts = []
-    for i in range(nc):
-        for (u, pos, r, s, e) in prev_posts[i]:
-            posts.append((cadre_id[i], u, pos, r, s, e))
-        posts.append((cadre_id[i], unit[i], position[i], rank[i], rank_start[i], post_end[i]))
+    posts = [(cadre_id[i], *p) for i in range(nc) for p in posts_of[i]]
     cadre_posts = pd.DataFrame(posts, columns=["cadre_id", "unit_org_id", "position", "rank", "start_date", "end_date"])
     cadre_posts = cadre_posts.sort_values(["cadre_id", "start_date"], kind="stable").reset_index(drop=True)
     cadre_posts.insert(0, "post_id", np.arange(1, len(cadre_posts) + 1))
@@ -332,7 +362,7 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
 
     # village-stationed cadres: one per village branch, sent by government units and state firms
     villages = branches.org_id.to_numpy()[branches.org_type.to_numpy() == "村"]
-    sender = np.isin(ctype, ["机关", "国企"]) & (rank == "乡科级副职") & np.isnat(post_end)
+    sender = np.isin(ctype, ["机关", "国企"]) & (rank == "乡科级副职") & np.isnat(effect)
     pool = np.concatenate([rng.permutation(np.flatnonzero(sender & (ctype == "机关"))),
                            rng.permutation(np.flatnonzero(sender & (ctype == "国企")))])
     k = min(len(villages), len(pool))
@@ -436,21 +466,21 @@ def _earlier_posts(rng, rank: str, position: str, unit: int, s: np.datetime64, b
     return out[::-1]
 
 
-def _grades(rng, score: np.ndarray, assessed: np.ndarray, first_post: np.ndarray, unit: np.ndarray,
-            branches: pd.DataFrame, ctype: np.ndarray):
-    """Grades per cadre and year with the 优秀 share at most 20 % of each assessment group (the unit, or
-    the county's units of one kind pooled when a unit has fewer than five cadres); 不称职 is rare and the
-    cadre leaves the post the following spring (no later grades)."""
+def _grades(score: np.ndarray, assessed: np.ndarray, unit_on, demote, region_of: dict, kind_of: dict):
+    """Grades per cadre and year (``""``: no post that year) with the 优秀 share at most 20 % of each
+    assessment group: the unit of the post held on the assessment day, or the county's units of one
+    kind pooled when the unit has fewer than five graded cadres that year. 不称职 is rare; the graded
+    post is left (``demote``) on 1 April of the next year. Returns (grades, that day per cadre or NaT)."""
     nc, ny = score.shape
-    region = dict(zip(branches.org_id, branches.region_code))
-    size = pd.Series(unit).value_counts()
-    group = np.array([f"u{u}" if size[u] >= 5 else f"{region[u]}/{t}" for u, t in zip(unit, ctype)])
     grades = np.full((nc, ny), "", dtype=object)
-    removed = np.full(nc, np.datetime64("NaT"), dtype="datetime64[D]")
+    effect = np.full(nc, np.datetime64("NaT"), dtype="datetime64[D]")
     for j in range(ny):
-        valid = (assessed[j] >= first_post) & (np.isnat(removed) | (removed > assessed[j]))
+        units = unit_on(assessed[j])
+        valid = units >= 0
         if not valid.any():
             continue
+        size = pd.Series(units[valid]).value_counts()
+        group = np.array([f"u{u}" if u >= 0 and size[u] >= 5 else f"{region_of.get(u)}/{kind_of.get(u)}" for u in units])
         s = score[:, j]
         q_bad, q_basic, q_good = np.quantile(s[valid], [0.005, 0.06, 0.70])
         g = np.where(s < q_bad, "不称职", np.where(s < q_basic, "基本称职", "称职")).astype(object)
@@ -459,7 +489,12 @@ def _grades(rng, score: np.ndarray, assessed: np.ndarray, first_post: np.ndarray
             quota = int(np.floor(0.2 * len(part)))
             top = part[part.s >= q_good].nlargest(quota, "s")
             g[top.i.to_numpy()] = "优秀"
+        for i in np.flatnonzero(valid & (g == "不称职")):
+            day = np.datetime64(f"{int(str(assessed[j])[:4]) + 1}-04-01")
+            outcome = demote(int(i), assessed[j], day) if np.isnat(effect[i]) else "impossible"
+            if outcome == "done":
+                effect[i] = day
+            elif outcome == "impossible":
+                g[i] = "基本称职"
         grades[valid, j] = g[valid]
-        fail = valid & (g == "不称职")
-        removed[fail] = np.datetime64(f"{int(str(assessed[j])[:4]) + 1}-03-31")
-    return grades, removed
+    return grades, effect

@@ -154,8 +154,11 @@ def report(city: Path | str, title: str = "") -> str:
              "| 分组 | 指标 | 目标 | 生成 | 容差 | 是否达标 | 来源 |", "|---|---|---|---|---|---|---|"]
     for r in m.itertuples():
         pct = r.figure != "每个支部党员数"
-        f = (lambda x: f"{x * 100:.1f}%") if pct else (lambda x: f"{x:.1f}")
-        tol = f"±{r.tolerance * 100:.1f} pp" if pct else f"±{r.tolerance:.1f}"
+        digits = 2 if pct and r.target < 0.05 else 1
+        def f(x, pct=pct, digits=digits):
+            return f"{x * 100:.{digits}f}%" if pct else f"{x:.1f}"
+
+        tol = f"±{r.tolerance * 100:.{digits}f} pp" if pct else f"±{r.tolerance:.1f}"
         lines.append(f"| {r.group} | {r.figure} | {f(r.target)} | {f(r.generated)} | {tol} | "
                      f"{'是' if r.within else '**否**'} | {r.source} |")
     lines += ["", "Sources:", ""]
