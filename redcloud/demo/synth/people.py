@@ -360,19 +360,33 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
                                    updated_at=stamp(rng, d_date + 3 * D)))
     discipline = discipline[discipline.updated_at <= end + D]
 
-    # village-stationed cadres: one per village branch, sent by government units and state firms
+    # village-stationed cadres: one per village branch at a time, sent by government units and state
+    # firms for about two years; when a term ends before the city's last month the next cadre takes over
     villages = branches.org_id.to_numpy()[branches.org_type.to_numpy() == "村"]
     sender = np.isin(ctype, ["机关", "国企"]) & (rank == "乡科级副职") & np.isnat(effect)
-    pool = np.concatenate([rng.permutation(np.flatnonzero(sender & (ctype == "机关"))),
-                           rng.permutation(np.flatnonzero(sender & (ctype == "国企")))])
+    pool = list(np.concatenate([rng.permutation(np.flatnonzero(sender & (ctype == "机关"))),
+                                rng.permutation(np.flatnonzero(sender & (ctype == "国企")))]))
+    terms = []   # (cadre index, village, start, end)
     k = min(len(villages), len(pool))
-    a_start = start + rng.integers(-365, 365, k) * D
-    a_end = a_start + rng.integers(540, 900, k) * D
+    first_start = start + rng.integers(-365, 365, k) * D
+    first_end = first_start + rng.integers(540, 900, k) * D
+    for v in range(k):
+        terms.append((pool[v], villages[v], first_start[v], first_end[v]))
+    spare = pool[k:]
+    for v in range(k):
+        nxt = first_end[v] + D
+        if nxt <= end - 30 * D and spare:
+            terms.append((spare.pop(0), villages[v], nxt, nxt + int(rng.integers(540, 900)) * D))
+    t_cadre = np.array([t[0] for t in terms], dtype=np.int64)
+    t_start = np.array([t[2] for t in terms], dtype="datetime64[D]")
+    t_end = np.array([t[3] for t in terms], dtype="datetime64[D]")
+    n_terms = len(terms)
     village_assignments = pd.DataFrame(dict(
-        assignment_id=np.arange(1, k + 1), cadre_id=cadre_id[pool[:k]], village_org_id=villages[:k],
-        role=np.where(rng.random(k) < 0.8, "第一书记", "驻村工作队员"), start_date=a_start,
-        end_date=np.where(a_end <= end, a_end, np.datetime64("NaT")),
-        updated_at=stamp(rng, np.clip(a_start, start - 400 * D, end)),
+        assignment_id=np.arange(1, n_terms + 1), cadre_id=cadre_id[t_cadre],
+        village_org_id=np.array([t[1] for t in terms], dtype=np.int64),
+        role=np.where(rng.random(n_terms) < 0.8, "第一书记", "驻村工作队员"), start_date=t_start,
+        end_date=np.where(t_end <= end, t_end, np.datetime64("NaT")),
+        updated_at=stamp(rng, np.clip(t_start, start - 400 * D, end)),
     ))
 
     cadre_latent = pd.DataFrame(dict(cadre_id=cadre_id, member_id=member_id[cm], competence=competence,
