@@ -157,9 +157,10 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
     """Generate the city (or reuse an identical one already on disk). Returns the manifest."""
     out = city_dir(base_dir, scale, seed)
     man_path = out / "manifest.json"
+    digest = generator_digest()
     if man_path.exists() and not force:
         man = json.loads(man_path.read_text())
-        if (man.get("generator_version") == GENERATOR_VERSION and man.get("generator_digest") == generator_digest()
+        if (man.get("generator_version") == GENERATOR_VERSION and man.get("generator_digest") == digest
                 and man["start"] == start and man["end"] == end):
             man["reused"] = True
             return man
@@ -230,7 +231,7 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
         df.attrs = {}
         df.to_parquet(tmp / "truth" / f"{name}.parquet", index=False)
     manifest = dict(
-        generator_version=GENERATOR_VERSION, generator_digest=generator_digest(), scale=scale, seed=seed, start=start, end=end, counts=counts,
+        generator_version=GENERATOR_VERSION, generator_digest=digest, scale=scale, seed=seed, start=start, end=end, counts=counts,
         ironcage_files=files, faults=faults.frame().groupby("fault").size().to_dict(),
         checksum=_checksum(written), seconds=round(time.perf_counter() - t0, 2), path=str(out),
     )

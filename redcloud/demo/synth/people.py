@@ -154,7 +154,7 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     edu = np.where(rng.random(n) < sigmoid(-0.4 - 0.06 * (birth_year - 1965)), "初中及以下", "高中/中专").astype(object)
     for k in np.unique(kind):
         m = college & (kind == k)
-        edu[m] = np.array(["大专", "大学本科", "研究生"])[rng.choice(3, m.sum(), p=COLLEGE_SPLIT.get(k, COLLEGE_SPLIT_DEFAULT))]
+        edu[m] = np.array(targets.COLLEGE)[rng.choice(3, m.sum(), p=COLLEGE_SPLIT.get(k, COLLEGE_SPLIT_DEFAULT))]
 
     # --- joining: 18 + Gamma years, truncated at the member's age; one year of 预备期 -----------
     a, sc = JOIN_AGE

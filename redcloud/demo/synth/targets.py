@@ -2,7 +2,7 @@
 against them the way an analyst would: from the generated source tables, on the 公报's date.
 
 ``measure(city)`` returns one row per target (figure, target, generated value, tolerance, within);
-``report(city)`` renders them as the Markdown table of docs/synthetic_city.md.
+``report(measure(city))`` renders them as the Markdown table of docs/synthetic_city.md.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def join_period(join: np.ndarray) -> np.ndarray:
 
 
 OCCUPATIONS = tuple(load()["stock"]["occupation"]["values"])
+COLLEGE = ("大专", "大学本科", "研究生")   # 大专及以上
 
 
 # --------------------------------------------------------------------------------------------------
@@ -77,8 +78,6 @@ def city_tables(city: Path | str) -> dict[str, pd.DataFrame]:
         members=members[~members.member_id.isin(planted)],   # measure the city, not its planted faults
         changes=pd.read_parquet(src / "org" / "member_status_changes.parquet"),
         orgs=pd.read_parquet(src / "org" / "organizations.parquet"),
-        cadres=pd.read_parquet(src / "cadre" / "cadres.parquet"),
-        assessments=pd.read_parquet(src / "cadre" / "cadre_assessments.parquet"),
     )
 
 
@@ -99,7 +98,7 @@ def measure(city: Path | str) -> pd.DataFrame:
     st = t["stock"]
     row("存量", "女党员占比", st["female"]["share"], (stock.gender == "女").mean(), st["female"]["tolerance"],
         st["female"]["source"])
-    college = stock.education.isin(["大专", "大学本科", "研究生"])
+    college = stock.education.isin(COLLEGE)
     row("存量", "大专及以上学历占比", st["college"]["share"], college.mean(), st["college"]["tolerance"],
         st["college"]["source"])
     row("存量", "少数民族党员占比", st["minority"]["share"], (stock.ethnicity != "汉族").mean(),
@@ -133,7 +132,7 @@ def measure(city: Path | str) -> pd.DataFrame:
         row("发展党员", "35岁及以下占比", fl["recruits_young"]["share"], (join_age <= 35).mean(),
             fl["recruits_young"]["tolerance"], fl["recruits_young"]["source"])
         row("发展党员", "大专及以上学历占比", fl["recruits_college"]["share"],
-            rec.education.isin(["大专", "大学本科", "研究生"]).mean(), fl["recruits_college"]["tolerance"],
+            rec.education.isin(COLLEGE).mean(), fl["recruits_college"]["tolerance"],
             fl["recruits_college"]["source"])
         row("发展党员", "女性占比", fl["recruits_female"]["share"], (rec.gender == "女").mean(),
             fl["recruits_female"]["tolerance"], fl["recruits_female"]["source"])
@@ -147,8 +146,8 @@ def measure(city: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def report(city: Path | str, title: str = "") -> str:
-    m = measure(city)
+def report(m: pd.DataFrame, title: str = "") -> str:
+    """The Markdown table of a :func:`measure` result, with the sources."""
     t = load()
     lines = [title or f"The generated city on {t['as_of']} beside the official figures", "",
              "| 分组 | 指标 | 目标 | 生成 | 容差 | 是否达标 | 来源 |", "|---|---|---|---|---|---|---|"]
