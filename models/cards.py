@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent
 # model -> (baselines artifact, metric column, metric's 中文 name)
 BASELINES = {
     "cadre_evaluation": ("baselines/heldout_qwk.json", "qwk", "测试年 QWK（二次加权 kappa）"),
-    "integrity_portrait": ("baselines/oof_auc.json", "auc", "交叉验证 AUC"),
+    "integrity_portrait": ("baselines/heldout_auc.json", "auc", "后一年窗口 AUC（预测，样本外）"),
     "member_vitality": ("baselines/heldout_predictive_spearman.json", "predictive_spearman",
                         "留出月份失活率的 Spearman 预测效度"),
 }

@@ -43,3 +43,32 @@ def truth_check(anoms: pd.DataFrame, scored: pd.DataFrame, truth: Path) -> dict[
 
 def reasons_count(anoms: pd.DataFrame) -> dict[str, int]:
     return {k: int(anoms.anomaly_reasons.apply(lambda r, v=v: v in r).sum()) for k, v in REASONS.items()}
+
+
+def detectors_heldout(model, meetings: pd.DataFrame, truth: Path) -> dict[str, float]:
+    """Precision and recall on the held-out quarter's meetings of the served detector (rules, with an
+    identical attendance list counted only when the forest also finds the meeting unusual), of the rules
+    alone (any identical list counts) and of the forest's top share alone."""
+    from models.branch_innovation.model import meeting_flags
+
+    fab = pd.read_parquet(truth / "fabricated_meetings.parquet")
+    is_fab = meetings.meeting_id.isin(fab.meeting_id).to_numpy()
+    served, _, score = meeting_flags(meetings, model.forest, model.forest_cut)
+    rules, _, _ = meeting_flags(meetings, model.forest, -np.inf)
+    out = {"heldout_fabricated": int(is_fab.sum())}
+    for name, flag in (("served", served), ("rules_only", rules), ("forest_only", score >= model.forest_cut)):
+        p, r = precision_recall(np.asarray(flag, bool), is_fab)
+        out[f"truth_heldout_{name}_precision"], out[f"truth_heldout_{name}_recall"] = p, r
+    return out
+
+
+def best_single_indicator(bq: pd.DataFrame, truth: Path) -> dict[str, float]:
+    """The best single indicator's AUC (branch means, oriented) for the planted innovative branches."""
+    from models.branch_innovation.features import INNOVATION_NAMES
+
+    br = pd.read_parquet(truth / "branches.parquet")
+    b = bq.groupby("org_id")[INNOVATION_NAMES].mean().reset_index().merge(br, on="org_id")
+    if b.innovative.nunique() < 2:
+        return {}
+    aucs = [roc_auc_score(b.innovative.astype(int), b[c].fillna(b[c].median())) for c in INNOVATION_NAMES]
+    return {"truth_best_single_indicator_innovation_auc": float(max(max(a, 1 - a) for a in aucs))}

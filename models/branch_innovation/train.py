@@ -42,6 +42,48 @@ def name_clusters(centers_z: np.ndarray) -> list[str]:
     return names
 
 
+def stable_names(centers: np.ndarray, scaler, previous: tuple[np.ndarray, list[str]] | None,
+                 max_distance: float = 1.0) -> list[str]:
+    """Archetype names that survive a retrain. ``centers``: the new clusters' centres in the indicators'
+    units; ``previous``: the champion's centres (same units) and names. Each new cluster takes the name of
+    the previous cluster it matches one-to-one (Hungarian assignment on distances measured in the new
+    scaler's standard deviations) when the match is closer than ``max_distance``; the rest are named from
+    their centres, avoiding names already given."""
+    from scipy.optimize import linear_sum_assignment
+
+    z = scaler.transform(centers)
+    fresh = name_clusters(z)
+    if not previous or not len(previous[1]):
+        return fresh
+    pz = scaler.transform(np.asarray(previous[0], float))
+    d = np.sqrt(((z[:, None, :] - pz[None, :, :]) ** 2).mean(axis=2))   # RMS distance per indicator
+    rows, cols = linear_sum_assignment(d)
+    names: list[str | None] = [None] * len(z)
+    for r, c in zip(rows, cols):
+        if d[r, c] < max_distance:
+            names[r] = previous[1][c]
+    used = {n for n in names if n}
+    for i in range(len(z)):
+        if names[i] is None:
+            cand = fresh[i] if fresh[i] not in used else None
+            if cand is None:
+                idx = {c: j for j, c in enumerate(features.INNOVATION_NAMES)}
+                prof = {k: float(z[i, [idx[c] for c in cols]].mean()) for k, (cols, _) in features.PROFILES.items()}
+                cand = _combined_name(z[i], prof, used)
+            names[i] = cand
+            used.add(cand)
+    return names
+
+
+def _previous_archetypes(env: common.Env) -> tuple[np.ndarray, list[str]] | None:
+    """The champion's archetype centres (indicator units) and names, when there is a champion."""
+    if env.champion(KEY) is None:
+        return None
+    pm, _ = env.load_champion(KEY)
+    prev = pm.unwrap_python_model()
+    return prev.scaler.inverse_transform(prev.kmeans.cluster_centers_), list(prev.names)
+
+
 def _combined_name(center: np.ndarray, prof: dict[str, float], used: set[str]) -> str:
     """A readable name for a cluster whose leading profile is already taken: 均衡发展型 when it sits near
     the average everywhere, else its two (or three) strongest profiles joined, e.g. 规范组织·志愿服务型."""
@@ -57,9 +99,11 @@ def _combined_name(center: np.ndarray, prof: dict[str, float], used: set[str]) -
     return BALANCED_ARCHETYPE if BALANCED_ARCHETYPE not in used else "其他类型"
 
 
-def fit(bq_train: pd.DataFrame, meetings_train: pd.DataFrame, seed: int, k_range=(3, 6), top_share: float = 0.025):
+def fit(bq_train: pd.DataFrame, meetings_train: pd.DataFrame, seed: int, k_range=(3, 6), top_share: float = 0.025,
+        previous: tuple[np.ndarray, list[str]] | None = None):
     """Archetypes and the ECDF reference from training branch-quarters; the forest and its cut-off from
-    training quarters' meetings only (``top_share``: configured, never tuned on the truth)."""
+    training quarters' meetings only (``top_share``: configured, never tuned on the truth); archetype names
+    carried over from ``previous`` (the champion's centres and names) where clusters match."""
     X = bq_train[features.INNOVATION_NAMES].astype("float64").to_numpy()
     scaler = StandardScaler().fit(X)
     Z = scaler.transform(X)
@@ -73,7 +117,7 @@ def fit(bq_train: pd.DataFrame, meetings_train: pd.DataFrame, seed: int, k_range
         fitted[k] = km
     best = max(sil, key=lambda k: (sil[k], -k))
     km = fitted[best]
-    names = name_clusters(km.cluster_centers_)
+    names = stable_names(scaler.inverse_transform(km.cluster_centers_), scaler, previous)
     forest = IsolationForest(n_estimators=200, random_state=seed, n_jobs=1)
     MF = meetings_train[features.MEETING_FEATURES].astype("float64")
     forest.fit(MF)
@@ -97,17 +141,20 @@ def train(env: common.Env, bq: pd.DataFrame | None = None, meetings: pd.DataFram
     held_q = quarters[-1]
     tr, te = bq[bq.quarter < held_q], bq[bq.quarter == held_q]
     top_share = env.cfg.branch_forest_top_share
-    model, sil, best = fit(tr, meetings[meetings.quarter < held_q], seed, k_range, top_share)
+    previous = _previous_archetypes(env)
+    model, sil, best = fit(tr, meetings[meetings.quarter < held_q], seed, k_range, top_share, previous)
     Zte = model.scaler.transform(te[features.INNOVATION_NAMES].astype("float64").to_numpy())
     lab = model.kmeans.predict(Zte)
+    kept = sum(n in previous[1] for n in model.names) if previous else 0
     m = {"heldout_silhouette": float(silhouette_score(Zte, lab)) if len(set(lab)) > 1 else -1.0,
+         "archetype_names_kept": kept,
          "k": best, **{f"silhouette_k{k}": v for k, v in sil.items()}}
     scored = pd.concat([bq[["org_id", "quarter"]].reset_index(drop=True),
                         model.predict(None, bq).reset_index(drop=True)], axis=1)
     anoms = model.anomalies(meetings)
     m["meetings_flagged"] = int(anoms.is_anomaly.sum())
     m.update({f"flagged_{k}": v for k, v in evaluate.reasons_count(anoms).items()})
-    m.update(report(env, anoms, scored))   # after the model and its cut-off are fixed
+    m.update(report(env, anoms, scored, model, meetings[meetings.quarter == held_q], bq))   # after the model and its cut-off are fixed
     env.setup(KEY)
     with mlflow.start_run(run_name=env.run_name) as run:
         mlflow.log_params({"seed": seed, "k_criterion": "max silhouette on training branch-quarters",
@@ -129,11 +176,21 @@ def train(env: common.Env, bq: pd.DataFrame | None = None, meetings: pd.DataFram
     return {"model": KEY, "run_id": run.info.run_id, "metrics": m, "version": version, "archetypes": model.names}
 
 
-def report(env: common.Env, anoms: pd.DataFrame, scored: pd.DataFrame) -> dict:
+def report(env: common.Env, anoms: pd.DataFrame, scored: pd.DataFrame, model: BranchInnovationModel | None = None,
+           held_meetings: pd.DataFrame | None = None, bq: pd.DataFrame | None = None) -> dict:
     """The final report against the planted truth (synthetic cities only). The only place this model
-    reads the truth: nothing fitted or chosen above depends on it."""
+    reads the truth: nothing fitted or chosen above depends on it. Beside the served detector, on the
+    held-out quarter's meetings: the rules a person would apply alone and the forest alone; beside the
+    innovation score, the best single indicator."""
     truth = env.truth_dir()
-    return evaluate.truth_check(anoms, scored, truth) if truth is not None else {}
+    if truth is None:
+        return {}
+    out = evaluate.truth_check(anoms, scored, truth)
+    if model is not None and held_meetings is not None and len(held_meetings):
+        out.update(evaluate.detectors_heldout(model, held_meetings, truth))
+    if bq is not None:
+        out.update(evaluate.best_single_indicator(bq, truth))
+    return out
 
 
 def _plots(sil: dict, scored: pd.DataFrame) -> None:

@@ -57,3 +57,18 @@ def truth_check(scored: pd.DataFrame, truth: Path) -> dict[str, float]:
     perf = pd.read_parquet(truth / "cadre_year_performance.parquet")
     m = scored.merge(perf, on=["cadre_id", "year"])
     return {"truth_spearman_performance": float(m.score.corr(m.performance, method="spearman")), "truth_n": len(m)}
+
+
+def truth_heldout(te: pd.DataFrame, score, truth: Path) -> dict[str, float]:
+    """Held-out rows against the planted latent performance: Spearman of the served score, and the
+    best single feature's (oriented) Spearman on the same rows."""
+    from models.cadre_evaluation.features import FEATURE_NAMES
+
+    perf = pd.read_parquet(truth / "cadre_year_performance.parquet")
+    m = te[["cadre_id", "year", *FEATURE_NAMES]].reset_index(drop=True).assign(s=np.asarray(score, float))
+    m = m.merge(perf, on=["cadre_id", "year"], how="left")
+    single = [abs(m[f].corr(m.performance, method="spearman")) for f in FEATURE_NAMES]
+    single = [r for r in single if np.isfinite(r)]
+    return {"truth_heldout_spearman": float(m.s.corr(m.performance, method="spearman")),
+            "truth_best_single_feature_spearman": float(max(single)) if single else float("nan"),
+            "truth_heldout_n": int(m.performance.notna().sum())}

@@ -158,6 +158,12 @@ def cmd_demo(args) -> int:
     print("  " + smtp.start())   # the alerts stage delivers the demo's e-mails to the local sink (.run/mail)
     print("== 2/4 synthetic city")
     cmd_synth(argparse.Namespace(scale=args.scale, seed=args.seed, start=None, end=None, force=False))
+    if not s.models.truth_dir:
+        # a synthetic city: each model's final report (after it is fitted and chosen) is checked against
+        # the planted truth, so the cards show what the model finds beside the best single feature
+        os.environ["REDCLOUD_MODELS__TRUTH_DIR"] = str(city_path(args.scale, args.seed) / "truth")
+        reset_settings()
+        s = get_settings()
     print("  " + start_web(args.scale, args.seed))
     print("== 3/4 source systems")
     cmd_load(argparse.Namespace(scale=args.scale, seed=args.seed, force=False))

@@ -48,7 +48,7 @@ def train(ctx: RunContext) -> dict:
         trained[spec.key] = {"run_id": r["run_id"], "version": r["version"],
                              "metrics": {k: v for k, v in r["metrics"].items() if isinstance(v, (int, float))}}
         # what the serving rule chose and the scores beside it (JSON-able: this is an Airflow XCom)
-        trained[spec.key].update({k: r[k] for k in ("served_method", "served_reason", "baselines") if k in r})
+        trained[spec.key].update({k: r[k] for k in ("served_method", "served_reason", "baselines", "test_cutoff") if k in r})
         ctx.progress.note(f"{spec.key}: trained v{r['version']} ({seconds[spec.key]} s)")
     return {"tables": [], "trained": trained, "skipped": skipped, "seconds_by_model": seconds}
 

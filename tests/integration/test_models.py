@@ -7,6 +7,7 @@ at 10k are in each model card.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import time
 
@@ -181,47 +182,49 @@ def test_archetypes_named_in_chinese(models_stage):
     assert s.innovation_score.between(0, 100).all()
 
 
-def test_integrity_auc_and_calibration(models_stage):
-    from models.integrity_portrait import evaluate as ie
-
+def test_integrity_is_a_forecast_evaluated_on_a_later_window(models_stage):
+    """Trained on cut-offs whose label year ended before the test cut-off, scored on the year after it;
+    the truth is read for held-out rows only; the probabilities are calibrated (Brier far below a
+    constant 0.5). With ~5 discipline records a year this city cannot judge the ranking: its quality is
+    tested on the 10k city (``test_models_10k.py``)."""
+    trained = models_stage["first"]["models_train"]["trained"]["integrity_portrait"]
+    m = trained["metrics"]
+    assert trained["test_cutoff"] == (models_stage["env"].day - dt.timedelta(days=365)).isoformat()
+    assert m["train_positives"] >= 2 and m["heldout_positives"] >= 1, m
+    assert m["train_cutoffs"] >= 2 and m["heldout_n"] < m["train_rows"], m
+    assert m["truth_heldout_n"] == m["heldout_n"] and m["truth_heldout_positives"] >= 3, m
+    assert np.isfinite(m["truth_heldout_auc"]) and np.isfinite(m["truth_best_single_feature_auc"]), m
+    assert m["heldout_brier"] < 0.1, m             # base rate ~3 %: a useless constant 0.5 would score 0.25
     s = models_stage["tables"]["score_integrity_portrait"]
-    m = ie.truth_check(s, models_stage["truth"])
-    assert m["truth_positives"] >= 2   # 1500-member city: 2 planted integrity issues (AUC 0.82 measured)
-    assert m["truth_auc"] >= 0.75, m
     assert s.risk_probability.between(0, 1).all()
-    assert m["truth_brier"] < 0.1   # base rate ~4 %: a useless constant 0.5 would score 0.25
-    tm = models_stage["first"]["models_train"]["trained"]["integrity_portrait"]["metrics"]
-    assert tm["oof_brier"] < 0.1
 
 
 def test_integrity_served_method_wins_against_its_simple_baselines_and_calibration_is_monotone(models_stage):
-    """Out-of-fold AUC of calibrated XGBoost, logistic regression, the best single feature and the count
-    of public records, on the same folds with bootstrap intervals; the served method is the rule's
-    winner; every calibrator of the champion maps a higher score to a higher probability."""
+    """Held-out AUC of the public-records rule, the best single feature, a logistic regression and XGBoost
+    on the same rows with bootstrap intervals; the served method is the rule's winner; the champion's
+    probability never falls as its raw score rises."""
     from models import baselines
     from models.integrity_portrait import features as inf
     from models.integrity_portrait import train as it
 
     trained = models_stage["first"]["models_train"]["trained"]["integrity_portrait"]
     rows = trained["baselines"]
-    assert [r["method"] for r in rows] == ["single_feature", "rule_public_records", "logistic", "xgboost"]
+    assert [r["method"] for r in rows] == list(it.METHODS)
     for r in rows:
         assert r["ci_lo"] <= r["auc"] <= r["ci_hi"], r
-    servable = [baselines.Scored(r["method"], r["label"], r["auc"], r["ci_lo"], r["ci_hi"], True)
-                for r in rows if r["servable"]]
-    expected, _ = baselines.choose_served(servable, models_stage["ctx"].settings.models.baseline_margin)
+    ordered = [baselines.Scored(r["method"], r["label"], r["auc"], r["ci_lo"], r["ci_hi"], True) for r in rows]
+    expected, _ = baselines.choose_served(ordered, models_stage["ctx"].settings.models.baseline_margin)
     assert trained["served_method"] == expected.method
-    assert trained["metrics"]["oof_auc"] == pytest.approx(trained["metrics"][f"{expected.method}_auc"])
+    assert trained["metrics"]["heldout_auc"] == pytest.approx(trained["metrics"][f"{expected.method}_auc"])
     env = models_stage["env"]
     pm, _ = env.load_champion("integrity_portrait")
     model = pm.unwrap_python_model()
-    assert it.monotone_calibration(model.calibrated)
-    X = inf.build(env, env.day)[inf.FEATURE_NAMES].astype("float64")
-    raw = (model.booster_model.predict_proba(X)[:, 1] if hasattr(model.booster_model, "get_booster")
-           else model.booster_model.decision_function(X))
-    # each fold's calibrator is increasing (checked above); the served probability averages the folds'
-    # models, so against the full-data model's raw score it is near-monotone, never reversed
-    assert pd.Series(model.probability(X)).corr(pd.Series(raw), method="spearman") > 0.8
+    assert model.method == expected.method and model.calibrator.increasing
+    X = inf.build(env, env.day)
+    raw, p = model.raw(X), model.probability(X)
+    order = np.argsort(raw, kind="stable")
+    assert (np.diff(p[order]) >= -1e-12).all()
+    assert p.max() > p.min()
 
 
 def test_every_integrity_tag_has_evidence(models_stage):

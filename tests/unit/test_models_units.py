@@ -144,31 +144,39 @@ def test_cadre_baselines_are_fitted_on_training_years_only():
     assert set(out.columns) >= {"predicted_grade", "score", "top_factors", "dim_ji"}
 
 
-def test_integrity_calibration_is_monotone_and_an_inverted_platt_slope_is_caught():
-    """With few positives Platt's slope is unconstrained: ``fit`` refuses an inverted one (isotonic
-    instead), and the check sees an inverted calibrator."""
+def test_integrity_calibration_is_monotone_and_an_inverted_platt_slope_is_refused():
+    """Every method's probability never falls as its raw score rises (isotonic or Platt with a positive
+    slope); with few positives an inverted Platt slope is refused (isotonic instead); the cut-offs are a
+    forecast's (the test cut-off's label year ends on the logical date, training years before it)."""
+    import datetime as dt
+
     from models.integrity_portrait import features as inf
     from models.integrity_portrait import train as it
+    from models.integrity_portrait.model import MonotoneCalibrator
 
     rng = np.random.default_rng(5)
     n = 300
     X = pd.DataFrame({f: rng.poisson(1.0, n).astype(float) for f in inf.FEATURE_NAMES})
     risk = X.n_penalties + X.n_complaints + rng.normal(0, 0.5, n)
-    y = (risk >= np.sort(risk)[-12]).astype(int).to_numpy()   # 12 positives: Platt/sigmoid
-    model = it.fit(X, y, seed=3)
-    assert model.calibration_method == "sigmoid"
-    assert it.monotone_calibration(model.calibrated)
-    grid = X.sort_values(["n_penalties", "n_complaints"]).reset_index(drop=True)
-    raw = model.booster_model.predict_proba(grid)[:, 1]
-    p = model.probability(grid)
-    order = np.argsort(raw, kind="stable")
-    assert np.corrcoef(raw[order], p[order])[0, 1] > 0
-    c = model.calibrated.calibrated_classifiers_[0].calibrators[0]
-    c.a_ = abs(c.a_)
-    assert not it.monotone_calibration(model.calibrated)
-    lg = it.fit_logistic(X, y)
-    assert lg.contributions(X.head(4)).shape == (4, len(inf.FEATURE_NAMES))
-    assert it.public_records(X.head(2)).tolist() == (X.n_penalties + X.n_enforcement + X.n_negative_news).head(2).tolist()
+    y = (risk >= np.sort(risk)[-12]).astype(int).to_numpy()   # 12 positives: Platt
+    groups = np.arange(n) % 100
+    for method in it.METHODS:
+        model = it.fit(method, X, y, groups, seed=3)
+        assert model.calibrator.increasing, method
+        raw, p = model.raw(X), model.probability(X)
+        order = np.argsort(raw, kind="stable")
+        assert (np.diff(p[order]) >= -1e-12).all(), method          # monotone increasing in the raw score
+        assert model.contributions(X.head(4)).shape == (4, len(inf.FEATURE_NAMES))
+    assert it.fit("xgboost", X, y, groups, seed=3).calibrator.kind == "platt"
+    assert it.fit("rule_public_records", X, y, groups, seed=3).raw(X.head(2)).tolist() == \
+        (X.n_penalties + X.n_enforcement + X.n_negative_news).head(2).tolist()
+    # a score that ranks the positives last: Platt would take a negative slope, which is refused
+    inverted = MonotoneCalibrator.fit(-risk.to_numpy(), y)
+    assert inverted.kind.startswith("isotonic") and inverted.increasing
+    all_c, train_c, test_c = it.cutoffs(dt.date(2023, 1, 1), dt.date(2025, 12, 31))
+    assert test_c == dt.date(2024, 12, 31) and all_c[-1] == test_c
+    assert train_c[-1] == dt.date(2023, 12, 31) and train_c[0] >= dt.date(2023, 4, 1)
+    assert all(c + dt.timedelta(days=inf.HORIZON_DAYS) <= test_c for c in train_c)
 
 
 def test_vitality_weightings_are_compared_on_held_out_lapses_without_the_truth():
@@ -237,6 +245,32 @@ def test_archetypes_are_named_from_their_centres_never_by_number():
         assert not any(ch.isdigit() for n in names for ch in n), names
     centers = np.vstack([np.full(len(bf.INNOVATION_NAMES), v) for v in (-2, 2, 1.5, 1.2, 1.0, 0.1)])
     assert "均衡发展型" in bt.name_clusters(centers)
+
+
+def test_archetype_names_survive_a_retrain_that_reorders_and_moves_the_clusters():
+    """A retrain finds the same clusters in another order, slightly moved, plus a new one: the matched
+    clusters keep the champion's names (even where naming from the centre would now pick another), the
+    new one is named from its centre with a name not yet used."""
+    from sklearn.preprocessing import StandardScaler
+
+    from models.branch_innovation import features as bf
+    from models.branch_innovation import train as bt
+
+    rng = np.random.default_rng(8)
+    k, p = 4, len(bf.INNOVATION_NAMES)
+    X = rng.normal(0, 1, (400, p))
+    scaler = StandardScaler().fit(X)
+    old_z = rng.normal(0, 1.5, (k, p))
+    old_names = ["规范组织型", "创新活跃型", "活力待提升型", "志愿服务型"]   # as a champion had them
+    old = scaler.inverse_transform(old_z)
+    order = [2, 0, 3, 1]
+    new_z = np.vstack([old_z[order] + rng.normal(0, 0.1, (k, p)), np.full(p, 4.0)])
+    names = bt.stable_names(scaler.inverse_transform(new_z), scaler, (old, old_names))
+    assert names[:k] == [old_names[i] for i in order]
+    assert names[k] not in old_names and not any(ch.isdigit() for ch in names[k])
+    assert bt.stable_names(scaler.inverse_transform(new_z), scaler, None) == bt.name_clusters(new_z)
+    far = bt.stable_names(scaler.inverse_transform(old_z + 5.0), scaler, (old, old_names))
+    assert len(set(far)) == k   # nothing close enough: all named afresh, still unique
 
 
 def test_fairness_table_gives_error_rates_per_group_and_flags_a_gap():

@@ -29,7 +29,7 @@ from redcloud.contracts import PRIMARY_KEYS, SYSTEMS  # noqa: F401  (re-exported
 from redcloud.demo.synth import behaviour, identity, ironcage, orgs, people, web
 
 D = np.timedelta64(1, "D")
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 
 def generator_digest() -> str:

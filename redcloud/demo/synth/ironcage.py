@@ -47,6 +47,7 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, p: People, start: np.dat
     perf = cl.attrs["perf"]
     y_index = {int(y): j for j, y in enumerate(years)}
     integ = cl.integrity_issue.to_numpy()
+    onset = cl.integrity_onset.to_numpy().astype("datetime64[D]")
     handlers = np.flatnonzero(cl.branch_type.to_numpy() == "机关")
     months = np.arange(start.astype("datetime64[M]"), end.astype("datetime64[M]") + 1)
     name = cadres.cadre_name.to_numpy()
@@ -66,7 +67,7 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, p: People, start: np.dat
         received = stamp(rng, recv_day)
         limit = rng.choice([5, 10, 15, 20], nk)
         deadline = recv_day + (limit * 1.4).astype(int) * D
-        ontime = rng.random(nk) < sigmoid(2.0 + 0.9 * perf[h, y] - 1.2 * integ[h])
+        ontime = rng.random(nk) < sigmoid(2.0 + 0.9 * perf[h, y] - 1.2 * (integ[h] & (onset[h] <= recv_day)))
         done_day = np.where(ontime, recv_day + np.maximum(1, (limit * rng.uniform(0.2, 1.3, nk)).astype(int)) * D,
                             deadline + rng.integers(1, 25, nk) * D)
         ops.append(pd.DataFrame(dict(h=h, received_at=received, deadline=deadline, done_day=done_day,
@@ -87,9 +88,10 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, p: People, start: np.dat
     overdue = np.where(np.isnat(po.completed_at.to_numpy()), True,
                        po.completed_at.to_numpy().astype("datetime64[D]") > po.deadline.to_numpy().astype("datetime64[D]"))
     yrs = np.array([y_index[int(str(x)[:4])] for x in po.received_at.to_numpy().astype("datetime64[Y]")])
-    pc = sigmoid(-3.6 - 0.6 * perf[h, yrs] + 1.4 * integ[h] + 1.0 * overdue)
+    active = integ[h] & (onset[h] <= po.received_at.to_numpy().astype("datetime64[D]"))
+    pc = sigmoid(-3.6 - 0.6 * perf[h, yrs] + 1.4 * active + 1.0 * overdue)
     ci = np.flatnonzero(rng.random(len(po)) < pc)
-    kind_p = np.where(integ[h[ci]][:, None], [0.2, 0.1, 0.2, 0.25, 0.25], [0.4, 0.3, 0.2, 0.06, 0.04])
+    kind_p = np.where(active[ci][:, None], [0.2, 0.1, 0.2, 0.25, 0.25], [0.4, 0.3, 0.2, 0.06, 0.04])
     kinds = np.array([rng.choice(COMPLAINT_KINDS, p=row / row.sum()) for row in kind_p])
     c_day = po.received_at.to_numpy()[ci].astype("datetime64[D]") + rng.integers(3, 30, len(ci)) * D
     keep = c_day <= end

@@ -266,7 +266,11 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     competence = skill[cm]
     diligence = 0.5 * competence + rng.normal(0, 0.8, nc)
     leading = np.isin(rank, ["县处级正职", "县处级副职", "乡科级正职"])
-    integrity = rng.random(nc) < np.where(leading, 0.07, 0.01)
+    # integrity problems (the truth the portrait should forecast): likelier for leading posts and for less
+    # diligent cadres (a confounder the model never sees); each begins on an onset day, before or during the
+    # period, and only then shows in grades, operations, complaints, public records and, later, discipline
+    integrity = rng.random(nc) < np.where(leading, 0.15, 0.07) * np.exp(-0.35 * diligence)
+    onset = np.where(integrity, start + rng.integers(-730, period_days, nc) * D, np.datetime64("NaT"))
     cadre_id = np.arange(1, nc + 1)
     c_name = name[cm].copy()
     c_birth = birth[cm].copy()
@@ -286,8 +290,9 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     y0, y1 = int(str(start)[:4]) - 2, int(str(end)[:4])
     years_a = np.arange(y0, y1 + 1)
     perf = 0.8 * competence[:, None] + 0.6 * rng.normal(0, 1, (nc, len(years_a)))
-    score = perf + 0.3 * diligence[:, None] - 1.2 * integrity[:, None] + rng.normal(0, 0.35, (nc, len(years_a)))
     assessed = np.array([np.datetime64(f"{y}-12-28") for y in years_a])
+    active = integrity[:, None] & (onset[:, None] <= assessed[None, :])
+    score = perf + 0.3 * diligence[:, None] - 0.8 * active + rng.normal(0, 0.35, (nc, len(years_a)))
     # every post of every cadre, oldest first: (unit, position, rank, start, end)
     posts_of = [list(prev_posts[i]) + [(unit[i], position[i], rank[i], rank_start[i], np.datetime64("NaT"))]
                 for i in range(nc)]
@@ -351,9 +356,15 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     cadre_posts["updated_at"] = stamp(rng, np.minimum(np.maximum(touched, start - 400 * D), end))
 
     # discipline records (the observed label for integrity; the truth is ``integrity``)
-    disc = integrity & (rng.random(nc) < 0.55) | (~integrity & (rng.random(nc) < 0.004))
+    # a problem is disciplined (with probability 0.7) 4 to 30 months after its onset, so many are not yet
+    # on record at the city's end; a few cadres are disciplined without a planted problem (minor breaches)
+    disc_lag = (120 + rng.gamma(2.0, 160.0, nc)).astype(int) * D
+    caught = integrity & (rng.random(nc) < 0.7)
+    stray = ~integrity & (rng.random(nc) < 0.012)
+    d_all = np.where(caught, onset + disc_lag, start + rng.integers(0, period_days, nc) * D)
+    disc = (caught | stray) & (d_all >= start) & (d_all <= end)
     di = np.flatnonzero(disc)
-    d_date = start + rng.integers(0, period_days, len(di)) * D
+    d_date = d_all[di]
     discipline = pd.DataFrame(dict(discipline_id=np.arange(1, len(di) + 1), cadre_id=cadre_id[di], action_date=d_date,
                                    action_type=np.array(DISCIPLINE)[rng.integers(0, 4, len(di))],
                                    reason=np.array(["违反廉洁纪律", "违反工作纪律", "违反群众纪律"])[rng.integers(0, 3, len(di))],
@@ -390,7 +401,8 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     ))
 
     cadre_latent = pd.DataFrame(dict(cadre_id=cadre_id, member_id=member_id[cm], competence=competence,
-                                     diligence=diligence, integrity_issue=integrity, leading=leading,
+                                     diligence=diligence, integrity_issue=integrity, integrity_onset=onset,
+                                     leading=leading,
                                      branch_type=ctype, rank=rank))
     cadre_latent.attrs["years"] = years_a
     cadre_latent.attrs["perf"] = perf

@@ -50,8 +50,20 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, p: People, start: np.dat
         return rows
 
     n_noise = max(20, len(cl) // 8)
-    pen = people_rows(np.where(integ, 0.55, 0.004), n_noise, "penalty")
-    pen["decision_date"] = start + rng.integers(0, period, len(pen)) * D
+    onset = cl.integrity_onset.to_numpy().astype("datetime64[D]")
+    cadre_row = dict(zip(cl.cadre_id.to_numpy(), range(len(cl))))
+
+    def dated(rows: pd.DataFrame, col: str) -> pd.DataFrame:
+        """A record of a cadre with a problem comes 1 to 24 months after its onset (kept only when that
+        falls inside the period); every other record on a random day of the period."""
+        i = np.array([cadre_row.get(c, -1) for c in rows.cadre_id])
+        has = (i >= 0) & integ[np.maximum(i, 0)]
+        after = onset[np.maximum(i, 0)] + rng.integers(30, 730, len(rows)) * D
+        d = np.where(has, after, start + rng.integers(0, period, len(rows)) * D)
+        rows[col] = d
+        return rows[(d >= start) & (d <= end)].reset_index(drop=True)
+
+    pen = dated(people_rows(np.where(integ, 0.55, 0.004), n_noise, "penalty"), "decision_date")
     pen["notice_id"] = [f"CF{i:07d}" for i in range(1, len(pen) + 1)]
     penalties = pd.DataFrame(dict(
         notice_id=pen.notice_id, title=[f"行政处罚决定书（{i}）" for i in pen.notice_id], party_name=pen.person_name,
@@ -62,9 +74,8 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, p: People, start: np.dat
         authority=np.array(["市场监督管理局", "自然资源局", "税务局", "生态环境局"])[rng.integers(0, 4, len(pen))],
         decision_date=pen.decision_date.astype(str)))
 
-    enf = people_rows(np.where(integ, 0.3, 0.002), n_noise, "enforcement")
+    enf = dated(people_rows(np.where(integ, 0.3, 0.002), n_noise, "enforcement"), "publish_date")
     enf["case_no"] = [f"（{2023 + i % 3}）黔0102执{i:05d}号" for i in range(1, len(enf) + 1)]
-    enf["publish_date"] = start + rng.integers(0, period, len(enf)) * D
     enforcement = pd.DataFrame(dict(
         case_no=enf.case_no, name=enf.person_name, id_masked=identity.mask_id(enf.id_number.to_numpy()),
         court=np.array(COURTS)[rng.integers(0, len(COURTS), len(enf))],
@@ -72,14 +83,19 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, p: People, start: np.dat
         amount_yuan=np.round(rng.lognormal(11, 1.0, len(enf)), -2),
         publish_date=enf.publish_date.astype(str)))
 
-    # news: negative mentions for integrity problems, positive ones for strong performers
-    neg = np.flatnonzero(integ & (rng.random(len(cl)) < 0.5))
+    # news: negative mentions for integrity problems (after the onset), and - bad press is not proof - for
+    # a few cadres without one; positive ones for strong performers
+    neg = np.flatnonzero((integ & (rng.random(len(cl)) < 0.5)) | (~integ & (rng.random(len(cl)) < 0.015)))
     pos = np.flatnonzero((comp > 1.3) & (rng.random(len(cl)) < 0.25))
     news_rows = []
     for kind, idx, tmpl in (("negative", neg, NEGATIVE), ("positive", pos, POSITIVE)):
         for i in idx:
             t = tmpl[rng.integers(0, len(tmpl))].format(name=names[i], org=unit_name[i].replace("委员会", ""))
             d = start + int(rng.integers(0, period)) * D
+            if kind == "negative" and integ[i]:
+                d = onset[i] + int(rng.integers(30, 730)) * D
+                if not start <= d <= end:
+                    continue
             body = (f"{str(d)}，{unit_name[i].replace('委员会', '')}{names[i]}同志"
                     + ("存在违规问题，已被立案调查并严肃处理。" if kind == "negative" else "扎根基层、服务群众，受到广泛好评。"))
             news_rows.append(dict(title=t, published_date=str(d), body=body, tone=kind, cadre_id=int(cl.cadre_id.iat[i])))
