@@ -34,3 +34,19 @@ def truth_check(scored: pd.DataFrame, truth: Path) -> dict[str, float]:
             "truth_spearman_member_mean": float(member_mean.vitality_index.corr(member_mean.latent_vitality,
                                                                                  method="spearman")),
             "truth_n": int(len(m))}
+
+
+def best_single_indicator(df: pd.DataFrame, truth: Path) -> dict[str, float]:
+    """The best single indicator against the planted latent vitality (member means, |Spearman|), beside
+    the index's ``truth_spearman_member_mean``: what the weighting adds over one column."""
+    from models.member_vitality.features import INDICATOR_NAMES
+
+    lv = pd.read_parquet(truth / "member_vitality.parquet")
+    lv["month"] = pd.to_datetime(lv.month).dt.date
+    m = df[["member_id", "month", *INDICATOR_NAMES]].merge(lv, on=["member_id", "month"])
+    mm = m.groupby("member_id")[[*INDICATOR_NAMES, "latent_vitality"]].mean()
+    rs = {c: abs(mm[c].corr(mm.latent_vitality, method="spearman")) for c in INDICATOR_NAMES}
+    rs = {c: r for c, r in rs.items() if np.isfinite(r)}
+    if not rs:
+        return {}
+    return {"truth_best_single_indicator_member_mean": float(max(rs.values()))}

@@ -118,7 +118,7 @@ def train(env: common.Env, df: pd.DataFrame | None = None, ahp_matrix=None, alph
         m.update(r.metrics("predictive_spearman"))
     if info["ahp_cr"] is not None:
         m["ahp_consistency_ratio"] = info["ahp_cr"]
-    m.update(report(env, scored))   # after the weighting is chosen
+    m.update(report(env, scored, df))   # after the weighting is chosen
     env.setup(KEY)
     with mlflow.start_run(run_name=env.run_name) as run:
         mlflow.log_params({"seed": seed, "method": served.method,
@@ -146,11 +146,16 @@ def train(env: common.Env, df: pd.DataFrame | None = None, ahp_matrix=None, alph
             "baselines": baselines.table(rows, "predictive_spearman")}
 
 
-def report(env: common.Env, scored: pd.DataFrame) -> dict:
+def report(env: common.Env, scored: pd.DataFrame, df: pd.DataFrame | None = None) -> dict:
     """The final report against the planted latent vitality (synthetic cities only): the only place this
     model reads the truth; the weighting served was chosen before."""
     truth = env.truth_dir()
-    return evaluate.truth_check(scored, truth) if truth is not None else {}
+    if truth is None:
+        return {}
+    out = evaluate.truth_check(scored, truth)
+    if df is not None:
+        out.update(evaluate.best_single_indicator(df, truth))
+    return out
 
 
 def _plots(wt: pd.DataFrame, scored: pd.DataFrame) -> None:

@@ -86,7 +86,7 @@ def test_cadre_model_beats_baseline_on_latest_year(models_stage):
     m = models_stage["first"]["models_train"]["trained"]["cadre_evaluation"]["metrics"]
     assert m["test_qwk"] > m["baseline_prev_grade_qwk"] + 0.05, m
     assert m["test_qwk"] > m["baseline_majority_qwk"] + 0.3
-    assert m["test_qwk"] >= 0.55, m
+    assert m["test_qwk"] >= 0.4, m   # generator v5 (noisy drivers, drift): measured 0.46 at 1,500 members
     assert m["test_macro_f1"] > m["baseline_majority_macro_f1"]
 
 

@@ -81,11 +81,16 @@ def build(rng: np.random.Generator, p: People, start: np.datetime64, end: np.dat
     app_users = pd.DataFrame(dict(member_id=member_id, account=np.char.add("u", member_id.astype(str)),
                                   registered_at=stamp(rng, reg), updated_at=stamp(rng, reg)))
     nwd = np.array([len(w) for w in wd_by_month])[ti]
-    login = rng.binomial(nwd, sigmoid(0.9 * vt - 0.2))
+    # app use is only partly vitality: members differ in how much they use a phone app at all (older
+    # members less - a confounder) and in how many points a session earns them (habits, quiz-chasing)
+    age = (m_lo[0] - members.birth_date.to_numpy().astype("datetime64[D]")).astype(int) / 365.25
+    affinity = rng.normal(0, 0.7, n) - 0.02 * (np.nan_to_num(age, nan=45.0) - 45)
+    pts_rate = rng.lognormal(0, 0.45, n)
+    login = rng.binomial(nwd, sigmoid(0.7 * vt + affinity[mi] - 0.2))
     app_activity = pd.DataFrame(dict(
         member_id=member_id[mi], activity_month=m_lo[ti], login_days=login,
-        learning_days=rng.binomial(login, sigmoid(0.8 * vt + 0.3)),
-        learning_points=rng.poisson(login * 4.0 * sigmoid(vt) + 0.5),
+        learning_days=rng.binomial(login, sigmoid(0.6 * vt + 0.3)),
+        learning_points=rng.poisson(login * 4.0 * pts_rate[mi] * sigmoid(0.8 * vt) + 0.5),
         articles_read=rng.poisson(login * 1.5 + 0.2),
         updated_at=stamp(rng, m_hi[ti]),
     ))

@@ -107,13 +107,21 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, p: People, start: np.dat
     cm, tm = cm.ravel(), tm.ravel()
     yy = np.array([y_index[int(str(m)[:4])] for m in months])[tm]
     target = rng.integers(8, 31, len(cm))
-    completed = rng.binomial(target, sigmoid(1.6 + 0.9 * perf[cm, yy]))
+    # a unit sets its own targets (lenient or strict: a confounder no feature names), targets get easier
+    # year by year (drift), and each month has its own noise: completion is a weak reading of performance
+    units = np.unique(unit)
+    lenient = dict(zip(units, rng.normal(0, 0.6, len(units))))
+    u_len = np.array([lenient[u] for u in unit])[cm]
+    completed = rng.binomial(target, sigmoid(1.4 + 0.6 * perf[cm, yy] + u_len + 0.15 * yy + rng.normal(0, 0.5, len(cm))))
+    # reviewers differ too: the 工作记实评分 carries the department's harshness
+    harsh = dict(zip(units, rng.normal(0, 4.0, len(units))))
+    u_harsh = np.array([harsh[u] for u in unit])[cm]
     duty = pd.DataFrame(dict(record_id=[f"JS{i:09d}" for i in range(1, len(cm) + 1)],
                              dept_code=[dept_of_org.get(u, f"U{u:06d}") for u in unit[cm]],
                              cadre_name=name[cm], cadre_id_number=np.where(id_shown[cm], idn[cm], None),
                              duty_month=months[tm].astype("datetime64[D]"), target_count=target,
                              completed_count=completed,
-                             review_score=np.round(60 + 40 * completed / target - rng.uniform(0, 5, len(cm)), 1),
+                             review_score=np.round(np.clip(60 + 40 * completed / target - u_harsh - rng.uniform(0, 5, len(cm)), 0, 100), 1),
                              cadre_id=cl.cadre_id.to_numpy()[cm]))
     handler_truth = pd.DataFrame(dict(cadre_id=cl.cadre_id, handler_name=name, id_shown=id_shown))
     return IronCage(depts, po, duty, complaints, handler_truth)
