@@ -274,12 +274,14 @@ def build(rng: np.random.Generator, p: People, start: np.datetime64, end: np.dat
         done = rng.random(k) < sigmoid(1.0 + cad_dil[a.cadre_id])
         comp = s + ((dl - s) / D * rng.uniform(0.5, 1.3, k)).astype(int) * D
         comp = np.where(done & (comp <= end), comp, np.datetime64("NaT"))
-        # an assignment still running has an open project near its deadline (≤ 15 days ahead) or past it
-        # (1-39 or 40-89 days): the 督办预警, 已逾期 and 逾期注销 cases the rules act on exist in every city
+        # an assignment still running has an open project near its deadline (1-15 or 16-60 days ahead) or
+        # past it (1-39 or 40-89 days): the 督办预警, 已逾期 and 逾期注销 cases the rules act on exist in every
+        # city, and so do projects a longer 督办预警 lead ([rules] project_warning_days) would catch
         r = rng.random()
         if pd.isna(a.end_date) and r < 0.75:
-            case = a.assignment_id % 3
-            dl[0] = end + int(rng.integers(1, 16)) * D if case == 0 else \
+            case = a.assignment_id % 4
+            ahead = int(rng.integers(1, 16) if case == 0 else rng.integers(16, 61))
+            dl[0] = end + ahead * D if case in (0, 3) else \
                 end - int(rng.integers(1, 40) if case == 1 else rng.integers(40, 90)) * D
             s[0] = min(s[0], dl[0] - 90 * D)
             comp[0] = np.datetime64("NaT")
