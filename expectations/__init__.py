@@ -193,7 +193,7 @@ BASELINE_TABLES: dict[str, list[str]] = {
                "enforcement", "news", "person_links", "persons", "organization_history",
                "member_status_history", "cadre_post_history"],
     "gold": ["fct_meeting_signals", "fct_branch_month", "fct_branch_quarter", "fct_learning_daily",
-             "fct_cadre_year", "fct_village_work_daily"],
+             "fct_village_work_daily"],
 }
 
 

@@ -97,4 +97,31 @@ SUITES: dict[str, TableSuite] = {
         *a_at_least_b("deadline", "start_date"),
         *between("overdue_days", 0, None),
     ], description="One row per 帮扶 project: its lifecycle state on the logical date."),
+    "fct_cadre_year": TableSuite("gold", "fct_cadre_year", ["cadre_id", "year"], [
+        *min_rows(1),
+        *not_null("cadre_id", "year", "year_complete", "as_of_date"),
+        *compound_unique(["cadre_id", "year"], alive_only=False, check="key_unique"),
+        *between("learning_answer_rate", 0, 1),
+        *between("meeting_attendance_rate", 0, 1),
+        *between("ironcage_timely_rate", 0, 1),
+        *between("duty_target_completion_rate", 0, 1),
+        *between("duty_review_score", 0, 100),
+        *a_at_least_b("ironcage_items_handled", "ironcage_overdue_items"),
+        *a_at_least_b("duty_targets", "duty_completed"),
+        *in_set("assessment_grade", vocab.GRADES),
+    ], description="One row per cadre and year: inputs of the cadre evaluation model (德能勤绩廉, 四位一体 绩) "
+                   "and the annual grade."),
+    "fct_cadre_duty_month": TableSuite("gold", "fct_cadre_duty_month", ["cadre_id", "month"], [
+        *min_rows(1),
+        *not_null("cadre_id", "month", "year", "record_count", "ytd_targets", "ytd_completed", "record_missing",
+                  "workdays_overdue", "reminder_due", "as_of_date"),
+        *compound_unique(["cadre_id", "month"], alive_only=False, check="key_unique"),
+        *between("completion_rate", 0, 1),
+        *between("ytd_completion_rate", 0, 1),
+        *between("review_score", 0, 100),
+        *between("workdays_overdue", 0, None),
+        *a_at_least_b("targets", "completed"),
+        *a_at_least_b("due_date", "month"),
+    ], description="One row per cadre and month of 四位一体 岗位责任工作记实: targets, completion, the due "
+                   "working day and whether the 记实 is missing."),
 }

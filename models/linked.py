@@ -46,36 +46,3 @@ def web(env: Env, name: str, key: str, source: str, columns: list[str]) -> pd.Da
     lk = links(env, source).rename(columns={"source_key": key})
     df[key] = df[key].astype(str)
     return df.merge(lk, on=key)[[key, *columns, "cadre_id"]]
-
-
-def ironcage_by_cadre_year(env: Env) -> pd.DataFrame:
-    """cadre_id x year: 数据铁笼 operations handled, on-time rate, overdue, complaints, duty target completion."""
-    po = ironcage(env, "power_operations", ["op_id", "received_at", "deadline", "completed_at"])
-    out = []
-    if len(po):
-        po = po.copy()
-        po["year"] = pd.to_datetime(po.received_at).dt.year
-        done = pd.to_datetime(po.completed_at)
-        po["overdue"] = done.isna() | (done > pd.to_datetime(po.deadline))
-        g = po.groupby(["cadre_id", "year"]).agg(ic_items=("op_id", "size"), ic_overdue=("overdue", "sum"))
-        g["ic_timely_rate"] = 1 - g.ic_overdue / g.ic_items
-        out.append(g)
-    cp = ironcage(env, "complaints", ["complaint_id", "received_at"])
-    if len(cp):
-        cp = cp.copy()
-        cp["year"] = pd.to_datetime(cp.received_at).dt.year
-        out.append(cp.groupby(["cadre_id", "year"]).agg(ic_complaints=("complaint_id", "size")))
-    du = ironcage(env, "duty_records", ["record_id", "duty_month", "target_count", "completed_count", "review_score"])
-    if len(du):
-        du = du.copy()
-        du["year"] = pd.to_datetime(du.duty_month).dt.year
-        g = du.groupby(["cadre_id", "year"]).agg(t=("target_count", "sum"), c=("completed_count", "sum"),
-                                                  duty_review_score=("review_score", "mean"))
-        g["duty_target_completion_rate"] = g.c / g.t.where(g.t > 0)
-        out.append(g[["duty_target_completion_rate", "duty_review_score"]])
-    if not out:
-        return pd.DataFrame(columns=["cadre_id", "year"])
-    res = pd.concat(out, axis=1).reset_index()
-    res["cadre_id"] = res.cadre_id.astype("int64")
-    res["year"] = res.year.astype("int64")
-    return res

@@ -1,4 +1,4 @@
-"""Features of the cadre evaluation model: one row per cadre x year (gold ``fct_cadre_year`` + 数据铁笼).
+"""Features of the cadre evaluation model: one row per cadre x year (gold ``fct_cadre_year``, 数据铁笼 included).
 
 No protected attribute (gender, 民族, age) is a feature; they are read only for the fairness report.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models import linked
 from models.common import Env
 
 GRADES = ["不称职", "基本称职", "称职", "优秀"]          # ordinal codes 0..3
@@ -30,6 +29,9 @@ FEATURES: dict[str, tuple[str, str]] = {
     "ic_complaints": ("群众投诉数", "廉"),
 }
 FEATURE_NAMES = list(FEATURES)
+# gold/fct_cadre_year column -> feature name
+GOLD_COLUMNS = {"ironcage_items_handled": "ic_items", "ironcage_timely_rate": "ic_timely_rate",
+                "ironcage_overdue_items": "ic_overdue", "ironcage_complaints": "ic_complaints"}
 PROTECTED = ["gender", "ethnicity", "age_band"]
 
 
@@ -39,11 +41,11 @@ def build(env: Env) -> pd.DataFrame:
     cy = cy.astype({"cadre_id": "int64", "year": "int64"})
     cy["village_record_rate"] = cy.village_record_days / cy.village_workdays.where(cy.village_workdays > 0)
     cy["project_ontime_rate"] = cy.projects_completed_on_time / cy.projects_due.where(cy.projects_due > 0)
-    ic = linked.ironcage_by_cadre_year(env)
-    # gold carries placeholders of the same name until it links 数据铁笼 itself: the linked values win
-    # (a plain merge would keep both as _x/_y and lose the feature)
-    cy = cy.drop(columns=[c for c in ic.columns if c in cy.columns and c not in ("cadre_id", "year")])
-    cy = cy.merge(ic, on=["cadre_id", "year"], how="left")
+    # 数据铁笼 inputs come linked and counted from gold (one home for the overdue rule and the fusion)
+    cy = cy.rename(columns=GOLD_COLUMNS)
+    clash = [c for c in FEATURE_NAMES if list(cy.columns).count(c) > 1]
+    if clash:
+        raise ValueError(f"gold/fct_cadre_year: feature column(s) {clash} appear twice after renaming")
     for c in FEATURE_NAMES:
         if c not in cy:
             cy[c] = np.nan

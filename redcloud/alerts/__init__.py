@@ -98,6 +98,11 @@ def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
             filters=[("work_date", "<=", day)])
         inp["assignments"] = lake.pandas("silver", "village_assignments", [
             "assignment_id", "cadre_id", "village_org_id", "role", "start_date", "end_date"], alive=True)
+    inp["duty"] = None
+    if lake.exists("gold", "fct_cadre_duty_month"):
+        inp["duty"] = lake.pandas("gold", "fct_cadre_duty_month", [
+            "cadre_id", "month", "unit_org_id", "due_date", "workdays_overdue", "reminder_due"],
+            filters=[("reminder_due", "=", True)])
     return inp
 
 
@@ -133,6 +138,9 @@ def evaluate(ctx: RunContext, inp: dict) -> tuple[list[Alert], set[str], pd.Data
         alerts += triggers.village_alerts(inp["village"], day, names, org_names, dom)
         timeline = triggers.village_timeline(inp["village_daily"], inp["assignments"], day, names, org_names)
         evaluated.add("village_reminder")
+    if inp.get("duty") is not None:
+        alerts += triggers.duty_alerts(inp["duty"], names, org_names, ctx.rules.duty_record_due_workday, dom)
+        evaluated.add("duty_record_reminder")
     return alerts, evaluated, timeline
 
 

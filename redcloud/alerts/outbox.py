@@ -91,6 +91,11 @@ def render(alert: Alert, recipient_name: str, role: str, day: dt.date) -> tuple[
         subj = f"{tag}{f['name']}同志，{f['village']}已连续{f['streak']}个工作日无工作记实"
         body = (f"{f['name']}同志：\n\n您作为{f['village']}{f['role']}，自{_d(f['since'])}起已连续{f['streak']}个"
                 f"工作日未提交每日工作记实（{_dates(f['missed'])}）。请及时在党建APP补充记实并签到。")
+    elif alert.rule == "duty_record_reminder":
+        subj = f"{tag}{f['name']}同志，{f['month']}岗位责任工作记实尚未填报"
+        body = (f"{f['name']}同志：\n\n您（{f['unit']}）{f['month']}的岗位责任工作记实应于{_d(f['due_date'])}"
+                f"（次月第{f['due_workday']}个工作日）前填报，至{day.isoformat()}已超过{f['workdays_overdue']}个工作日"
+                f"仍未填报。请尽快在数据铁笼系统中补报当月目标任务完成情况。")
     else:  # pragma: no cover - every rule has a text
         raise ValueError(alert.rule)
     return subj, body + sign

@@ -19,6 +19,9 @@ Alerts:
 - ``project_report`` (report, 信息报送): the day's count of projects per lifecycle state, to 市委党建办.
 - ``village_reminder`` (reminder): ``fct_village_work_daily.reminder_due`` on the day; one alert
   (and one message) per streak.
+- ``duty_record_reminder`` (reminder, 四位一体): ``fct_cadre_duty_month.reminder_due``: a month's
+  岗位责任工作记实 missing past its due working day; one alert per cadre and month (``since`` = the
+  due date), to the cadre, until the record arrives.
 """
 
 from __future__ import annotations
@@ -261,6 +264,25 @@ def village_alerts(rows: pd.DataFrame, day: dt.date, cadre_names: dict[int, str]
                          since, [cadre_recipient(cid, name, domain)], ev,
                          facts={"name": name, "village": village, "streak": streak, "since": since,
                                 "missed": missed, "role": r.role}))
+    return out
+
+
+def duty_alerts(rows: pd.DataFrame, cadre_names: dict[int, str], unit_names: dict[int, str], due_workday: int,
+                domain: str) -> list[Alert]:
+    """From ``gold/fct_cadre_duty_month`` rows with ``reminder_due`` (columns cadre_id, month, unit_org_id,
+    due_date, workdays_overdue): one reminder per cadre and month. ``due_workday`` only words the message."""
+    out: list[Alert] = []
+    for r in rows.sort_values(["cadre_id", "month"]).itertuples(index=False):
+        cid = int(r.cadre_id)
+        name = cadre_names.get(cid, f"干部{cid}")
+        unit = unit_names.get(int(r.unit_org_id), "") if not pd.isna(r.unit_org_id) else ""
+        month = f"{r.month.year}年{r.month.month}月"
+        ev = {"cadre_id": cid, "month": r.month, "due_date": r.due_date, "workdays_overdue": int(r.workdays_overdue),
+              "source": "gold/fct_cadre_duty_month"}
+        out.append(Alert("duty_record_reminder", "reminder", "cadre", str(cid),
+                         f"{name}（{month}）", r.due_date, [cadre_recipient(cid, name, domain)], ev,
+                         facts={"name": name, "unit": unit, "month": month, "due_date": r.due_date,
+                                "workdays_overdue": int(r.workdays_overdue), "due_workday": due_workday}))
     return out
 
 

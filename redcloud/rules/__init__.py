@@ -15,6 +15,7 @@ who is 在册                             membership status (vocab.ON_ROLL)     
 帮扶 督办预警                            ``project_warning_days``                    gold fct_project_lifecycle / fct_project_status
 帮扶 逾期注销 (自动注销)                 ``project_expire_after_days``               gold fct_project_lifecycle / fct_project_status
 党费 paid on time                       ``dues_grace_days``                         gold fct_member_month.dues_on_time
+岗位责任工作记实 due (四位一体)            ``duty_record_due_workday``                 gold fct_cadre_duty_month.record_missing
 =====================================  ==========================================  =========================
 """
 
@@ -39,6 +40,7 @@ class Rules(BaseModel):
     project_warning_days: int        # 督办预警 this many days before a 帮扶 deadline
     project_expire_after_days: int   # an open project is 逾期注销 this many days after its deadline
     dues_grace_days: int             # 党费 on time when paid within this many days after the month
+    duty_record_due_workday: int     # a month's 岗位责任工作记实 is due on this working day of the next month
     sanhui_required: dict[str, int]  # 三会一课 meetings required per quarter, by meeting type
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -55,6 +57,9 @@ class Rules(BaseModel):
         if unknown:
             raise ValueError(f"[rules] sanhui_required: {sorted(unknown)} are not 三会一课 meeting types "
                              f"({', '.join(vocab.SANHUI_YIKE)})")
+        if not 1 <= self.duty_record_due_workday <= 15:
+            raise ValueError(f"[rules] duty_record_due_workday must be a working day of the month (1-15), "
+                             f"not {self.duty_record_due_workday}")
         for name in ("learning_escalate_after", "village_reminder_after"):
             if getattr(self, name) < 1:
                 raise ValueError(f"[rules] {name} must be at least 1, not {getattr(self, name)}")

@@ -77,6 +77,7 @@ ALERT_RULES = {
     "project_closure": "帮扶项目自动注销",
     "project_report": "帮扶项目信息报送",
     "village_reminder": "驻村每日工作记实提醒",
+    "duty_record_reminder": "岗位责任工作记实补报提醒",
 }
 ALERT_LEVELS = {"reminder": "提醒", "warning": "预警", "escalation": "督办", "closure": "注销", "report": "报送"}
 

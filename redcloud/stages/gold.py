@@ -26,7 +26,7 @@ def _min_date(df, col: str) -> dt.date | None:
 # every table the stage writes, in the order it writes them
 TABLES = ("dim_organization", "dim_member", "fct_member_month", "fct_meeting_signals", "fct_branch_month",
           "fct_branch_quarter", "fct_learning_daily", "fct_village_work_daily", "fct_project_lifecycle",
-          "fct_project_status", "fct_cadre_year")
+          "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month")
 
 
 def run(ctx: RunContext, only: set[str] | None = None) -> dict:
@@ -90,10 +90,26 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
           X.fct_project_lifecycle.__doc__)
     write("fct_project_status", X.fct_project_status(s("poverty_projects"), g("fct_project_lifecycle"), day),
           X.fct_project_status.__doc__)
+    ironcage, ironcage_since, ic_keys = None, None, None
+    if all(lake.exists("silver", t) for t in ("power_operations", "complaints", "duty_records", "person_links",
+                                              "persons")):
+        ic_keys = X.ironcage_cadre_keys(s("person_links"), s("persons")).cache()
+        ironcage = X.ironcage_cadre_year(s("power_operations"), s("complaints"), s("duty_records"), ic_keys, day)
+        firsts = [x for x in (_min_date(s("power_operations"), "received_at"), _min_date(s("duty_records"), "duty_month"))
+                  if x is not None]
+        ironcage_since = min(firsts).year if firsts else None
     write("fct_cadre_year", X.fct_cadre_year(s("cadres"), links, g("fct_learning_daily"), s("meeting_attendance"),
                                              s("meetings"), s("cadre_assessments"), s("cadre_discipline"), posts,
-                                             g("fct_village_work_daily"), s("poverty_projects"), day, first_year),
+                                             g("fct_village_work_daily"), s("poverty_projects"), day, first_year,
+                                             ironcage, ironcage_since),
           X.fct_cadre_year.__doc__)
+    if ic_keys is not None:
+        duty_since = _min_date(s("duty_records"), "duty_month")
+        if duty_since is not None and duty_since <= day:
+            duty_cal = X.calendar_frame(spark, X.first_known_day(duty_since.replace(day=1), day), day)
+            write("fct_cadre_duty_month", X.fct_cadre_duty_month(s("duty_records"), ic_keys, posts, duty_cal, day, rules),
+                  X.fct_cadre_duty_month.__doc__)
+        ic_keys.unpersist()
     calendar.unpersist()
     links.unpersist()
     return {"tables": out, "calendar_start": cal_start.isoformat(), "learning_since": str(learning_since),

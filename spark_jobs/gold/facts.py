@@ -9,6 +9,8 @@ Tables (each function's docstring states its grain and columns):
   and the running count of consecutive missed working days (what reminders/escalation read).
 - ``fct_cadre_year``: one row per cadre and year: duty-related inputs of the cadre evaluation model
   and the assessment grade (the label).
+- ``fct_cadre_duty_month``: one row per cadre and month of 四位一体 岗位责任工作记实: targets, completion
+  (month and year to date) and whether the month's 记实 is missing past its due working day.
 - ``fct_village_work_daily``: one row per 驻村 assignment and working day of its active window.
 - ``fct_project_status``: one row per 帮扶 project: status as of the logical date.
 
@@ -578,9 +580,127 @@ def fct_project_status(projects: DataFrame, lifecycle: DataFrame, as_of: dt.date
 # cadre-year
 # ---------------------------------------------------------------------------------------------
 
+def ironcage_cadre_keys(person_links: DataFrame, persons: DataFrame) -> DataFrame:
+    """(identity_key, cadre_id): 数据铁笼 identities that identity fusion linked to exactly one person who
+    is a cadre (``status = 'linked'``); ambiguous or unlinked records never reach a cadre."""
+    pl = person_links.where((F.col("source") == "ironcage") & (F.col("status") == "linked"))
+    pc = persons.where(F.col("cadre_id").isNotNull()).select("person_key", F.col("cadre_id").cast("long"))
+    return (pl.join(pc, "person_key").select(F.col("source_key").alias("identity_key"), "cadre_id")
+            .dropDuplicates(["identity_key"]))
+
+
+def ironcage_cadre_year(power_operations: DataFrame, complaints: DataFrame, duty_records: DataFrame,
+                        keys: DataFrame, as_of: dt.date) -> DataFrame:
+    """cadre_id x year of the 数据铁笼 records linked to a cadre (by the year received / recorded, up to as_of).
+
+    - ``ironcage_items_handled``: operations received; ``ironcage_overdue_items``: 办结 after the deadline,
+      or still open with the deadline passed by the end of as_of (the rule of the 权力运行 mart);
+      ``ironcage_timely_rate``: on time / (on time + overdue), NULL when none is decided yet;
+    - ``ironcage_complaints``: complaints about the cadre as handler;
+    - 岗位责任工作记实 (四位一体 绩): ``duty_targets``, ``duty_completed`` (summed over the months),
+      ``duty_target_completion_rate`` = completed / targets, ``duty_review_score`` (mean monthly 考评得分).
+    """
+    end = F.lit(as_of + dt.timedelta(days=1)).cast("timestamp")
+    k = keys.select("identity_key", "cadre_id")
+    po = (_alive(power_operations).where(F.col("received_at") < end).join(k, "identity_key")
+          .withColumn("_done", F.col("completed_at").isNotNull() & (F.col("completed_at") < end)))
+    late = (F.col("_done") & (F.col("completed_at") > F.col("deadline"))) | (~F.col("_done") & (F.col("deadline") < end))
+    ontime = F.col("_done") & (F.col("completed_at") <= F.col("deadline"))
+    ops = po.groupBy("cadre_id", F.year("received_at").alias("year")).agg(
+        F.count("*").alias("ironcage_items_handled"), F.sum(late.cast("long")).alias("ironcage_overdue_items"),
+        F.sum(ontime.cast("long")).alias("_ontime"))
+    cp = (_alive(complaints).where(F.col("received_at") < end).join(k, "identity_key")
+          .groupBy("cadre_id", F.year("received_at").alias("year")).agg(F.count("*").alias("ironcage_complaints")))
+    du = (_alive(duty_records).where(F.col("duty_month") <= F.lit(as_of)).join(k, "identity_key")
+          .groupBy("cadre_id", F.year("duty_month").alias("year")).agg(
+              F.sum("target_count").cast("long").alias("duty_targets"),
+              F.sum("completed_count").cast("long").alias("duty_completed"),
+              F.avg("review_score").alias("duty_review_score")))
+    out = ops.join(cp, ["cadre_id", "year"], "full").join(du, ["cadre_id", "year"], "full")
+    decided = F.col("_ontime") + F.col("ironcage_overdue_items")
+    return out.select(
+        "cadre_id", F.col("year").cast("int").alias("year"), "ironcage_items_handled",
+        F.when(decided > 0, F.col("_ontime") / decided).alias("ironcage_timely_rate"), "ironcage_overdue_items",
+        "ironcage_complaints", "duty_targets", "duty_completed",
+        F.when(F.col("duty_targets") > 0, F.col("duty_completed") / F.col("duty_targets"))
+        .alias("duty_target_completion_rate"), "duty_review_score")
+
+
+def duty_due_dates(calendar: DataFrame, nth_workday: int) -> DataFrame:
+    """(month, due_date): a month's 岗位责任工作记实 is due on the ``nth_workday``-th working day of the
+    next month (official calendar, 调休 included); months whose due day is past the calendar have none."""
+    wd = calendar.where(F.col("is_workday")).select("cal_date")
+    w = Window.partitionBy(F.trunc("cal_date", "MM")).orderBy("cal_date")
+    return (wd.withColumn("_n", F.row_number().over(w)).where(F.col("_n") == nth_workday)
+            .select(F.add_months(F.trunc("cal_date", "MM"), -1).alias("month"), F.col("cal_date").alias("due_date")))
+
+
+def fct_cadre_duty_month(duty_records: DataFrame, keys: DataFrame, post_history: DataFrame, calendar: DataFrame,
+                         as_of: dt.date, rules: Rules) -> DataFrame:
+    """四位一体 岗位责任工作记实 by cadre and month: the 年度目标分解 sets each month's target tasks, the
+    monthly 记实 records what was completed and the 考评得分.
+
+    Grid: every cadre linked (identity fusion, ``keys`` from :func:`ironcage_cadre_keys`) to a 数据铁笼
+    identity with at least one duty record, and every month from the cadre's first record month to
+    the month of ``as_of`` in which the cadre held a post (cadre_post_history).
+
+    - ``targets``, ``completed``, ``completion_rate``, ``review_score`` of the month (NULL without a record);
+    - ``ytd_targets``, ``ytd_completed``, ``ytd_completion_rate``: the year up to and including the month;
+    - ``due_date``: the ``[rules] duty_record_due_workday``-th working day of the next month (official
+      calendar); ``record_missing``: no record and the due date has passed (on or before as_of);
+      ``workdays_overdue``: working days after the due date up to as_of while missing (0 otherwise);
+      ``reminder_due`` = ``record_missing`` (the 自流程化 reminder ``duty_record_reminder``).
+
+    Columns: cadre_id, month, year, unit_org_id (post held at the end of the month or on as_of),
+    record_count, targets, completed, completion_rate, review_score, ytd_targets, ytd_completed,
+    ytd_completion_rate, due_date, record_missing, workdays_overdue, reminder_due, as_of_date.
+    """
+    d = _d(as_of)
+    k = keys.select("identity_key", "cadre_id")
+    rec = (_alive(duty_records).where(F.col("duty_month") <= d).join(k, "identity_key")
+           .groupBy("cadre_id", F.trunc("duty_month", "MM").alias("month")).agg(
+               F.count("*").alias("record_count"), F.sum("target_count").cast("long").alias("targets"),
+               F.sum("completed_count").cast("long").alias("completed"), F.avg("review_score").alias("review_score")))
+    first = rec.groupBy("cadre_id").agg(F.min("month").alias("_first"))
+    months = first.select("cadre_id", F.explode(F.sequence("_first", F.trunc(d, "MM"), F.expr("interval 1 month")))
+                          .alias("month"))
+    months = months.withColumn("_asof", F.least(F.last_day("month"), d))
+    pos = post_history.select(F.col("cadre_id").alias("_cid"), "valid_from", "valid_to", "unit_org_id",
+                              F.col("valid_from").alias("_vf"))
+    held = (months.join(pos, (F.col("cadre_id") == F.col("_cid")) & (F.col("_vf") <= F.col("_asof"))
+                        & (F.col("valid_to").isNull() | (F.col("valid_to") > F.col("month"))))
+            .withColumn("_at_end", _within(F.col("_asof")).cast("int")))
+    w_unit = Window.partitionBy("cadre_id", "month").orderBy(F.col("_at_end").desc(), F.col("valid_from").desc())
+    grid = (held.withColumn("_rn", F.row_number().over(w_unit)).where("_rn = 1")
+            .select("cadre_id", "month", "unit_org_id"))
+    out = grid.join(rec, ["cadre_id", "month"], "left").withColumn("year", F.year("month"))
+    w_ytd = Window.partitionBy("cadre_id", "year").orderBy("month").rowsBetween(Window.unboundedPreceding, 0)
+    out = (out.withColumn("ytd_targets", F.sum(F.coalesce("targets", F.lit(0))).over(w_ytd))
+           .withColumn("ytd_completed", F.sum(F.coalesce("completed", F.lit(0))).over(w_ytd)))
+    wd = calendar.where(F.col("is_workday")).select("cal_date")
+    wd_no = wd.withColumn("_wd_no", F.row_number().over(Window.orderBy("cal_date")))
+    today_no = wd_no.where(F.col("cal_date") <= d).agg(F.max("_wd_no").alias("_today_no"))
+    due = (duty_due_dates(calendar, rules.duty_record_due_workday)
+           .join(wd_no.select(F.col("cal_date").alias("due_date"), "_wd_no"), "due_date"))
+    out = out.join(F.broadcast(due), "month", "left").crossJoin(F.broadcast(today_no))
+    missing = F.col("record_count").isNull() & F.col("due_date").isNotNull() & (F.col("due_date") <= d)
+    return out.select(
+        "cadre_id", "month", F.col("year").cast("int").alias("year"), "unit_org_id",
+        F.coalesce(F.col("record_count"), F.lit(0)).cast("long").alias("record_count"),
+        "targets", "completed",
+        F.when(F.col("targets") > 0, F.col("completed") / F.col("targets")).alias("completion_rate"),
+        "review_score", F.col("ytd_targets").cast("long").alias("ytd_targets"),
+        F.col("ytd_completed").cast("long").alias("ytd_completed"),
+        F.when(F.col("ytd_targets") > 0, F.col("ytd_completed") / F.col("ytd_targets")).alias("ytd_completion_rate"),
+        "due_date", missing.alias("record_missing"),
+        F.when(missing, F.col("_today_no") - F.col("_wd_no")).otherwise(F.lit(0)).cast("int").alias("workdays_overdue"),
+        missing.alias("reminder_due"), d.alias("as_of_date"))
+
+
 def fct_cadre_year(cadres: DataFrame, links: DataFrame, learning_daily: DataFrame, attendance: DataFrame,
                    meetings: DataFrame, assessments: DataFrame, discipline: DataFrame, post_history: DataFrame,
-                   village_daily: DataFrame, projects: DataFrame, as_of: dt.date, first_year: int) -> DataFrame:
+                   village_daily: DataFrame, projects: DataFrame, as_of: dt.date, first_year: int,
+                   ironcage: DataFrame | None = None, ironcage_since: int | None = None) -> DataFrame:
     """One row per cadre and year from ``first_year`` to the year of ``as_of`` in which the cadre
     held a post (cadre_post_history) or was assessed: inputs of the cadre evaluation model.
 
@@ -596,9 +716,12 @@ def fct_cadre_year(cadres: DataFrame, links: DataFrame, learning_daily: DataFram
     - counts are 0 when nothing happened and NULL for a year before the source's first record
       (e.g. meetings before the app recorded any), so a model never reads "no data" as "none";
     - ``assessment_grade``: the annual grade (优秀/称职/基本称职/不称职; the label, NULL while pending);
-    - 数据铁笼 inputs, NULL until identity fusion links handlers to cadres (filled by that work):
-      ``ironcage_items_handled``, ``ironcage_timely_rate``, ``ironcage_overdue_items``,
-      ``ironcage_complaints``, ``duty_target_completion_rate``.
+    - 数据铁笼 inputs (``ironcage``, from :func:`ironcage_cadre_year`; records reach a cadre only through
+      identity fusion): ``ironcage_items_handled``, ``ironcage_timely_rate``, ``ironcage_overdue_items``,
+      ``ironcage_complaints``, and 岗位责任工作记实 ``duty_targets``, ``duty_completed``,
+      ``duty_target_completion_rate``, ``duty_review_score``; counts are 0 from ``ironcage_since`` (the
+      year of the first export) on, NULL before it and when no 数据铁笼 data is given; rates NULL
+      when nothing was due.
 
     Columns: cadre_id, year, member_id, link_method, rank, position, unit_org_id (post held at the
     end of the year or on as_of), the inputs above, year_complete, as_of_date.
@@ -665,6 +788,17 @@ def fct_cadre_year(cadres: DataFrame, links: DataFrame, learning_daily: DataFram
            .withColumn("projects_due", zero_if("projects_due", yr_in("_cov_proj")))
            .withColumn("projects_completed_on_time", zero_if("projects_completed_on_time", yr_in("_cov_proj"))))
     null = lambda t: F.lit(None).cast(t)  # noqa: E731
+    ic_cols = {"ironcage_items_handled": "long", "ironcage_timely_rate": "double", "ironcage_overdue_items": "long",
+               "ironcage_complaints": "long", "duty_targets": "long", "duty_completed": "long",
+               "duty_target_completion_rate": "double", "duty_review_score": "double"}
+    if ironcage is None:
+        for c, t in ic_cols.items():
+            out = out.withColumn(c, null(t))
+    else:
+        out = out.join(ironcage.select(*k, *ic_cols), k, "left")
+        since = F.col("year") >= F.lit(ironcage_since if ironcage_since is not None else first_year)
+        for c in ("ironcage_items_handled", "ironcage_overdue_items", "ironcage_complaints"):
+            out = out.withColumn(c, zero_if(c, since))
     return out.select(
         "cadre_id", "year", "member_id", "link_method", "rank", "position", "unit_org_id",
         "learning_days_required", "learning_days_answered",
@@ -675,7 +809,5 @@ def fct_cadre_year(cadres: DataFrame, links: DataFrame, learning_daily: DataFram
         .alias("meeting_attendance_rate"),
         "village_workdays", "village_record_days", "projects_due", "projects_completed_on_time", "discipline_count",
         "assessment_grade",
-        null("long").alias("ironcage_items_handled"), null("double").alias("ironcage_timely_rate"),
-        null("long").alias("ironcage_overdue_items"), null("long").alias("ironcage_complaints"),
-        null("double").alias("duty_target_completion_rate"),
+        *[F.col(c).cast(t).alias(c) for c, t in ic_cols.items()],
         (F.col("_y1") <= d).alias("year_complete"), d.alias("as_of_date"))

@@ -120,6 +120,8 @@ def test_stage_on_the_city_lake_reads_gold_and_delivers(city_lake, smtp_sink):
     assert report["counts"] == now.state.value_counts().reindex(list(report["counts"]), fill_value=0).to_dict()
     vd = lake.pandas("gold", "fct_village_work_daily", ["reminder_due"], filters=[("work_date", "=", day)])
     assert (cur["rule"] == "village_reminder").sum() == int(vd.reminder_due.sum())
+    dm = lake.pandas("gold", "fct_cadre_duty_month", ["cadre_id", "month", "reminder_due"])
+    assert (cur["rule"] == "duty_record_reminder").sum() == int(dm.reminder_due.sum()) > 0   # planted missing 记实
     assert len(cur) > 0
     for r in a.itertuples():
         ev = json.loads(r.evidence)

@@ -351,6 +351,18 @@ def test_app_routes_serve_gold_and_marts_within_scope(client, world):
     assert fair["total"] == fairness_rows > 0 and {x["attribute"] for x in fair["items"]} == {"gender", "ethnicity", "age_band"}
     _error(client.get("/api/v1/statistics/cadre-evaluation-fairness", headers=tok(world["a"])), 403, "city_scope_required")
 
+    with snapshot.connect() as con:   # 四位一体 记实: a county sees its own units' rows, the city all of them
+        duty_all, duty_a, missing_a = con.execute(
+            """select count(*), count(*) filter (where list_contains(o.path, ?)),
+                      coalesce(sum(t.records_missing) filter (where list_contains(o.path, ?)), 0)
+               from mart_duty_targets_monthly t join dim_organization o on o.org_id = t.unit_org_id""",
+            [world["a"], world["a"]]).fetchone()
+    duty = client.get("/api/v1/statistics/duty-targets", params={"limit": 500}, headers=tok(world["a"])).json()
+    assert duty["total"] == duty_a > 0 and duty_all > duty_a
+    pages = [client.get("/api/v1/statistics/duty-targets", params={"limit": 500, "offset": o},
+                        headers=tok(world["a"])).json()["items"] for o in range(0, duty_a, 500)]
+    assert sum(x["records_missing"] for p in pages for x in p) == missing_a
+
     mt = client.get(f"/api/v1/members/{member}/timeline", params={"limit": 1000}, headers=tok(world["a"])).json()
     assert [x["event_date"] for x in mt["items"] if x["event_type"] == "入党"] == [join_date.isoformat()]
     assert sum(x["event_type"] == "月度记实" for x in mt["items"]) == months == mt["total"] - 1 - sum(

@@ -134,6 +134,30 @@ def test_department_overdue_rate_matches_silver(first_build, lake):
     assert 0 < expected < 1
 
 
+def test_duty_targets_month_matches_silver_and_the_planted_missing_records(first_build, lake, city):
+    """四位一体: November's target tasks and completions, recounted from silver 记实 through the identity
+    links; the 记实 reported missing are exactly the planted ones of cadres in the system."""
+    pl = _read(lake, "silver", "person_links")
+    persons = _read(lake, "silver", "persons")[["person_key", "cadre_id"]].dropna()
+    keys = (pl[(pl.source == "ironcage") & (pl.status == "linked")].merge(persons, on="person_key")
+            [["source_key", "cadre_id"]].rename(columns={"source_key": "identity_key"}))
+    du = _read(lake, "silver", "duty_records")
+    du = du[~du.is_deleted.fillna(False)].merge(keys, on="identity_key")
+    month = dt.date(2025, 11, 1)
+    posts = _read(lake, "silver", "cadre_post_history")
+    held = posts[(posts.valid_from <= dt.date(2025, 11, 30)) & (posts.valid_to.isna() | (posts.valid_to > month))]
+    nov = du[(pd.to_datetime(du.duty_month).dt.date == month) & du.cadre_id.isin(held.cadre_id)]
+    mart = _read(lake, "marts", "mart_duty_targets_monthly")
+    m = mart[mart.month == month]
+    assert len(m) > 3 and m.targets.sum() == nov.target_count.sum() and m.completed.sum() == nov.completed_count.sum()
+    assert m.records_filed.sum() == nov.cadre_id.nunique()
+    faults = pd.read_parquet(city / "truth" / "faults.parquet")
+    planted = faults[(faults.fault == "missing_duty_record") & faults.record_key.str.endswith("|2025-11-01")]
+    cadres = {int(k.split("|")[0]) for k in planted.record_key}
+    in_system = cadres & set(held.cadre_id) & set(du[pd.to_datetime(du.duty_month).dt.date < month].cadre_id)
+    assert len(in_system) > 0 and m.records_missing.sum() == len(in_system)   # due 2025-12-05, D2 is past it
+
+
 SELECT = [f"+{m}" for m in INCREMENTAL]   # the incremental marts and what they build on
 
 

@@ -172,7 +172,7 @@ def test_learning_daily_streaks_equal_a_pandas_recomputation(spark, city_run):
         assert row.learning_longest_miss_streak == best
 
 
-def test_cadre_year_carries_the_grade_label_and_fusion_placeholders(spark, city_run):
+def test_cadre_year_carries_the_grade_label_and_no_empty_column(spark, city_run):
     cy = _pd(spark, "gold", "fct_cadre_year")
     assert not cy.duplicated(["cadre_id", "year"]).any()
     grades = _pd(spark, "silver", "cadre_assessments", "cadre_id", "assess_year", "grade")
@@ -184,9 +184,39 @@ def test_cadre_year_carries_the_grade_label_and_fusion_placeholders(spark, city_
     linked = cy[cy.member_id.notna() & (cy.year == 2025)]
     assert len(linked) > 0.8 * cy[cy.year == 2025].cadre_id.nunique()
     assert linked.meetings_expected.gt(0).mean() > 0.9 and linked.learning_days_required.gt(0).mean() > 0.9
-    for col in ("ironcage_items_handled", "ironcage_timely_rate", "ironcage_overdue_items", "ironcage_complaints",
-                "duty_target_completion_rate"):   # filled when identity fusion reaches gold (issue: models)
-        assert col in cy.columns and cy[col].isna().all()
+    assert not [c for c in cy.columns if cy[c].isna().all()], "fct_cadre_year has an all-NULL column"
+
+
+def test_cadre_year_ironcage_inputs_equal_a_pandas_recount_from_silver(spark, city_run):
+    """四位一体 绩 and 数据铁笼 inputs: recounted here from silver through the identity links."""
+    cy = _pd(spark, "gold", "fct_cadre_year").set_index(["cadre_id", "year"])
+    pl = _pd(spark, "silver", "person_links", "source", "source_key", "person_key", "status")
+    persons = _pd(spark, "silver", "persons", "person_key", "cadre_id").dropna()
+    keys = (pl[(pl.source == "ironcage") & (pl.status == "linked")].merge(persons, on="person_key")
+            .rename(columns={"source_key": "identity_key"})[["identity_key", "cadre_id"]])
+    du = _pd(spark, "silver", "duty_records", "identity_key", "duty_month", "target_count", "completed_count",
+             "review_score", "is_deleted")
+    du = du[~du.is_deleted.fillna(False)].merge(keys, on="identity_key")
+    du["year"] = pd.to_datetime(du.duty_month).dt.year
+    exp = du.groupby(["cadre_id", "year"]).agg(t=("target_count", "sum"), c=("completed_count", "sum"),
+                                               s=("review_score", "mean"))
+    po = _pd(spark, "silver", "power_operations", "identity_key", "received_at", "deadline", "completed_at", "is_deleted")
+    po = po[~po.is_deleted.fillna(False)].merge(keys, on="identity_key")
+    end = pd.Timestamp(D2 + dt.timedelta(days=1))
+    done = po.completed_at.notna() & (po.completed_at < end)
+    po["late"] = (done & (po.completed_at > po.deadline)) | (~done & (po.deadline < end))
+    po["year"] = po.received_at.dt.year
+    ops = po.groupby(["cadre_id", "year"]).agg(n=("late", "size"), late=("late", "sum"))
+    assert len(exp) > 20 and len(ops) > 20
+    got = cy.reindex(exp.index)
+    assert got.duty_targets.tolist() == exp.t.tolist() and got.duty_completed.tolist() == exp.c.tolist()
+    assert got.duty_target_completion_rate.round(9).tolist() == (exp.c / exp.t).round(9).tolist()
+    assert got.duty_review_score.round(6).tolist() == exp.s.round(6).tolist()
+    got = cy.reindex(ops.index).dropna(subset=["ironcage_items_handled"])
+    assert len(got) > 0.9 * len(ops)   # cadre-years without a post or grade have no row
+    ops = ops.loc[got.index]
+    assert got.ironcage_items_handled.tolist() == ops.n.tolist()
+    assert got.ironcage_overdue_items.tolist() == ops.late.tolist()
 
 
 def test_village_work_and_project_status(spark, city_run):

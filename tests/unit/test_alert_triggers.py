@@ -125,3 +125,18 @@ def test_village_reminder_and_timeline():
         ("工作记实", len(days) - 2), ("提醒", 1), ("未记实", 2), ("派驻开始", 1), ("派驻结束", 1)]
     assert "调休" in tl[tl["event_date"] == D("2025-09-28")]["detail"].iloc[0]
     assert tl[tl["event_type"] == "提醒"]["event_date"].tolist() == [D("2025-10-09")]
+
+
+def test_duty_record_reminder_one_per_cadre_and_month_with_its_due_day():
+    from redcloud.alerts import outbox
+
+    rows = pd.DataFrame({"cadre_id": [3, 3], "month": [D("2025-08-01"), D("2025-09-01")], "unit_org_id": [10, 10],
+                         "due_date": [D("2025-09-05"), D("2025-10-14")], "workdays_overdue": [30, 4],
+                         "reminder_due": [True, True]})
+    got = triggers.duty_alerts(rows, {3: "王五"}, {10: "某局机关党支部"}, 5, DOMAIN)
+    assert [(a.rule, a.subject_type, a.subject_id, a.since) for a in got] == [
+        ("duty_record_reminder", "cadre", "3", D("2025-09-05")), ("duty_record_reminder", "cadre", "3", D("2025-10-14"))]
+    assert len({a.alert_id for a in got}) == 2 and got[1].recipients[0].address == f"cadre-3@{DOMAIN}"
+    subj, body = outbox.render(got[1], "王五", "self", D("2025-10-20"))
+    assert "2025年9月岗位责任工作记实尚未填报" in subj
+    assert "2025-10-14（次月第5个工作日）" in body and "已超过4个工作日" in body

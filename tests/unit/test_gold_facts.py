@@ -141,6 +141,72 @@ def test_cadre_year_learning_inputs_from_the_daily_fact(learning_unit, spark):
         assert col in out.columns and out[col].isna().all()
 
 
+def test_cadre_year_ironcage_inputs_reach_only_linked_cadres(spark):
+    """数据铁笼 records count for a cadre only through a linked identity; overdue = late, or open past the
+    deadline at the end of as_of; the duty completion rate sums targets over the months."""
+    as_of = D(2025, 10, 17)
+    links = spark.createDataFrame([("ironcage", "d1|张三|-", "p1", "linked"), ("ironcage", "d1|李四|-", "p2", "ambiguous"),
+                                   ("web", "x", "p1", "linked")],
+                                  "source string, source_key string, person_key string, status string")
+    persons = spark.createDataFrame([("p1", 1), ("p2", 2)], "person_key string, cadre_id long")
+    keys = G.ironcage_cadre_keys(links, persons)
+    assert sorted(map(tuple, keys.collect())) == [("d1|张三|-", 1)]
+    po = spark.createDataFrame(_alive([
+        ("o1", "d1|张三|-", TS(2025, 3, 1, 9), TS(2025, 3, 10, 17), TS(2025, 3, 9, 10)),    # on time
+        ("o2", "d1|张三|-", TS(2025, 4, 1, 9), TS(2025, 4, 10, 17), TS(2025, 4, 12, 10)),   # late
+        ("o3", "d1|张三|-", TS(2025, 10, 1, 9), TS(2025, 10, 16, 17), None),                # open, deadline passed
+        ("o4", "d1|张三|-", TS(2025, 10, 15, 9), TS(2025, 10, 30, 17), None),               # open, not yet due
+        ("o5", "d1|张三|-", TS(2024, 5, 1, 9), TS(2024, 5, 2, 17), TS(2024, 5, 2, 9)),
+        ("o6", "d1|李四|-", TS(2025, 5, 1, 9), TS(2025, 5, 2, 17), None),                   # ambiguous: nobody's
+    ]), f"op_id string, identity_key string, received_at timestamp, deadline timestamp, completed_at timestamp, {META}")
+    cp = spark.createDataFrame(_alive([("c1", "d1|张三|-", TS(2025, 6, 1, 9)), ("c2", "d1|张三|-", TS(2025, 11, 1, 9))]),
+                               f"complaint_id string, identity_key string, received_at timestamp, {META}")
+    du = spark.createDataFrame(_alive([("r1", "d1|张三|-", D(2025, 1, 1), 10, 8, 80.0),
+                                       ("r2", "d1|张三|-", D(2025, 2, 1), 10, 10, 90.0)]),
+                               f"record_id string, identity_key string, duty_month date, target_count int, "
+                               f"completed_count int, review_score double, {META}")
+    ic = G.ironcage_cadre_year(po, cp, du, keys, as_of).toPandas().set_index(["cadre_id", "year"])
+    r = ic.loc[(1, 2025)]
+    assert (r.ironcage_items_handled, r.ironcage_overdue_items, r.ironcage_complaints) == (4, 2, 1)
+    assert r.ironcage_timely_rate == pytest.approx(1 / 3)          # o4 is not decided yet
+    assert (r.duty_targets, r.duty_completed, r.duty_target_completion_rate, r.duty_review_score) == (20, 18, 0.9, 85.0)
+    assert ic.loc[(1, 2024)].ironcage_timely_rate == 1.0 and 2 not in ic.index.get_level_values(0)
+
+
+def test_duty_month_record_due_on_the_nth_working_day_of_the_next_month(spark):
+    """四位一体 记实 of September 2025 is due on the 5th working day of October: 国庆 runs to Oct 8 and
+    Saturday Oct 11 is a 调休 working day, so the 5th is Oct 14; on Oct 20 it is 4 working days late."""
+    as_of = D(2025, 10, 20)
+    cal = G.calendar_frame(spark, D(2025, 7, 1), as_of)
+    keys = spark.createDataFrame([("k1", 1), ("k2", 2), ("k3", 3)], "identity_key string, cadre_id long")
+    recs = [("r1", "k1", D(2025, 7, 1), 10, 9, 90.0), ("r2", "k1", D(2025, 8, 1), 10, 5, 70.0),
+            ("r3", "k2", D(2025, 8, 1), 10, 8, 80.0), ("r4", "k2", D(2025, 9, 1), 10, 10, 95.0),
+            ("r5", "k2", D(2025, 10, 1), 12, 3, 60.0), ("r6", "k3", D(2025, 7, 1), 10, 10, 99.0),
+            ("r7", "kX", D(2025, 9, 1), 10, 10, 99.0)]                       # an unlinked identity: nobody's
+    duty = spark.createDataFrame(_alive(recs), f"record_id string, identity_key string, duty_month date, "
+                                               f"target_count int, completed_count int, review_score double, {META}")
+    posts = spark.createDataFrame([(1, D(2020, 1, 1), None, "乡科级正职", "局长", 34),
+                                   (2, D(2025, 8, 15), None, "乡科级副职", "副局长", 35),
+                                   (3, D(2020, 1, 1), D(2025, 8, 1), "乡科级副职", "副局长", 34)], S_POST_HIST)
+    out = G.fct_cadre_duty_month(duty, keys, posts, cal, as_of, RULES).toPandas().set_index(["cadre_id", "month"])
+    assert RULES.duty_record_due_workday == 5
+    sep1 = out.loc[(1, D(2025, 9, 1))]
+    assert sep1.due_date == D(2025, 10, 14) and sep1.record_missing and sep1.workdays_overdue == 4 and sep1.reminder_due
+    assert out.loc[(1, D(2025, 8, 1))].due_date == D(2025, 9, 5) and not out.loc[(1, D(2025, 8, 1))].record_missing
+    oct1 = out.loc[(1, D(2025, 10, 1))]
+    assert pd.isna(oct1.due_date) and not oct1.record_missing      # due in November: not yet
+    # cadre 2 took the post on Aug 15: from August on; year to date through September
+    sep2 = out.loc[(2, D(2025, 9, 1))]
+    assert (sep2.ytd_targets, sep2.ytd_completed, sep2.ytd_completion_rate) == (20, 18, 0.9) and sep2.unit_org_id == 35
+    assert out.loc[(2, D(2025, 10, 1))].completion_rate == 0.25
+    # cadre 3 left on Aug 1: July only, nothing missing after
+    assert sorted(m for c, m in out.index if c == 3) == [D(2025, 7, 1)]
+    assert int(out.record_missing.sum()) == 1
+    later = G.fct_cadre_duty_month(duty, keys, posts, cal, as_of, RULES.replace(duty_record_due_workday=8)).toPandas()
+    row = later[(later.cadre_id == 1) & (later.month == D(2025, 9, 1))].iloc[0]
+    assert row.due_date == D(2025, 10, 17) and row.workdays_overdue == 1
+
+
 @pytest.fixture(scope="module")
 def meeting_unit(spark):
     cal = G.calendar_frame(spark, CAL_LO, CAL_HI)

@@ -1,4 +1,5 @@
 """The statistics marts (dbt) as org-scoped lists: organisational life by month, 驻村 work by month,
+四位一体 岗位责任工作记实 by unit and month,
 and the model marts (vitality and cadre evaluation by unit, branch archetypes, integrity flags —
 the last behind the ``integrity`` role) and the cadre model's fairness (city scope). Each list is one
 mart, filtered on its own columns."""
@@ -41,6 +42,14 @@ def village_work(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, month: Mont
     t = "mart_village_work"
     return _list(ctx, t, org_id, _filters(ctx, t, month=month, cadre_id=cadre_id),
                  ["-month", "record_rate", "assignment_id"], pg)
+
+
+@router.get("/duty-targets", response_model=Page,
+            summary="四位一体岗位责任工作记实（按单位、按月：目标任务、完成、年度进度、未按期填报）")
+def duty_targets(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, month: Month = None, year: Year = None) -> Page:
+    t = "mart_duty_targets_monthly"
+    return _list(ctx, t, org_id, _filters(ctx, t, month=month, year=year), ["-month", "-records_missing", "unit_org_id"],
+                 pg)
 
 
 @router.get("/vitality-by-unit", response_model=Page, summary="党员活力指数按单位汇总（按月）")

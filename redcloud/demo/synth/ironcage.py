@@ -178,6 +178,21 @@ def export_periods(start: np.datetime64, end: np.datetime64) -> list[tuple[str, 
     return out
 
 
+def without_missing_duty_records(duty: pd.DataFrame, end: np.datetime64, faults) -> pd.DataFrame:
+    """The duty records a department actually exports: about one cadre in 40 has not filed the 记实 of
+    one of the last three complete months (planted ``missing_duty_record``, keyed cadre_id|month).
+    Chosen by a hash of cadre and month, so no random stream of the city changes."""
+    months = duty.duty_month.to_numpy().astype("datetime64[M]")
+    last = end.astype("datetime64[M]") - 1     # the last complete month
+    recent = (months >= last - 2) & (months <= last)
+    h = (duty.cadre_id.to_numpy().astype(np.int64) * 2654435761 + months.astype(np.int64) * 97) % 120
+    gone = recent & (h == 0)
+    for cid, m in zip(duty.cadre_id.to_numpy()[gone], months[gone]):
+        faults.add("missing_duty_record", "ironcage", "duty_records", f"{int(cid)}|{m}-01",
+                   "岗位责任工作记实 of the month not filed")
+    return duty[~gone]
+
+
 def write_exports(rng: np.random.Generator, ic: IronCage, out: Path, start: np.datetime64, end: np.datetime64,
                   faults) -> list[dict]:
     """Write the export files; return a manifest row per file. Plants a malformed row, an encoding error
@@ -189,6 +204,7 @@ def write_exports(rng: np.random.Generator, ic: IronCage, out: Path, start: np.d
     comp = po.completed_at.to_numpy().astype("datetime64[D]")
     c_recv = ic.complaints.received_at.to_numpy().astype("datetime64[D]")
     periods = export_periods(start, end)
+    duty = without_missing_duty_records(ic.duty_records, end, faults)
     malformed_done = encoding_done = False
     for pi, (label, lo, hi) in enumerate(periods):
         as_of = (hi + D).astype("datetime64[s]")
@@ -205,8 +221,8 @@ def write_exports(rng: np.random.Generator, ic: IronCage, out: Path, start: np.d
         kinds = {
             "power_operations": part,
             "complaints": ic.complaints[(c_recv >= lo) & (c_recv <= hi)],
-            "duty_records": ic.duty_records[(ic.duty_records.duty_month.to_numpy().astype("datetime64[D]") >= lo)
-                                            & (ic.duty_records.duty_month.to_numpy().astype("datetime64[D]") <= hi)],
+            "duty_records": duty[(duty.duty_month.to_numpy().astype("datetime64[D]") >= lo)
+                                 & (duty.duty_month.to_numpy().astype("datetime64[D]") <= hi)],
         }
         for ki, (kind, df) in enumerate(kinds.items()):
             if df.empty:
