@@ -124,4 +124,22 @@ SUITES: dict[str, TableSuite] = {
         *a_at_least_b("due_date", "month"),
     ], description="One row per cadre and month of 四位一体 岗位责任工作记实: targets, completion, the due "
                    "working day and whether the 记实 is missing."),
+    "fct_unit_leadership": TableSuite("gold", "fct_unit_leadership", ["unit_org_id", "snapshot_date"], [
+        *min_rows(1),
+        *not_null("unit_org_id", "snapshot_date", "quarter", "is_current", "leaders", "chiefs", "deputies",
+                  "women", "minorities", "has_chief", "vacancy_workdays", "vacancy_overdue", "as_of_date"),
+        *compound_unique(["unit_org_id", "snapshot_date"], alive_only=False, check="key_unique"),
+        *between("avg_age", 18, 80),
+        *between("vacancy_workdays", 0, None),
+        *a_at_least_b("leaders", "chiefs"),
+        *a_at_least_b("leaders", "women"),
+        *a_at_least_b("snapshot_date", "chief_vacant_since"),
+    ], description="One row per unit and snapshot (quarter ends, the logical date): the 领导班子's size, "
+                   "age structure, women and minority cadres, and its 正职 vacancy in working days."),
+    "fct_cadre_change": TableSuite("gold", "fct_cadre_change", ["cadre_id", "change_date", "change_type"], [
+        *min_rows(1),
+        *not_null("cadre_id", "change_date", "quarter", "change_type", "unit_org_id", "as_of_date"),
+        *compound_unique(["cadre_id", "change_date", "change_type"], alive_only=False, check="key_unique"),
+        *in_set("change_type", vocab.CADRE_CHANGE_TYPES),
+    ], description="One row per cadre and change of post: 任职, 晋升, 降职, 交流, 岗位调整, 免职."),
 }

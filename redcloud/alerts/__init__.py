@@ -103,6 +103,11 @@ def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
         inp["duty"] = lake.pandas("gold", "fct_cadre_duty_month", [
             "cadre_id", "month", "unit_org_id", "due_date", "workdays_overdue", "reminder_due"],
             filters=[("reminder_due", "=", True)])
+    inp["leadership"] = None
+    if lake.exists("gold", "fct_unit_leadership"):
+        inp["leadership"] = lake.pandas("gold", "fct_unit_leadership", [
+            "unit_org_id", "chief_vacant_since", "vacancy_workdays", "leaders", "vacancy_overdue"],
+            filters=[("snapshot_date", "=", day), ("vacancy_overdue", "=", True)])
     return inp
 
 
@@ -141,6 +146,9 @@ def evaluate(ctx: RunContext, inp: dict) -> tuple[list[Alert], set[str], pd.Data
     if inp.get("duty") is not None:
         alerts += triggers.duty_alerts(inp["duty"], names, org_names, ctx.rules.duty_record_due_workday, dom)
         evaluated.add("duty_record_reminder")
+    if inp.get("leadership") is not None:
+        alerts += triggers.leadership_alerts(inp["leadership"], org_names, office, ctx.rules.leadership_vacancy_workdays)
+        evaluated.add("leadership_vacancy")
     return alerts, evaluated, timeline
 
 

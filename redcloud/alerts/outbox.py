@@ -96,6 +96,11 @@ def render(alert: Alert, recipient_name: str, role: str, day: dt.date) -> tuple[
         body = (f"{f['name']}同志：\n\n您（{f['unit']}）{f['month']}的岗位责任工作记实应于{_d(f['due_date'])}"
                 f"（次月第{f['due_workday']}个工作日）前填报，至{day.isoformat()}已超过{f['workdays_overdue']}个工作日"
                 f"仍未填报。请尽快在数据铁笼系统中补报当月目标任务完成情况。")
+    elif alert.rule == "leadership_vacancy":
+        subj = f"{tag}{f['unit']}领导班子正职已空缺{f['workdays']}个工作日"
+        body = (f"{recipient_name}：\n\n{f['unit']}领导班子自{_d(f['since'])}起无正职在岗（现有班子成员{f['leaders']}人），"
+                f"至{day.isoformat()}已空缺{f['workdays']}个工作日，超过{f['limit']}个工作日的配备时限。"
+                f"请组织部门研究配备人选，必要时明确临时主持工作的负责同志。")
     else:  # pragma: no cover - every rule has a text
         raise ValueError(alert.rule)
     return subj, body + sign

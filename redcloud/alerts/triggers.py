@@ -22,6 +22,9 @@ Alerts:
 - ``duty_record_reminder`` (reminder, 四位一体): ``fct_cadre_duty_month.reminder_due``: a month's
   岗位责任工作记实 missing past its due working day; one alert per cadre and month (``since`` = the
   due date), to the cadre, until the record arrives.
+- ``leadership_vacancy`` (warning, 班子): ``fct_unit_leadership.vacancy_overdue`` on the logical date:
+  a unit's 正职 post vacant for more than ``[rules] leadership_vacancy_workdays`` working days; one
+  alert per vacancy (``since`` = the day it began), to 市委党建办.
 """
 
 from __future__ import annotations
@@ -283,6 +286,22 @@ def duty_alerts(rows: pd.DataFrame, cadre_names: dict[int, str], unit_names: dic
                          f"{name}（{month}）", r.due_date, [cadre_recipient(cid, name, domain)], ev,
                          facts={"name": name, "unit": unit, "month": month, "due_date": r.due_date,
                                 "workdays_overdue": int(r.workdays_overdue), "due_workday": due_workday}))
+    return out
+
+
+def leadership_alerts(rows: pd.DataFrame, org_names: dict[int, str], party_office: Recipient,
+                      vacancy_days: int) -> list[Alert]:
+    """From ``gold/fct_unit_leadership`` rows of the logical date with ``vacancy_overdue`` (columns
+    unit_org_id, chief_vacant_since, vacancy_workdays, leaders): one warning per vacancy."""
+    out: list[Alert] = []
+    for r in rows.sort_values("unit_org_id").itertuples(index=False):
+        uid = int(r.unit_org_id)
+        unit = org_names.get(uid, f"单位{uid}")
+        ev = {"unit_org_id": uid, "chief_vacant_since": r.chief_vacant_since, "vacancy_workdays": int(r.vacancy_workdays),
+              "leaders": int(r.leaders), "source": "gold/fct_unit_leadership"}
+        out.append(Alert("leadership_vacancy", "warning", "org", str(uid), unit, r.chief_vacant_since, [party_office],
+                         ev, facts={"unit": unit, "since": r.chief_vacant_since, "workdays": int(r.vacancy_workdays),
+                                    "leaders": int(r.leaders), "limit": vacancy_days}))
     return out
 
 

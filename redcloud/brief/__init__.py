@@ -111,7 +111,7 @@ def collect(con, week: N.Week, *, top: int) -> dict:
 
 
 def decisions(data: dict, *, village_min: float, learning_drop_pts: float, warn_days: int,
-              min_level: str) -> list[dict]:
+              min_level: str, vacancy_days: int) -> list[dict]:
     """需要决策的事项: rules over the numbers. Each item names the footnotes of the numbers it uses."""
     v = data["values"]
     out = []
@@ -151,6 +151,11 @@ def decisions(data: dict, *, village_min: float, learning_drop_pts: float, warn_
         out.append(dict(text=f"本周 {sus} 场组织生活会议存在非工作日召开、签到雷同或申报人数超员等疑点，"
                              "建议组织部门抽查会议记录，防止组织生活形式化。",
                         refs=[v["suspicious_meetings"]["ref"], v["suspicious_meeting_branches"]["ref"]]))
+    vac = val("leadership_vacancies") or 0
+    if vac:
+        out.append(dict(text=f"{vac} 个领导班子正职空缺已超过 {vacancy_days} 个工作日（名单见“组织与党员”一节），"
+                             "建议组织部门抓紧研究配备人选，必要时明确临时主持工作的负责同志。",
+                        refs=[v["leadership_vacancies"]["ref"]] + ([v["leadership_gaps"]["ref"]] if "leadership_gaps" in v else [])))
     flags = val("integrity_flags") or 0
     if flags:
         out.append(dict(text=f"{flags} 名干部的廉政画像触发预警门限，建议纪检监察机关依规依纪核实（名单另行密送，不在本参考中列出）。",
@@ -222,7 +227,8 @@ def generate(settings: Settings, week: N.Week | str | None = None, day: dt.date 
         con.close()
     t_numbers = time.perf_counter() - t0
     items = decisions(data, village_min=s.village_record_rate_min, learning_drop_pts=s.learning_rate_drop_pts,
-                      warn_days=warn_days, min_level=settings.rules.learning_min_level)
+                      warn_days=warn_days, min_level=settings.rules.learning_min_level,
+                      vacancy_days=settings.rules.leadership_vacancy_workdays)
     generated_at = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
     html = build_html(data, items, generated_at, warn_days=warn_days, village_min=s.village_record_rate_min,
                       min_level=settings.rules.learning_min_level)

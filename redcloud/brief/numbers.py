@@ -185,6 +185,23 @@ OPTIONAL: tuple[tuple[Query, tuple[str, ...]], ...] = (
               having count(*) > 0""",
            kind="rows", weekly=False, columns=("月份", "发展党员", "转入", "转出", "去世")),
      ("month", "org_id", "joined", "transferred_in", "transferred_out", "deceased")),
+    (Query("leadership_vacancies", "正职空缺超期的领导班子", ("mart_leadership_teams",),
+           """select count(*) from mart_leadership_teams where is_current and vacancy_overdue""",
+           unit="个", weekly=False, better="down"),
+     ("is_current", "vacancy_overdue")),
+    (Query("leadership_gaps", "领导班子结构缺口（截至数据日期：正职空缺超期、无女干部、无年轻干部）",
+           ("mart_leadership_teams",),
+           """select coalesce(unit_name, '') as unit, coalesce(county_name, '市直') as county, leaders,
+                     avg_age, concat_ws('；',
+                         case when vacancy_overdue then '正职空缺' || vacancy_workdays || '个工作日' end,
+                         case when lacks_women then '无女干部' end,
+                         case when lacks_young then '无年轻干部' end) as gaps
+              from mart_leadership_teams
+              where is_current and (vacancy_overdue or lacks_women or lacks_young)
+              order by vacancy_overdue desc, vacancy_workdays desc, unit limit $top""",
+           kind="rows", weekly=False, columns=("单位", "区县", "班子人数", "平均年龄", "结构缺口")),
+     ("unit_name", "county_name", "is_current", "leaders", "avg_age", "vacancy_overdue", "vacancy_workdays",
+      "lacks_women", "lacks_young")),
     (Query("alerts_new_by_rule", "本周新增自流程化提醒/督办（按规则）", ("alerts",),
            """select rule_name,
                      coalesce(map_extract_value(map($level_keys, $level_names), level), level) as level_cn,

@@ -16,6 +16,8 @@ who is 在册                             membership status (vocab.ON_ROLL)     
 帮扶 逾期注销 (自动注销)                 ``project_expire_after_days``               gold fct_project_lifecycle / fct_project_status
 党费 paid on time                       ``dues_grace_days``                         gold fct_member_month.dues_on_time
 岗位责任工作记实 due (四位一体)            ``duty_record_due_workday``                 gold fct_cadre_duty_month.record_missing
+班子 正职 vacancy                        ``leadership_vacancy_workdays``             gold fct_unit_leadership.vacancy_overdue
+班子 has a young cadre                   ``leadership_young_age``                    gold fct_unit_leadership.lacks_young
 =====================================  ==========================================  =========================
 """
 
@@ -41,6 +43,8 @@ class Rules(BaseModel):
     project_expire_after_days: int   # an open project is 逾期注销 this many days after its deadline
     dues_grace_days: int             # 党费 on time when paid within this many days after the month
     duty_record_due_workday: int     # a month's 岗位责任工作记实 is due on this working day of the next month
+    leadership_vacancy_workdays: int  # a 班子 without a 正职 for more than this many working days -> warning
+    leadership_young_age: int        # a 班子 should have a cadre younger than this (年轻干部)
     sanhui_required: dict[str, int]  # 三会一课 meetings required per quarter, by meeting type
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -60,7 +64,8 @@ class Rules(BaseModel):
         if not 1 <= self.duty_record_due_workday <= 15:
             raise ValueError(f"[rules] duty_record_due_workday must be a working day of the month (1-15), "
                              f"not {self.duty_record_due_workday}")
-        for name in ("learning_escalate_after", "village_reminder_after"):
+        for name in ("learning_escalate_after", "village_reminder_after", "leadership_vacancy_workdays",
+                     "leadership_young_age"):
             if getattr(self, name) < 1:
                 raise ValueError(f"[rules] {name} must be at least 1, not {getattr(self, name)}")
         for name in ("project_warning_days", "project_expire_after_days", "dues_grace_days"):

@@ -17,6 +17,7 @@ PARTY_STATUSES = (FULL_MEMBER, PROBATIONARY)
 JOIN, CONFIRM, TRANSFER_IN, TRANSFER_OUT, MOBILE, DEATH = "入党", "转正", "转入", "转出", "流动", "去世"
 CHANGE_TYPES = (JOIN, CONFIRM, TRANSFER_IN, TRANSFER_OUT, MOBILE, DEATH)
 GENDERS = ("男", "女")
+FEMALE = "女"
 HAN = "汉族"
 EDUCATION = ("初中及以下", "高中/中专", "大专", "大学本科", "研究生")
 # statistics bands: (upper bound exclusive, label); the last label has no upper bound
@@ -47,6 +48,10 @@ LEVEL_ALIASES = {"科级": "乡科级", "乡科级": "乡科级", "处级": "县
 RANKS = ("县处级正职", "县处级副职", "乡科级正职", "乡科级副职")
 POST_RANKS = RANKS + ("科员",)          # earlier posts in a cadre's history may be below 科级
 LEADING_RANKS = ("县处级正职", "县处级副职", "乡科级正职")   # 领导干部 (integrity portrait population)
+CHIEF_RANKS = ("县处级正职", "乡科级正职")          # 正职: a 班子's chief posts (the 班子 is a unit's RANKS holders)
+# cadre changes (gold fct_cadre_change), from one post to the next in cadre_post_history
+APPOINTED, PROMOTED, DEMOTED, TRANSFERRED, REASSIGNED, LEFT = "任职", "晋升", "降职", "交流", "岗位调整", "免职"
+CADRE_CHANGE_TYPES = (APPOINTED, PROMOTED, DEMOTED, TRANSFERRED, REASSIGNED, LEFT)
 GRADES = ("优秀", "称职", "基本称职", "不称职")          # annual assessment, best first
 DISCIPLINE_ACTIONS = ("诫勉谈话", "党内警告", "党内严重警告", "撤销党内职务", "留党察看", "开除党籍")
 VILLAGE_ROLES = ("第一书记", "驻村工作队长", "驻村工作队员")
@@ -78,6 +83,7 @@ ALERT_RULES = {
     "project_report": "帮扶项目信息报送",
     "village_reminder": "驻村每日工作记实提醒",
     "duty_record_reminder": "岗位责任工作记实补报提醒",
+    "leadership_vacancy": "领导班子正职空缺预警",
 }
 ALERT_LEVELS = {"reminder": "提醒", "warning": "预警", "escalation": "督办", "closure": "注销", "report": "报送"}
 
@@ -117,5 +123,5 @@ def sql_in(values) -> str:
 def dbt_vocab() -> dict:
     """The vocabulary dbt reads (``REDCLOUD_DBT_VOCAB``, JSON; see ``dbt_project/macros/vocab.sql``)."""
     return {"org_levels": list(ORG_LEVELS), "change_types": list(CHANGE_TYPES), "grades": list(GRADES),
-            "project_states": list(PROJECT_STATES), "han": HAN, "on_roll": ON_ROLL,
+            "project_states": list(PROJECT_STATES), "cadre_change_types": list(CADRE_CHANGE_TYPES), "han": HAN, "on_roll": ON_ROLL,
             "age_bands": [list(b) for b in AGE_BANDS], "party_years_bands": [list(b) for b in PARTY_YEARS_BANDS]}

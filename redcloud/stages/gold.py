@@ -17,6 +17,7 @@ from redcloud.context import RunContext
 from redcloud.lake import DeltaDataSet
 from spark_jobs import gold as G
 from spark_jobs.gold import facts as X
+from spark_jobs.gold import leadership as L
 
 
 def _min_date(df, col: str) -> dt.date | None:
@@ -26,7 +27,7 @@ def _min_date(df, col: str) -> dt.date | None:
 # every table the stage writes, in the order it writes them
 TABLES = ("dim_organization", "dim_member", "fct_member_month", "fct_meeting_signals", "fct_branch_month",
           "fct_branch_quarter", "fct_learning_daily", "fct_village_work_daily", "fct_project_lifecycle",
-          "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month")
+          "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month", "fct_unit_leadership", "fct_cadre_change")
 
 
 def run(ctx: RunContext, only: set[str] | None = None) -> dict:
@@ -110,6 +111,12 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
             write("fct_cadre_duty_month", X.fct_cadre_duty_month(s("duty_records"), ic_keys, posts, duty_cal, day, rules),
                   X.fct_cadre_duty_month.__doc__)
         ic_keys.unpersist()
+    # the cadre force: 班子 per unit at every quarter end since the first assessed year, and cadre changes
+    lead_start = X.first_known_day(dt.date(first_year, 1, 1), day)
+    lead_cal = X.calendar_frame(spark, lead_start, day)
+    write("fct_unit_leadership", L.fct_unit_leadership(posts, s("cadres"), lead_cal, L.snapshot_dates(lead_start, day),
+                                                       day, rules), L.fct_unit_leadership.__doc__)
+    write("fct_cadre_change", L.fct_cadre_change(posts, day), L.fct_cadre_change.__doc__)
     calendar.unpersist()
     links.unpersist()
     return {"tables": out, "calendar_start": cal_start.isoformat(), "learning_since": str(learning_since),

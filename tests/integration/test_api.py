@@ -362,6 +362,16 @@ def test_app_routes_serve_gold_and_marts_within_scope(client, world):
     pages = [client.get("/api/v1/statistics/duty-targets", params={"limit": 500, "offset": o},
                         headers=tok(world["a"])).json()["items"] for o in range(0, duty_a, 500)]
     assert sum(x["records_missing"] for p in pages for x in p) == missing_a
+    with snapshot.connect() as con:   # 领导班子 on the logical date, and the city's cadre changes
+        teams_a = con.execute("""select count(*) from mart_leadership_teams t join dim_organization o
+                                 on o.org_id = t.unit_org_id where t.is_current and list_contains(o.path, ?)""",
+                              [world["a"]]).fetchone()[0]
+        changes = con.execute("select count(*) from mart_cadre_changes").fetchone()[0]
+    lt = client.get("/api/v1/statistics/leadership-teams", params={"is_current": "true", "limit": 500},
+                    headers=tok(world["a"])).json()
+    assert lt["total"] == teams_a > 0 and all(x["is_current"] and x["leaders"] >= x["chiefs"] for x in lt["items"])
+    cc = client.get("/api/v1/statistics/cadre-changes", params={"limit": 1}, headers=tok(world["city"])).json()
+    assert cc["total"] == changes > 0
 
     mt = client.get(f"/api/v1/members/{member}/timeline", params={"limit": 1000}, headers=tok(world["a"])).json()
     assert [x["event_date"] for x in mt["items"] if x["event_type"] == "入党"] == [join_date.isoformat()]

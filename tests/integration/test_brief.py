@@ -130,6 +130,8 @@ def test_pdf_headline_numbers_equal_independent_computation(brief, snapshot):
         if "score_branch_innovation" in tables else 0
     archetypes = {r[0] for r in con.execute("""select distinct archetype from score_branch_innovation where is_anomaly
                    and quarter = (select max(quarter) from score_branch_innovation)""").fetchall()} if anomalies else set()
+    vacancies = con.execute("select count(*) from fct_unit_leadership where is_current and vacancy_overdue"
+                            ).fetchone()[0] if "fct_unit_leadership" in tables else None
     week = N.Week.parse(WEEK)
     # 驻村 cadres who missed a day this week: the name and the unit that sent them (gold, not the brief's SQL)
     missing_cadres = con.execute("""
@@ -157,6 +159,8 @@ def test_pdf_headline_numbers_equal_independent_computation(brief, snapshot):
         from models.branch_innovation.model import REASONS
 
         assert any(r in text for r in REASONS.values()), "anomaly reasons in the brief"
+    if vacancies is not None and "mart_leadership_teams" in tables:   # 班子 gaps: gold's verdict, counted here
+        assert re.search(rf"正职空缺超过规定工作日的领导班子{vacancies}个", flat), vacancies
     for q, _ in N.OPTIONAL:
         if q.tables[0] not in tables:
             assert f"当前快照中没有 {q.tables[0]}" in text, q.name

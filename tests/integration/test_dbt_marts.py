@@ -158,6 +158,38 @@ def test_duty_targets_month_matches_silver_and_the_planted_missing_records(first
     assert len(in_system) > 0 and m.records_missing.sum() == len(in_system)   # due 2025-12-05, D2 is past it
 
 
+def test_leadership_team_ages_and_planted_vacancies_match_silver(first_build, lake, city):
+    """领导班子 on the logical date, recomputed from silver posts and cadres: each 班子's size and mean
+    age; the planted 正职 vacancies older than the configured working days are the overdue ones."""
+    from redcloud import workdays
+    from redcloud.rules import Rules
+
+    rules = Rules.defaults()
+    posts = _read(lake, "silver", "cadre_post_history")
+    cadres = _read(lake, "silver", "cadres")[["cadre_id", "birth_date"]]
+    on = posts[posts["rank"].isin(["县处级正职", "县处级副职", "乡科级正职", "乡科级副职"])
+               & (posts.valid_from <= D2) & (posts.valid_to.isna() | (posts.valid_to > D2))].merge(cadres, on="cadre_id")
+    on["age"] = [(D2.year - b.year) - ((D2.month, D2.day) < (b.month, b.day)) for b in on.birth_date]
+    exp = on.groupby("unit_org_id").agg(leaders=("cadre_id", "size"), avg_age=("age", "mean"))
+    m = _read(lake, "marts", "mart_leadership_teams")
+    cur = m[m.is_current].set_index("unit_org_id")
+    assert len(exp) > 10 and (cur.snapshot_date == D2).all()
+    assert cur.leaders.reindex(exp.index).tolist() == exp.leaders.tolist()
+    assert (cur.avg_age.reindex(exp.index) - exp.avg_age).abs().max() <= 0.05 + 1e-9   # rounded to 0.1 in gold
+    faults = pd.read_parquet(city / "truth" / "faults.parquet")
+    planted = faults[faults.fault == "leadership_vacancy"]
+    assert len(planted) > 0
+    left = {int(r.record_key): dt.date.fromisoformat(r.detail.split("left on ")[1][:10]) for r in planted.itertuples()}
+    overdue = {u for u, d in left.items() if len(workdays.workdays_between(d, D2)) > rules.leadership_vacancy_workdays}
+    assert set(cur[cur.vacancy_overdue].index) == overdue and overdue
+    for u, d in left.items():
+        assert cur.loc[u].chief_vacant_since == d and not cur.loc[u].has_chief
+    ch = _read(lake, "marts", "mart_cadre_changes")
+    assert set(ch.change_type) >= {"任职", "晋升", "免职"}
+    q4 = ch[(ch.quarter == dt.date(2025, 10, 1)) & (ch.change_type == "免职")].changes.sum()
+    assert q4 >= sum(d >= dt.date(2025, 10, 1) for d in left.values())
+
+
 SELECT = [f"+{m}" for m in INCREMENTAL]   # the incremental marts and what they build on
 
 

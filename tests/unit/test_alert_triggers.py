@@ -140,3 +140,16 @@ def test_duty_record_reminder_one_per_cadre_and_month_with_its_due_day():
     subj, body = outbox.render(got[1], "王五", "self", D("2025-10-20"))
     assert "2025年9月岗位责任工作记实尚未填报" in subj
     assert "2025-10-14（次月第5个工作日）" in body and "已超过4个工作日" in body
+
+
+def test_leadership_vacancy_warning_once_per_vacancy_to_the_party_office():
+    from redcloud.alerts import outbox
+
+    rows = pd.DataFrame({"unit_org_id": [34], "chief_vacant_since": [D("2025-09-20")], "vacancy_workdays": [68],
+                         "leaders": [3], "vacancy_overdue": [True]})
+    got = triggers.leadership_alerts(rows, {34: "某局"}, OFFICE, 60)
+    assert [(a.rule, a.level, a.subject_type, a.subject_id, a.since) for a in got] == [
+        ("leadership_vacancy", "warning", "org", "34", D("2025-09-20"))]
+    assert got[0].recipients == [OFFICE] and got[0].evidence["vacancy_workdays"] == 68
+    subj, body = outbox.render(got[0], OFFICE.name, OFFICE.role, D("2025-12-31"))
+    assert subj.endswith("某局领导班子正职已空缺68个工作日") and "超过60个工作日" in body and "2025-09-20" in body

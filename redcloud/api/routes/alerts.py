@@ -23,6 +23,7 @@ _SUBJECT_ORG = f"""(case t.subject_type
                          where p.project_id = try_cast(t.subject_id as bigint))
     when 'assignment' then (select any_value(v.village_org_id) from fct_village_work_daily v
                             where v.assignment_id = try_cast(t.subject_id as bigint))
+    when 'org' then try_cast(t.subject_id as bigint)
     when 'city' then (select o.org_id from dim_organization o where o.depth = 0 limit 1)
     else null end)"""
 
@@ -31,10 +32,8 @@ def protect_alert(row: dict, sees_pii: bool) -> dict:
     """A cadre's name masked (also inside an assignment's subject name) and recipients dropped, unless pii."""
     if sees_pii:
         return row
-    if row.get("subject_type") == "cadre":
-        row["subject_name"] = mask_name(row.get("subject_name"))
-    elif row.get("subject_type") == "assignment" and isinstance(row.get("subject_name"), str):
-        name, sep, rest = row["subject_name"].partition("（")
+    if row.get("subject_type") in ("cadre", "assignment") and isinstance(row.get("subject_name"), str):
+        name, sep, rest = row["subject_name"].partition("（")   # "张三（2025年11月）": the name part only
         row["subject_name"] = mask_name(name) + sep + rest
     if "recipients" in row:
         row["recipients"] = None
@@ -46,7 +45,7 @@ def list_alerts(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
                 rule: Annotated[str | None, Query(max_length=40, description="规则，如 learning_reminder、project_overdue")] = None,
                 level: Annotated[str | None, Query(max_length=40, description="级别：reminder、warning、escalation、closure、report")] = None,
                 status: Annotated[str | None, Query(max_length=40, description="状态：open（未解除）或 resolved（已解除）")] = None,
-                subject_type: Annotated[str | None, Query(max_length=40, description="对象类型：cadre、project、assignment、city")] = None,
+                subject_type: Annotated[str | None, Query(max_length=40, description="对象类型：cadre、project、assignment、org、city")] = None,
                 subject_id: Annotated[str | None, Query(max_length=40, description="对象 ID（与 subject_type 一起使用）")] = None,
                 logical_date: Annotated[IsoDate | None, Query(description="产生该条记录的运行日期")] = None,
                 date_from: Annotated[IsoDate | None, Query(description="最近出现日期不早于此日")] = None,

@@ -1,5 +1,5 @@
 """The statistics marts (dbt) as org-scoped lists: organisational life by month, 驻村 work by month,
-四位一体 岗位责任工作记实 by unit and month,
+四位一体 岗位责任工作记实 by unit and month, 领导班子 structure and cadre changes by unit,
 and the model marts (vitality and cadre evaluation by unit, branch archetypes, integrity flags —
 the last behind the ``integrity`` role) and the cadre model's fairness (city scope). Each list is one
 mart, filtered on its own columns."""
@@ -50,6 +50,27 @@ def duty_targets(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, month: Mont
     t = "mart_duty_targets_monthly"
     return _list(ctx, t, org_id, _filters(ctx, t, month=month, year=year), ["-month", "-records_missing", "unit_org_id"],
                  pg)
+
+
+@router.get("/leadership-teams", response_model=Page,
+            summary="领导班子结构（按单位、按季度末与数据日期：年龄结构、女干部、少数民族干部、年轻干部、正职空缺）")
+def leadership_teams(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
+                     snapshot_date: Annotated[IsoDate | None, Query(description="季度末或数据日期，如 2025-12-31")] = None,
+                     is_current: Annotated[bool | None, Query(description="只看数据日期的班子")] = None,
+                     vacancy_overdue: Annotated[bool | None, Query(description="只看（或排除）正职空缺超期的班子")] = None) -> Page:
+    t = "mart_leadership_teams"
+    return _list(ctx, t, org_id, _filters(ctx, t, snapshot_date=snapshot_date, is_current=is_current,
+                                          vacancy_overdue=vacancy_overdue),
+                 ["-snapshot_date", "-vacancy_workdays", "unit_org_id"], pg)
+
+
+@router.get("/cadre-changes", response_model=Page, summary="干部队伍变化（按单位、季度：任职、晋升、降职、交流、岗位调整、免职）")
+def cadre_changes(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
+                  quarter: Annotated[IsoDate | None, Query(description="季度首日，如 2025-10-01")] = None,
+                  change_type: Text = None) -> Page:
+    t = "mart_cadre_changes"
+    return _list(ctx, t, org_id, _filters(ctx, t, quarter=quarter, change_type=change_type),
+                 ["-quarter", "unit_org_id", "change_type"], pg)
 
 
 @router.get("/vitality-by-unit", response_model=Page, summary="党员活力指数按单位汇总（按月）")

@@ -351,6 +351,7 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     cadre_posts = cadre_posts.sort_values(["cadre_id", "start_date"], kind="stable").reset_index(drop=True)
     cadre_posts.insert(0, "post_id", np.arange(1, len(cadre_posts) + 1))
     cadre_posts["end_date"] = pd.to_datetime(cadre_posts["end_date"])
+    cadre_posts = _plant_vacancies(cadre_posts, cadres, end, faults)
     touched = np.where(cadre_posts.end_date.isna(), cadre_posts.start_date.to_numpy().astype("datetime64[D]"),
                        cadre_posts.end_date.to_numpy().astype("datetime64[D]"))
     cadre_posts["updated_at"] = stamp(rng, np.minimum(np.maximum(touched, start - 400 * D), end))
@@ -409,6 +410,24 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     branch_latent = pd.DataFrame(dict(org_id=branches.org_id, org_type=branches.org_type, diligence=branch_eff))
     return People(members, changes, cadres, cadre_posts, assessments, discipline, village_assignments,
                   member_latent, cadre_latent, branch_latent)
+
+
+def _plant_vacancies(posts: pd.DataFrame, cadres: pd.DataFrame, end: np.datetime64, faults) -> pd.DataFrame:
+    """About one unit in seven loses its 乡科级正职 30-250 days before the city's end (调离, nobody appointed
+    yet): planted ``leadership_vacancy`` (keyed by unit). The cadre's record says 调离 from that day.
+    Chosen by a hash of the unit, so no random stream of the city changes."""
+    cur = posts[posts.end_date.isna() & (posts["rank"] == "乡科级正职")]
+    pick = cur[(cur.unit_org_id.to_numpy() * 2654435761 % 7) == 3]
+    for r in pick.itertuples():
+        left = end - int(30 + (r.unit_org_id * 7919) % 221) * D
+        if np.datetime64(r.start_date, "D") >= left:
+            continue
+        posts.loc[r.Index, "end_date"] = pd.Timestamp(left - D)
+        i = int(np.flatnonzero(cadres.cadre_id.to_numpy() == r.cadre_id)[0])
+        cadres.loc[cadres.index[i], ["cadre_status", "updated_at"]] = ["调离", pd.Timestamp(left) + pd.Timedelta(hours=9)]
+        faults.add("leadership_vacancy", "cadre", "cadre_posts", int(r.unit_org_id),
+                   f"正职 (cadre {int(r.cadre_id)}) left on {left}; nobody appointed since")
+    return posts
 
 
 # who holds which post in each unit: (rank, position, how many); {p} is 区/县/市 of the county
