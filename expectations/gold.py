@@ -142,4 +142,15 @@ SUITES: dict[str, TableSuite] = {
         *compound_unique(["cadre_id", "change_date", "change_type"], alive_only=False, check="key_unique"),
         *in_set("change_type", vocab.CADRE_CHANGE_TYPES),
     ], description="One row per cadre and change of post: 任职, 晋升, 降职, 交流, 岗位调整, 免职."),
+    "fct_party_disclosure": TableSuite("gold", "fct_party_disclosure", ["disclosure_id"], [
+        *min_rows(1),
+        *key_unique("disclosure_id", alive_only=False),
+        *not_null("org_id", "item_type", "event_date", "state", "is_on_time", "is_complete", "workdays_overdue",
+                  "reminder_due", "escalation_due", "as_of_date"),
+        *in_set("state", list(vocab.DISCLOSURE_STATES)),
+        *between("completeness", 0, 1),
+        *between("workdays_overdue", 0, None),
+        *a_at_least_b("due_date", "event_date"),
+        *a_at_least_b("published_on", "event_date"),
+    ], description="One row per 党务公开 item: its 时限 in working days, state on the logical date and completeness."),
 }

@@ -155,6 +155,12 @@ _SPECIFIC: dict[str, list] = {
         *between("photo_count", 0, None),
         *not_null("sign_in_at", row_condition=Column("signed_in") == True, check="sign_in_time"),  # noqa: E712
     ],
+    "party_disclosures": [
+        *not_null("org_id", "item_type", "event_date", "items_required", "items_published"),
+        *in_set("item_type", list(vocab.DISCLOSURE_TYPES)),
+        *between("items_required", 1, None),
+        *a_at_least_b("items_required", "items_published"),
+    ],
     "poverty_projects": [
         *not_null("project_name", "village_org_id", "cadre_id", "start_date", "deadline", "status"),
         *in_set("status", SOURCE_PROJECT_STATUSES),

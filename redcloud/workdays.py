@@ -25,6 +25,11 @@ def _check(day: dt.date) -> None:
         )
 
 
+def last_known_day() -> dt.date:
+    """The last day of the last year the official calendar knows."""
+    return dt.date(max(chinese_calendar.holidays).year, 12, 31)
+
+
 def is_workday(day: dt.date) -> bool:
     _check(day)
     return chinese_calendar.is_workday(day)

@@ -108,6 +108,11 @@ def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
         inp["leadership"] = lake.pandas("gold", "fct_unit_leadership", [
             "unit_org_id", "chief_vacant_since", "vacancy_workdays", "leaders", "vacancy_overdue"],
             filters=[("snapshot_date", "=", day), ("vacancy_overdue", "=", True)])
+    inp["disclosures"] = None
+    if lake.exists("gold", "fct_party_disclosure"):
+        inp["disclosures"] = lake.pandas("gold", "fct_party_disclosure", [
+            "disclosure_id", "org_id", "item_type", "title", "event_date", "due_date", "workdays_overdue",
+            "reminder_due", "escalation_due"], filters=[("reminder_due", "=", True)])
     return inp
 
 
@@ -149,6 +154,11 @@ def evaluate(ctx: RunContext, inp: dict) -> tuple[list[Alert], set[str], pd.Data
     if inp.get("leadership") is not None:
         alerts += triggers.leadership_alerts(inp["leadership"], org_names, office, ctx.rules.leadership_vacancy_workdays)
         evaluated.add("leadership_vacancy")
+    if inp.get("disclosures") is not None:
+        dsc = inp["disclosures"]
+        dheads = {int(o): triggers.head_recipient(int(o), None, heads, inp["orgs"], dom) for o in dsc["org_id"].unique()}
+        alerts += triggers.disclosure_alerts(dsc, dheads, office, org_names, ctx.rules.disclosure_escalate_after)
+        evaluated |= {"disclosure_reminder", "disclosure_escalation"}
     return alerts, evaluated, timeline
 
 

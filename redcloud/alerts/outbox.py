@@ -101,6 +101,15 @@ def render(alert: Alert, recipient_name: str, role: str, day: dt.date) -> tuple[
         body = (f"{recipient_name}：\n\n{f['unit']}领导班子自{_d(f['since'])}起无正职在岗（现有班子成员{f['leaders']}人），"
                 f"至{day.isoformat()}已空缺{f['workdays']}个工作日，超过{f['limit']}个工作日的配备时限。"
                 f"请组织部门研究配备人选，必要时明确临时主持工作的负责同志。")
+    elif alert.rule == "disclosure_reminder":
+        subj = f"{tag}{f['org']}“{f['item']}”逾期未公开"
+        body = (f"{recipient_name}：\n\n{f['title']}应于{_d(f['due_date'])}前在党务公开栏目公开，至{day.isoformat()}"
+                f"已逾期{f['workdays_overdue']}个工作日仍未公开。请尽快按规定内容完整公开；逾期{f['escalate_after']}个工作日"
+                f"仍未公开的，将报送市委党建办督办。")
+    elif alert.rule == "disclosure_escalation":
+        subj = f"{tag}{f['org']}“{f['item']}”逾期{f['workdays_overdue']}个工作日未公开"
+        body = (f"{recipient_name}：\n\n{f['title']}的公开时限为{_d(f['due_date'])}，至{day.isoformat()}已逾期"
+                f"{f['workdays_overdue']}个工作日仍未公开，现予督办。请督促该支部立即公开并说明原因。")
     else:  # pragma: no cover - every rule has a text
         raise ValueError(alert.rule)
     return subj, body + sign

@@ -25,6 +25,9 @@ Alerts:
 - ``leadership_vacancy`` (warning, 班子): ``fct_unit_leadership.vacancy_overdue`` on the logical date:
   a unit's 正职 post vacant for more than ``[rules] leadership_vacancy_workdays`` working days; one
   alert per vacancy (``since`` = the day it began), to 市委党建办.
+- ``disclosure_reminder`` (reminder) / ``disclosure_escalation`` (escalation), 党务公开:
+  ``fct_party_disclosure.reminder_due`` / ``escalation_due``: an item not published past its 时限;
+  the reminder goes to the branch's head (书记), the escalation also to 市委党建办; one each per item.
 """
 
 from __future__ import annotations
@@ -302,6 +305,28 @@ def leadership_alerts(rows: pd.DataFrame, org_names: dict[int, str], party_offic
         out.append(Alert("leadership_vacancy", "warning", "org", str(uid), unit, r.chief_vacant_since, [party_office],
                          ev, facts={"unit": unit, "since": r.chief_vacant_since, "workdays": int(r.vacancy_workdays),
                                     "leaders": int(r.leaders), "limit": vacancy_days}))
+    return out
+
+
+def disclosure_alerts(rows: pd.DataFrame, heads: dict[int, Recipient], party_office: Recipient,
+                      org_names: dict[int, str], escalate_after: int) -> list[Alert]:
+    """From ``gold/fct_party_disclosure`` rows with ``reminder_due`` (columns disclosure_id, org_id,
+    item_type, title, event_date, due_date, workdays_overdue, escalation_due)."""
+    out: list[Alert] = []
+    for r in rows.sort_values("disclosure_id").itertuples(index=False):
+        org = int(r.org_id)
+        head = heads.get(org)
+        ev = {"disclosure_id": int(r.disclosure_id), "org_id": org, "item_type": r.item_type,
+              "event_date": r.event_date, "due_date": r.due_date, "workdays_overdue": int(r.workdays_overdue),
+              "source": "gold/fct_party_disclosure"}
+        facts = {"org": org_names.get(org, f"组织{org}"), "item": r.item_type, "title": r.title, "due_date": r.due_date,
+                 "workdays_overdue": int(r.workdays_overdue), "escalate_after": escalate_after}
+        sid = str(int(r.disclosure_id))
+        out.append(Alert("disclosure_reminder", "reminder", "disclosure", sid, r.title, r.due_date,
+                         [x for x in (head,) if x], ev, facts=facts))
+        if bool(r.escalation_due):
+            out.append(Alert("disclosure_escalation", "escalation", "disclosure", sid, r.title, r.due_date,
+                             [x for x in (head, party_office) if x], ev, facts=facts))
     return out
 
 

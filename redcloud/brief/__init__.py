@@ -151,6 +151,12 @@ def decisions(data: dict, *, village_min: float, learning_drop_pts: float, warn_
         out.append(dict(text=f"本周 {sus} 场组织生活会议存在非工作日召开、签到雷同或申报人数超员等疑点，"
                              "建议组织部门抽查会议记录，防止组织生活形式化。",
                         refs=[v["suspicious_meetings"]["ref"], v["suspicious_meeting_branches"]["ref"]]))
+    od_disc = val("disclosures_overdue") or 0
+    if od_disc:
+        out.append(dict(text=f"党务公开有 {od_disc} 项逾期未公开（涉及党支部见“组织与党员”一节），"
+                             "建议督促相关党支部限期公开，并将公开及时率纳入基层党建述职评议。",
+                        refs=[v["disclosures_overdue"]["ref"]] + ([v["disclosure_laggards"]["ref"]]
+                                                                    if "disclosure_laggards" in v else [])))
     vac = val("leadership_vacancies") or 0
     if vac:
         out.append(dict(text=f"{vac} 个领导班子正职空缺已超过 {vacancy_days} 个工作日（名单见“组织与党员”一节），"

@@ -185,6 +185,18 @@ OPTIONAL: tuple[tuple[Query, tuple[str, ...]], ...] = (
               having count(*) > 0""",
            kind="rows", weekly=False, columns=("月份", "发展党员", "转入", "转出", "去世")),
      ("month", "org_id", "joined", "transferred_in", "transferred_out", "deceased")),
+    (Query("disclosures_overdue", "党务公开逾期未公开事项（截至数据日期）", ("mart_disclosure_timeliness",),
+           """select coalesce(sum(overdue_unpublished), 0) from mart_disclosure_timeliness""",
+           unit="项", weekly=False, better="down"),
+     ("overdue_unpublished",)),
+    (Query("disclosure_laggards", "党务公开逾期未公开较多的党支部（截至数据日期）", ("mart_disclosure_timeliness",),
+           """select coalesce(org_name, '') as branch, coalesce(county_name, '市直') as county,
+                     sum(overdue_unpublished) as overdue, sum(escalated) as escalated,
+                     round(100.0 * sum(on_time) / nullif(sum(items) - sum(pending), 0), 1) as on_time_pct
+              from mart_disclosure_timeliness group by all having sum(overdue_unpublished) > 0
+              order by overdue desc, branch limit $top""",
+           kind="rows", weekly=False, columns=("党支部", "区县", "逾期未公开", "已督办", "公开及时率%")),
+     ("org_name", "county_name", "overdue_unpublished", "escalated", "on_time", "items", "pending")),
     (Query("leadership_vacancies", "正职空缺超期的领导班子", ("mart_leadership_teams",),
            """select count(*) from mart_leadership_teams where is_current and vacancy_overdue""",
            unit="个", weekly=False, better="down"),

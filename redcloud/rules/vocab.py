@@ -63,6 +63,13 @@ CLOSED_STATES = (COMPLETED, EXPIRED)
 # what the app itself stores (poverty_projects.status), kept for comparison only
 SOURCE_PROJECT_STATUSES = (IN_PROGRESS, COMPLETED, OVERDUE)
 
+# --- 党务公开 (app system 3): what a 党支部 discloses -> how many items a complete disclosure has -----
+DISCLOSURE_ITEMS = {"党费收缴情况": 3, "组织生活开展情况": 3, "发展党员情况": 4, "民主评议党员结果": 3, "评先评优结果": 2}
+DISCLOSURE_TYPES = tuple(DISCLOSURE_ITEMS)
+# a disclosure's state on the logical date (gold fct_party_disclosure)
+DISCLOSED_ON_TIME, DISCLOSED_LATE, DISCLOSURE_OVERDUE, DISCLOSURE_PENDING = "按时公开", "逾期公开", "逾期未公开", "待公开"
+DISCLOSURE_STATES = (DISCLOSED_ON_TIME, DISCLOSED_LATE, DISCLOSURE_OVERDUE, DISCLOSURE_PENDING)
+
 # --- models' labels ---------------------------------------------------------------------------------
 # branch archetypes: dimension -> name; a cluster is named after the dimension its centre leads on
 ARCHETYPES = {"diversity": "创新活跃型", "participation": "规范组织型", "volunteering": "志愿服务型",
@@ -84,6 +91,8 @@ ALERT_RULES = {
     "village_reminder": "驻村每日工作记实提醒",
     "duty_record_reminder": "岗位责任工作记实补报提醒",
     "leadership_vacancy": "领导班子正职空缺预警",
+    "disclosure_reminder": "党务公开逾期提醒",
+    "disclosure_escalation": "党务公开逾期督办",
 }
 ALERT_LEVELS = {"reminder": "提醒", "warning": "预警", "escalation": "督办", "closure": "注销", "report": "报送"}
 
@@ -123,5 +132,8 @@ def sql_in(values) -> str:
 def dbt_vocab() -> dict:
     """The vocabulary dbt reads (``REDCLOUD_DBT_VOCAB``, JSON; see ``dbt_project/macros/vocab.sql``)."""
     return {"org_levels": list(ORG_LEVELS), "change_types": list(CHANGE_TYPES), "grades": list(GRADES),
-            "project_states": list(PROJECT_STATES), "cadre_change_types": list(CADRE_CHANGE_TYPES), "han": HAN, "on_roll": ON_ROLL,
+            "project_states": list(PROJECT_STATES), "cadre_change_types": list(CADRE_CHANGE_TYPES),
+            "disclosure_states": list(DISCLOSURE_STATES), "disclosure_types": list(DISCLOSURE_TYPES),
+            "disclosed_on_time": DISCLOSED_ON_TIME, "disclosed_late": DISCLOSED_LATE,
+            "disclosure_overdue": DISCLOSURE_OVERDUE, "disclosure_pending": DISCLOSURE_PENDING, "han": HAN, "on_roll": ON_ROLL,
             "age_bands": [list(b) for b in AGE_BANDS], "party_years_bands": [list(b) for b in PARTY_YEARS_BANDS]}

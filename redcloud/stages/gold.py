@@ -13,9 +13,11 @@ import time
 
 from pyspark.sql import functions as F
 
+from redcloud import workdays
 from redcloud.context import RunContext
 from redcloud.lake import DeltaDataSet
 from spark_jobs import gold as G
+from spark_jobs.gold import disclosure as P
 from spark_jobs.gold import facts as X
 from spark_jobs.gold import leadership as L
 
@@ -27,7 +29,8 @@ def _min_date(df, col: str) -> dt.date | None:
 # every table the stage writes, in the order it writes them
 TABLES = ("dim_organization", "dim_member", "fct_member_month", "fct_meeting_signals", "fct_branch_month",
           "fct_branch_quarter", "fct_learning_daily", "fct_village_work_daily", "fct_project_lifecycle",
-          "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month", "fct_unit_leadership", "fct_cadre_change")
+          "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month", "fct_unit_leadership", "fct_cadre_change",
+          "fct_party_disclosure")
 
 
 def run(ctx: RunContext, only: set[str] | None = None) -> dict:
@@ -117,6 +120,14 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
     write("fct_unit_leadership", L.fct_unit_leadership(posts, s("cadres"), lead_cal, L.snapshot_dates(lead_start, day),
                                                        day, rules), L.fct_unit_leadership.__doc__)
     write("fct_cadre_change", L.fct_cadre_change(posts, day), L.fct_cadre_change.__doc__)
+    # 党务公开: the calendar runs on past the day, to hold the 时限 of the latest events
+    if lake.exists("silver", "party_disclosures"):
+        first_event = _min_date(s("party_disclosures"), "event_date")
+        if first_event is not None and first_event <= day:
+            horizon = min(day + dt.timedelta(days=120), workdays.last_known_day())
+            disc_cal = X.calendar_frame(spark, X.first_known_day(first_event, day), max(horizon, day))
+            write("fct_party_disclosure", P.fct_party_disclosure(s("party_disclosures"), disc_cal, day, rules),
+                  P.fct_party_disclosure.__doc__)
     calendar.unpersist()
     links.unpersist()
     return {"tables": out, "calendar_start": cal_start.isoformat(), "learning_since": str(learning_since),

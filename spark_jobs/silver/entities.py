@@ -172,6 +172,19 @@ ENTITIES: list[EntitySpec] = [
         refs=[Ref("village_org_id", "org__organizations", "org_id", nullable=False), CADRE],
         description="One row per 精准帮扶 project.",
     ),
+    EntitySpec(
+        "party_disclosures", "app__party_disclosures", "disclosure_id",
+        ["disclosure_id", "org_id", "item_type", "title", "cast(event_date as date) as event_date", "published_at",
+         "items_required", "items_published", "updated_at"],
+        rules=[Rule("invalid_value", f"item_type in {sql_in(vocab.DISCLOSURE_TYPES)}", "unknown 公开事项"),
+               Rule("invalid_value", "items_required > 0 and items_published between 0 and items_required",
+                    "公开项数 out of range"),
+               Rule("impossible_date", "published_at is null or to_date(published_at) >= event_date",
+                    "published before the event it discloses")],
+        refs=[Ref("org_id", "org__organizations", "org_id", nullable=False)],
+        description="One row per 党务公开 item of a 党支部: the event, when it was published and how many of "
+                    "the required items.",
+    ),
 ]
 
 BY_NAME = {e.name: e for e in ENTITIES}

@@ -122,6 +122,9 @@ def test_stage_on_the_city_lake_reads_gold_and_delivers(city_lake, smtp_sink):
     assert (cur["rule"] == "village_reminder").sum() == int(vd.reminder_due.sum())
     dm = lake.pandas("gold", "fct_cadre_duty_month", ["cadre_id", "month", "reminder_due"])
     assert (cur["rule"] == "duty_record_reminder").sum() == int(dm.reminder_due.sum()) > 0   # planted missing 记实
+    pdx = lake.pandas("gold", "fct_party_disclosure", ["reminder_due", "escalation_due"])
+    assert (cur["rule"] == "disclosure_reminder").sum() == int(pdx.reminder_due.sum()) > 0
+    assert (cur["rule"] == "disclosure_escalation").sum() == int(pdx.escalation_due.sum())
     lt = lake.pandas("gold", "fct_unit_leadership", ["vacancy_overdue"], filters=[("snapshot_date", "=", day)])
     assert (cur["rule"] == "leadership_vacancy").sum() == int(lt.vacancy_overdue.sum()) > 0   # planted vacancies
     assert len(cur) > 0

@@ -370,6 +370,11 @@ def test_app_routes_serve_gold_and_marts_within_scope(client, world):
     lt = client.get("/api/v1/statistics/leadership-teams", params={"is_current": "true", "limit": 500},
                     headers=tok(world["a"])).json()
     assert lt["total"] == teams_a > 0 and all(x["is_current"] and x["leaders"] >= x["chiefs"] for x in lt["items"])
+    with snapshot.connect() as con:
+        disc_a = con.execute("""select count(*) from mart_disclosure_timeliness t join dim_organization o
+                                on o.org_id = t.org_id where list_contains(o.path, ?)""", [world["a"]]).fetchone()[0]
+    dq = client.get("/api/v1/statistics/disclosures", params={"limit": 1}, headers=tok(world["a"])).json()
+    assert dq["total"] == disc_a > 0
     cc = client.get("/api/v1/statistics/cadre-changes", params={"limit": 1}, headers=tok(world["city"])).json()
     assert cc["total"] == changes > 0
 

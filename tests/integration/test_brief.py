@@ -20,6 +20,7 @@ from helpers import D2, make_ctx
 from lakes import copy_lake
 
 from redcloud.brief import numbers as N
+from redcloud.rules import vocab
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".run" / "artifacts" / "brief"
@@ -132,6 +133,9 @@ def test_pdf_headline_numbers_equal_independent_computation(brief, snapshot):
                    and quarter = (select max(quarter) from score_branch_innovation)""").fetchall()} if anomalies else set()
     vacancies = con.execute("select count(*) from fct_unit_leadership where is_current and vacancy_overdue"
                             ).fetchone()[0] if "fct_unit_leadership" in tables else None
+    disclosures_overdue = con.execute(
+        "select count(*) from fct_party_disclosure where state = ?", [vocab.DISCLOSURE_OVERDUE]
+    ).fetchone()[0] if {"fct_party_disclosure", "mart_disclosure_timeliness"} <= tables else None
     week = N.Week.parse(WEEK)
     # 驻村 cadres who missed a day this week: the name and the unit that sent them (gold, not the brief's SQL)
     missing_cadres = con.execute("""
@@ -159,6 +163,8 @@ def test_pdf_headline_numbers_equal_independent_computation(brief, snapshot):
         from models.branch_innovation.model import REASONS
 
         assert any(r in text for r in REASONS.values()), "anomaly reasons in the brief"
+    if disclosures_overdue is not None:   # 党务公开: gold's states, counted here
+        assert re.search(rf"逾期未公开事项{disclosures_overdue}项", flat), disclosures_overdue
     if vacancies is not None and "mart_leadership_teams" in tables:   # 班子 gaps: gold's verdict, counted here
         assert re.search(rf"正职空缺超过规定工作日的领导班子{vacancies}个", flat), vacancies
     for q, _ in N.OPTIONAL:

@@ -151,11 +151,19 @@ def test_duty_targets_month_matches_silver_and_the_planted_missing_records(first
     m = mart[mart.month == month]
     assert len(m) > 3 and m.targets.sum() == nov.target_count.sum() and m.completed.sum() == nov.completed_count.sum()
     assert m.records_filed.sum() == nov.cadre_id.nunique()
+    # the planted missing 记实 (Sep-Nov) of cadres holding a post with earlier records are all due by D2
     faults = pd.read_parquet(city / "truth" / "faults.parquet")
-    planted = faults[(faults.fault == "missing_duty_record") & faults.record_key.str.endswith("|2025-11-01")]
-    cadres = {int(k.split("|")[0]) for k in planted.record_key}
-    in_system = cadres & set(held.cadre_id) & set(du[pd.to_datetime(du.duty_month).dt.date < month].cadre_id)
-    assert len(in_system) > 0 and m.records_missing.sum() == len(in_system)   # due 2025-12-05, D2 is past it
+    planted = [k.split("|") for k in faults[faults.fault == "missing_duty_record"].record_key]
+    first = pd.to_datetime(du.duty_month).dt.date.groupby(du.cadre_id).min()
+    expected = 0
+    for cid, mon in planted:
+        cid, mon = int(cid), dt.date.fromisoformat(mon)
+        end = (pd.Timestamp(mon) + pd.offsets.MonthEnd(0)).date()
+        post = posts[(posts.cadre_id == cid) & (posts.valid_from <= end) & (posts.valid_to.isna() | (posts.valid_to > mon))]
+        expected += int(len(post) > 0 and cid in first.index and first[cid] < mon)
+    assert len(planted) > 0 and expected > 0
+    assert mart[mart.month.between(dt.date(2025, 9, 1), month)].records_missing.sum() == expected
+    assert mart[mart.month < dt.date(2025, 9, 1)].records_missing.sum() == 0
 
 
 def test_leadership_team_ages_and_planted_vacancies_match_silver(first_build, lake, city):
@@ -188,6 +196,42 @@ def test_leadership_team_ages_and_planted_vacancies_match_silver(first_build, la
     assert set(ch.change_type) >= {"任职", "晋升", "免职"}
     q4 = ch[(ch.quarter == dt.date(2025, 10, 1)) & (ch.change_type == "免职")].changes.sum()
     assert q4 >= sum(d >= dt.date(2025, 10, 1) for d in left.values())
+
+
+def test_disclosure_timeliness_matches_a_pandas_recount_from_silver(first_build, lake, city):
+    """党务公开: the branch with the most items, recounted from silver with the 时限 counted on the official
+    calendar here; the planted never-published items past their 时限 are exactly the 逾期未公开 ones."""
+    from redcloud import workdays
+    from redcloud.rules import Rules
+
+    rules = Rules.defaults()
+    items = _read(lake, "silver", "party_disclosures")
+    items = items[~items.is_deleted.fillna(False) & (items.event_date <= D2)]
+    cal = workdays.workdays_between(items.event_date.min(), dt.date(2026, 6, 30))
+
+    def due(ev):
+        return [d for d in cal if d > ev][rules.disclosure_due_workdays - 1]
+
+    items["due"] = items.event_date.map(due)
+    pub = pd.to_datetime(items.published_at).dt.date
+    items["pub"] = [p if p is not None and not pd.isna(p) and p <= D2 else None for p in pub]
+    on_time = items.pub.notna() & (items.pub <= items.due)
+    overdue = items.pub.isna() & (items.due < D2)
+    pending = items.pub.isna() & (items.due >= D2)
+    org = items.org_id.value_counts().index[0]
+    mine = items.org_id == org
+    mart = _read(lake, "marts", "mart_disclosure_timeliness")
+    m = mart[mart.org_id == org]
+    assert m["items"].sum() == mine.sum() and m.on_time.sum() == (on_time & mine).sum()
+    assert m.overdue_unpublished.sum() == (overdue & mine).sum() and m.pending.sum() == (pending & mine).sum()
+    rate = (on_time & mine).sum() / (mine.sum() - (pending & mine).sum())
+    assert m.on_time.sum() / (m["items"].sum() - m.pending.sum()) == pytest.approx(rate) and 0 < rate < 1
+    faults = pd.read_parquet(city / "truth" / "faults.parquet")
+    never = {int(k) for k in faults[faults.fault == "unpublished_disclosure"].record_key}
+    late_now = set(items[overdue].disclosure_id)
+    due_by_id = items.set_index("disclosure_id").due
+    assert late_now and late_now >= {i for i in never if due_by_id.get(i, D2) < D2}   # and late ones not in yet
+    assert mart.overdue_unpublished.sum() == len(late_now)
 
 
 SELECT = [f"+{m}" for m in INCREMENTAL]   # the incremental marts and what they build on

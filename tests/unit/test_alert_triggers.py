@@ -153,3 +153,20 @@ def test_leadership_vacancy_warning_once_per_vacancy_to_the_party_office():
     assert got[0].recipients == [OFFICE] and got[0].evidence["vacancy_workdays"] == 68
     subj, body = outbox.render(got[0], OFFICE.name, OFFICE.role, D("2025-12-31"))
     assert subj.endswith("某局领导班子正职已空缺68个工作日") and "超过60个工作日" in body and "2025-09-20" in body
+
+
+def test_disclosure_reminder_to_the_branch_head_and_escalation_to_the_party_office():
+    from redcloud.alerts import outbox
+
+    head = Recipient("member-7@redcloud.invalid", "某支部书记王五", "org_head")
+    rows = pd.DataFrame({"disclosure_id": [11, 12], "org_id": [9, 9], "item_type": ["党费收缴情况", "组织生活开展情况"],
+                         "title": ["某支部2025年第3季度党费收缴情况公开", "某支部2025年第3季度组织生活开展情况公开"],
+                         "event_date": [D("2025-10-01")] * 2, "due_date": [D("2025-10-21")] * 2,
+                         "workdays_overdue": [11, 3], "escalation_due": [True, False]})
+    got = triggers.disclosure_alerts(rows, {9: head}, OFFICE, {9: "某支部"}, 10)
+    assert [(a.rule, a.subject_id, a.since) for a in got] == [
+        ("disclosure_reminder", "11", D("2025-10-21")), ("disclosure_escalation", "11", D("2025-10-21")),
+        ("disclosure_reminder", "12", D("2025-10-21"))]
+    assert got[0].recipients == [head] and got[1].recipients == [head, OFFICE]
+    subj, body = outbox.render(got[1], OFFICE.name, OFFICE.role, D("2025-11-05"))
+    assert "逾期11个工作日未公开" in subj and "2025-10-21" in body

@@ -1,5 +1,5 @@
 """The statistics marts (dbt) as org-scoped lists: organisational life by month, 驻村 work by month,
-四位一体 岗位责任工作记实 by unit and month, 领导班子 structure and cadre changes by unit,
+四位一体 岗位责任工作记实 by unit and month, 领导班子 structure and cadre changes by unit, 党务公开 timeliness by branch and quarter,
 and the model marts (vitality and cadre evaluation by unit, branch archetypes, integrity flags —
 the last behind the ``integrity`` role) and the cadre model's fairness (city scope). Each list is one
 mart, filtered on its own columns."""
@@ -71,6 +71,14 @@ def cadre_changes(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
     t = "mart_cadre_changes"
     return _list(ctx, t, org_id, _filters(ctx, t, quarter=quarter, change_type=change_type),
                  ["-quarter", "unit_org_id", "change_type"], pg)
+
+
+@router.get("/disclosures", response_model=Page,
+            summary="党务公开（按党支部、季度：应公开、按时公开、逾期公开、逾期未公开、内容不完整）")
+def disclosures(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
+                quarter: Annotated[IsoDate | None, Query(description="季度首日，如 2025-10-01")] = None) -> Page:
+    t = "mart_disclosure_timeliness"
+    return _list(ctx, t, org_id, _filters(ctx, t, quarter=quarter), ["-quarter", "-overdue_unpublished", "org_id"], pg)
 
 
 @router.get("/vitality-by-unit", response_model=Page, summary="党员活力指数按单位汇总（按月）")

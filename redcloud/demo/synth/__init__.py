@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from redcloud.contracts import PRIMARY_KEYS, SYSTEMS  # noqa: F401  (re-exported for the demo loaders)
-from redcloud.demo.synth import behaviour, identity, ironcage, orgs, people, web
+from redcloud.demo.synth import behaviour, disclosure, identity, ironcage, orgs, people, web
 
 D = np.timedelta64(1, "D")
 GENERATOR_VERSION = 5
@@ -169,7 +169,8 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     s, e = np.datetime64(start, "D"), np.datetime64(end, "D")
-    streams = [np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(8)]
+    # child i of a SeedSequence does not depend on how many are spawned: a new stream leaves the others alone
+    streams = [np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(9)]
     faults = FaultLog()
 
     org_df, sizes = orgs.build(streams[0], scale, lambda d: people.stamp(streams[0], np.array(d, dtype="datetime64[D]")))
@@ -180,6 +181,7 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
     identity_truth = _plant_ambiguous(streams[5], ppl, faults)
     members, attendance = _plant_member_faults(streams[6], ppl.members, bhv.attendance,
                                                ppl.cadre_latent.member_id.to_numpy(), e, faults)
+    disclosures = disclosure.build(streams[8], ppl, org_df, s, e, faults)
 
     tables = {
         "organizations": org_df, "members": members, "member_status_changes": ppl.status_changes,
@@ -188,6 +190,7 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
         "app_users": bhv.app_users, "app_activity_monthly": bhv.app_activity, "learning_answers": bhv.learning_answers,
         "meetings": bhv.meetings, "meeting_attendance": attendance, "dues_payments": bhv.dues,
         "volunteer_records": bhv.volunteer, "village_work_records": bhv.village_work, "poverty_projects": bhv.projects,
+        "party_disclosures": disclosures,
     }
     counts = {}
     written = []
