@@ -153,4 +153,17 @@ SUITES: dict[str, TableSuite] = {
         *a_at_least_b("due_date", "event_date"),
         *a_at_least_b("published_on", "event_date"),
     ], description="One row per 党务公开 item: its 时限 in working days, state on the logical date and completeness."),
+    "fct_project_support": TableSuite("gold", "fct_project_support", ["project_id"], [
+        *min_rows(1),
+        *key_unique("project_id", alive_only=False),
+        *not_null("village_org_id", "start_date", "status", "measures", "government_yuan", "social_yuan",
+                  "total_yuan", "measures_missing", "workdays_without_measure", "as_of_date"),
+        *in_set("status", PROJECT_STATES),
+        *between("government_share", 0, 1),
+        *between("government_yuan", 0, None),
+        *between("social_yuan", 0, None),
+        *between("workdays_without_measure", 0, None),
+        *a_at_least_b("first_measure_date", "start_date"),
+    ], description="One row per 帮扶 project: measures, money by channel (政府帮扶/社会帮扶), and a running project "
+                   "still without measures past its due working day."),
 }

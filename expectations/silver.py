@@ -155,6 +155,11 @@ _SPECIFIC: dict[str, list] = {
         *between("photo_count", 0, None),
         *not_null("sign_in_at", row_condition=Column("signed_in") == True, check="sign_in_time"),  # noqa: E712
     ],
+    "project_measures": [
+        *not_null("project_id", "measure_type", "funding_channel", "funder", "amount_yuan", "start_date"),
+        *in_set("funding_channel", list(vocab.FUNDING_CHANNELS)),
+        *between("amount_yuan", 0, None),
+    ],
     "party_disclosures": [
         *not_null("org_id", "item_type", "event_date", "items_required", "items_published"),
         *in_set("item_type", list(vocab.DISCLOSURE_TYPES)),

@@ -113,6 +113,11 @@ def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
         inp["disclosures"] = lake.pandas("gold", "fct_party_disclosure", [
             "disclosure_id", "org_id", "item_type", "title", "event_date", "due_date", "workdays_overdue",
             "reminder_due", "escalation_due"], filters=[("reminder_due", "=", True)])
+    inp["support"] = None
+    if lake.exists("gold", "fct_project_support"):
+        inp["support"] = lake.pandas("gold", "fct_project_support", [
+            "project_id", "project_name", "cadre_id", "village_org_id", "start_date", "measure_due_date",
+            "workdays_without_measure", "measures_missing"], filters=[("measures_missing", "=", True)])
     return inp
 
 
@@ -159,6 +164,9 @@ def evaluate(ctx: RunContext, inp: dict) -> tuple[list[Alert], set[str], pd.Data
         dheads = {int(o): triggers.head_recipient(int(o), None, heads, inp["orgs"], dom) for o in dsc["org_id"].unique()}
         alerts += triggers.disclosure_alerts(dsc, dheads, office, org_names, ctx.rules.disclosure_escalate_after)
         evaluated |= {"disclosure_reminder", "disclosure_escalation"}
+    if inp.get("support") is not None:
+        alerts += triggers.measure_alerts(inp["support"], names, dom, ctx.rules.project_measure_workdays)
+        evaluated.add("project_measure_missing")
     return alerts, evaluated, timeline
 
 

@@ -110,6 +110,11 @@ def render(alert: Alert, recipient_name: str, role: str, day: dt.date) -> tuple[
         subj = f"{tag}{f['org']}“{f['item']}”逾期{f['workdays_overdue']}个工作日未公开"
         body = (f"{recipient_name}：\n\n{f['title']}的公开时限为{_d(f['due_date'])}，至{day.isoformat()}已逾期"
                 f"{f['workdays_overdue']}个工作日仍未公开，现予督办。请督促该支部立即公开并说明原因。")
+    elif alert.rule == "project_measure_missing":
+        subj = f"{tag}{f['project']}尚未录入帮扶措施"
+        body = (f"{f['cadre']}同志：\n\n您负责的帮扶项目“{f['project']}”于{_d(f['start_date'])}启动，已超过"
+                f"{f['due_workdays']}个工作日仍未录入任何帮扶措施及资金来源。请在党建APP补录帮扶措施、资金渠道"
+                f"（政府帮扶/社会帮扶）和金额。")
     else:  # pragma: no cover - every rule has a text
         raise ValueError(alert.rule)
     return subj, body + sign

@@ -28,6 +28,8 @@ Alerts:
 - ``disclosure_reminder`` (reminder) / ``disclosure_escalation`` (escalation), 党务公开:
   ``fct_party_disclosure.reminder_due`` / ``escalation_due``: an item not published past its 时限;
   the reminder goes to the branch's head (书记), the escalation also to 市委党建办; one each per item.
+- ``project_measure_missing`` (warning): ``fct_project_support.measures_missing``: a running 帮扶
+  project with no 帮扶措施 past its due working day; once per project, to the responsible cadre.
 """
 
 from __future__ import annotations
@@ -328,6 +330,23 @@ def disclosure_alerts(rows: pd.DataFrame, heads: dict[int, Recipient], party_off
             out.append(Alert("disclosure_escalation", "escalation", "disclosure", sid, r.title, r.due_date,
                              [x for x in (head, party_office) if x], ev, facts=facts))
     return out
+
+
+def measure_alerts(rows: pd.DataFrame, cadre_names: dict[int, str], domain: str, due_workdays: int) -> list[Alert]:
+    """From ``gold/fct_project_support`` rows with ``measures_missing`` (columns project_id, project_name,
+    cadre_id, village_org_id, start_date, measure_due_date, workdays_without_measure)."""
+    out: list[Alert] = []
+    for r in rows.sort_values("project_id").itertuples(index=False):
+        cid = int(r.cadre_id) if not pd.isna(r.cadre_id) else None
+        name = cadre_names.get(cid, f"干部{cid}") if cid is not None else "未指定"
+        ev = {"project_id": int(r.project_id), "start_date": r.start_date, "measure_due_date": r.measure_due_date,
+              "workdays_without_measure": int(r.workdays_without_measure), "cadre_id": cid,
+              "source": "gold/fct_project_support"}
+        out.append(Alert("project_measure_missing", "warning", "project", str(int(r.project_id)), r.project_name,
+                         r.measure_due_date, [cadre_recipient(cid, name, domain)] if cid is not None else [], ev,
+                         facts={"project": r.project_name, "cadre": name, "start_date": r.start_date,
+                                "due_workdays": due_workdays}))
+    return [a for a in out if a.recipients]
 
 
 def village_timeline(daily: pd.DataFrame, assignments: pd.DataFrame, day: dt.date,

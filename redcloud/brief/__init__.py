@@ -157,6 +157,11 @@ def decisions(data: dict, *, village_min: float, learning_drop_pts: float, warn_
                              "建议督促相关党支部限期公开，并将公开及时率纳入基层党建述职评议。",
                         refs=[v["disclosures_overdue"]["ref"]] + ([v["disclosure_laggards"]["ref"]]
                                                                     if "disclosure_laggards" in v else [])))
+    bare = val("projects_missing_measures") or 0
+    if bare:
+        out.append(dict(text=f"{bare} 个帮扶项目开工已超过规定工作日仍未录入帮扶措施和资金来源，"
+                             "建议派驻单位督促责任干部补录，防止项目有名无实。",
+                        refs=[v["projects_missing_measures"]["ref"]]))
     vac = val("leadership_vacancies") or 0
     if vac:
         out.append(dict(text=f"{vac} 个领导班子正职空缺已超过 {vacancy_days} 个工作日（名单见“组织与党员”一节），"

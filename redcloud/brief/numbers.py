@@ -197,6 +197,18 @@ OPTIONAL: tuple[tuple[Query, tuple[str, ...]], ...] = (
               order by overdue desc, branch limit $top""",
            kind="rows", weekly=False, columns=("党支部", "区县", "逾期未公开", "已督办", "公开及时率%")),
      ("org_name", "county_name", "overdue_unpublished", "escalated", "on_time", "items", "pending")),
+    (Query("support_by_channel", "帮扶资金来源（截至数据日期：政府帮扶为主，社会帮扶为辅）", ("mart_project_support",),
+           """select channel, round(amount / 10000, 1) as wan, round(100 * amount / nullif(sum(amount) over (), 0), 1)
+              from (select $government as channel, sum(government_yuan) as amount from mart_project_support
+                    union all
+                    select $social as channel, sum(social_yuan) as amount from mart_project_support)
+              order by amount desc""",
+           kind="rows", weekly=False, columns=("资金渠道", "金额（万元）", "占比%")),
+     ("government_yuan", "social_yuan")),
+    (Query("projects_missing_measures", "开工超过规定工作日仍无帮扶措施的项目", ("mart_project_support",),
+           """select coalesce(sum(projects_missing_measures), 0) from mart_project_support""",
+           unit="个", weekly=False, better="down"),
+     ("projects_missing_measures",)),
     (Query("leadership_vacancies", "正职空缺超期的领导班子", ("mart_leadership_teams",),
            """select count(*) from mart_leadership_teams where is_current and vacancy_overdue""",
            unit="个", weekly=False, better="down"),
@@ -325,7 +337,8 @@ def values_for(week: Week, asof: dt.date, top: int, at: dt.date | None = None) -
     return {"ws": week.start, "we": week.end, "asof": asof, "at": at or asof, "top": top,
             "probationary": vocab.PROBATIONARY,
             "branch": vocab.BRANCH, "level_keys": list(vocab.ALERT_LEVELS),
-            "level_names": list(vocab.ALERT_LEVELS.values()), **STATE_PARAMS}
+            "level_names": list(vocab.ALERT_LEVELS.values()), "government": vocab.GOVERNMENT, "social": vocab.SOCIAL,
+            **STATE_PARAMS}
 
 
 def run_query(con: duckdb.DuckDBPyConnection, q: Query, week: Week, *, asof: dt.date, top: int,

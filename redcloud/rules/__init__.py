@@ -18,6 +18,7 @@ who is 在册                             membership status (vocab.ON_ROLL)     
 岗位责任工作记实 due (四位一体)            ``duty_record_due_workday``                 gold fct_cadre_duty_month.record_missing
 班子 正职 vacancy                        ``leadership_vacancy_workdays``             gold fct_unit_leadership.vacancy_overdue
 班子 has a young cadre                   ``leadership_young_age``                    gold fct_unit_leadership.lacks_young
+帮扶 project without measures           ``project_measure_workdays``                gold fct_project_support.measures_missing
 党务公开 时限 and escalation              ``disclosure_due_workdays``,                gold fct_party_disclosure
                                        ``disclosure_escalate_after``
 =====================================  ==========================================  =========================
@@ -49,6 +50,7 @@ class Rules(BaseModel):
     leadership_young_age: int        # a 班子 should have a cadre younger than this (年轻干部)
     disclosure_due_workdays: int     # 党务公开 时限: published within this many working days after the event
     disclosure_escalate_after: int   # working days past the 时限 before an unpublished item is escalated (督办)
+    project_measure_workdays: int    # a running 帮扶 project with no 帮扶措施 this many working days after its start
     sanhui_required: dict[str, int]  # 三会一课 meetings required per quarter, by meeting type
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -69,7 +71,8 @@ class Rules(BaseModel):
             raise ValueError(f"[rules] duty_record_due_workday must be a working day of the month (1-15), "
                              f"not {self.duty_record_due_workday}")
         for name in ("learning_escalate_after", "village_reminder_after", "leadership_vacancy_workdays",
-                     "leadership_young_age", "disclosure_due_workdays", "disclosure_escalate_after"):
+                     "leadership_young_age", "disclosure_due_workdays", "disclosure_escalate_after",
+                     "project_measure_workdays"):
             if getattr(self, name) < 1:
                 raise ValueError(f"[rules] {name} must be at least 1, not {getattr(self, name)}")
         for name in ("project_warning_days", "project_expire_after_days", "dues_grace_days"):

@@ -70,6 +70,16 @@ DISCLOSURE_TYPES = tuple(DISCLOSURE_ITEMS)
 DISCLOSED_ON_TIME, DISCLOSED_LATE, DISCLOSURE_OVERDUE, DISCLOSURE_PENDING = "按时公开", "逾期公开", "逾期未公开", "待公开"
 DISCLOSURE_STATES = (DISCLOSED_ON_TIME, DISCLOSED_LATE, DISCLOSURE_OVERDUE, DISCLOSURE_PENDING)
 
+# --- 帮扶措施 and funding (政府帮扶为主，社会帮扶为辅) --------------------------------------------------
+GOVERNMENT, SOCIAL = "政府帮扶", "社会帮扶"
+FUNDING_CHANNELS = (GOVERNMENT, SOCIAL)
+FUNDERS = {GOVERNMENT: ("财政专项资金", "行业部门资金", "东西部协作资金"), SOCIAL: ("企业捐助", "社会组织", "个人捐赠")}
+# project category (app poverty_projects) -> the measures a project of that kind takes
+MEASURE_TYPES = {"产业帮扶": ("产业扶持", "技术指导", "产销对接"), "教育帮扶": ("助学资助", "控辍保学"),
+                 "医疗帮扶": ("医疗救助", "健康帮扶"), "住房保障": ("危房改造", "易地搬迁"),
+                 "就业帮扶": ("技能培训", "就业推荐", "公益岗位"), "基础设施": ("道路修建", "饮水工程")}
+OPEN_PROJECT_STATES = (IN_PROGRESS, DEADLINE_WARNING, OVERDUE)
+
 # --- models' labels ---------------------------------------------------------------------------------
 # branch archetypes: dimension -> name; a cluster is named after the dimension its centre leads on
 ARCHETYPES = {"diversity": "创新活跃型", "participation": "规范组织型", "volunteering": "志愿服务型",
@@ -93,6 +103,7 @@ ALERT_RULES = {
     "leadership_vacancy": "领导班子正职空缺预警",
     "disclosure_reminder": "党务公开逾期提醒",
     "disclosure_escalation": "党务公开逾期督办",
+    "project_measure_missing": "帮扶项目无帮扶措施预警",
 }
 ALERT_LEVELS = {"reminder": "提醒", "warning": "预警", "escalation": "督办", "closure": "注销", "report": "报送"}
 

@@ -20,6 +20,7 @@ from spark_jobs import gold as G
 from spark_jobs.gold import disclosure as P
 from spark_jobs.gold import facts as X
 from spark_jobs.gold import leadership as L
+from spark_jobs.gold import project_support as S
 
 
 def _min_date(df, col: str) -> dt.date | None:
@@ -30,7 +31,7 @@ def _min_date(df, col: str) -> dt.date | None:
 TABLES = ("dim_organization", "dim_member", "fct_member_month", "fct_meeting_signals", "fct_branch_month",
           "fct_branch_quarter", "fct_learning_daily", "fct_village_work_daily", "fct_project_lifecycle",
           "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month", "fct_unit_leadership", "fct_cadre_change",
-          "fct_party_disclosure")
+          "fct_party_disclosure", "fct_project_support")
 
 
 def run(ctx: RunContext, only: set[str] | None = None) -> dict:
@@ -128,6 +129,14 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
             disc_cal = X.calendar_frame(spark, X.first_known_day(first_event, day), max(horizon, day))
             write("fct_party_disclosure", P.fct_party_disclosure(s("party_disclosures"), disc_cal, day, rules),
                   P.fct_party_disclosure.__doc__)
+    # 帮扶措施 and funding per project (the measures' due day counted on the calendar up to the day)
+    if lake.exists("silver", "project_measures"):
+        first_start = _min_date(s("poverty_projects"), "start_date")
+        if first_start is not None and first_start <= day:
+            sup_cal = X.calendar_frame(spark, X.first_known_day(first_start, day), day)
+            write("fct_project_support", S.fct_project_support(s("poverty_projects"), g("fct_project_status"),
+                                                               s("project_measures"), sup_cal, day, rules),
+                  S.fct_project_support.__doc__)
     calendar.unpersist()
     links.unpersist()
     return {"tables": out, "calendar_start": cal_start.isoformat(), "learning_since": str(learning_since),

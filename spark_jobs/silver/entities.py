@@ -173,6 +173,15 @@ ENTITIES: list[EntitySpec] = [
         description="One row per 精准帮扶 project.",
     ),
     EntitySpec(
+        "project_measures", "app__project_measures", "measure_id",
+        ["measure_id", "project_id", "measure_type", "description", "funding_channel", "funder", "amount_yuan",
+         "cast(start_date as date) as start_date", "updated_at"],
+        rules=[Rule("invalid_value", f"funding_channel in {sql_in(vocab.FUNDING_CHANNELS)}", "unknown 资金渠道"),
+               Rule("invalid_value", "amount_yuan >= 0", "negative amount")],
+        refs=[Ref("project_id", "app__poverty_projects", "project_id", nullable=False)],
+        description="One row per 帮扶措施 of a 帮扶 project, with its funding channel (政府帮扶/社会帮扶), funder and amount.",
+    ),
+    EntitySpec(
         "party_disclosures", "app__party_disclosures", "disclosure_id",
         ["disclosure_id", "org_id", "item_type", "title", "cast(event_date as date) as event_date", "published_at",
          "items_required", "items_published", "updated_at"],

@@ -125,6 +125,8 @@ def test_stage_on_the_city_lake_reads_gold_and_delivers(city_lake, smtp_sink):
     pdx = lake.pandas("gold", "fct_party_disclosure", ["reminder_due", "escalation_due"])
     assert (cur["rule"] == "disclosure_reminder").sum() == int(pdx.reminder_due.sum()) > 0
     assert (cur["rule"] == "disclosure_escalation").sum() == int(pdx.escalation_due.sum())
+    ps = lake.pandas("gold", "fct_project_support", ["measures_missing", "cadre_id"])
+    assert (cur["rule"] == "project_measure_missing").sum() == int((ps.measures_missing & ps.cadre_id.notna()).sum()) > 0
     lt = lake.pandas("gold", "fct_unit_leadership", ["vacancy_overdue"], filters=[("snapshot_date", "=", day)])
     assert (cur["rule"] == "leadership_vacancy").sum() == int(lt.vacancy_overdue.sum()) > 0   # planted vacancies
     assert len(cur) > 0

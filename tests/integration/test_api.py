@@ -375,6 +375,10 @@ def test_app_routes_serve_gold_and_marts_within_scope(client, world):
                                 on o.org_id = t.org_id where list_contains(o.path, ?)""", [world["a"]]).fetchone()[0]
     dq = client.get("/api/v1/statistics/disclosures", params={"limit": 1}, headers=tok(world["a"])).json()
     assert dq["total"] == disc_a > 0
+    ps = client.get("/api/v1/statistics/project-support", params={"limit": 1}, headers=tok(world["city"])).json()
+    with snapshot.connect() as con:
+        villages = con.execute("select count(*) from mart_project_support").fetchone()[0]
+    assert ps["total"] == villages > 0 and ps["items"][0]["projects"] >= ps["items"][0]["projects_missing_measures"]
     cc = client.get("/api/v1/statistics/cadre-changes", params={"limit": 1}, headers=tok(world["city"])).json()
     assert cc["total"] == changes > 0
 

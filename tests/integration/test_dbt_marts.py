@@ -234,6 +234,31 @@ def test_disclosure_timeliness_matches_a_pandas_recount_from_silver(first_build,
     assert mart.overdue_unpublished.sum() == len(late_now)
 
 
+def test_project_funding_by_channel_matches_silver_and_bare_projects_are_flagged(first_build, lake, city):
+    """帮扶措施: the money by channel recounted from silver; the planted projects without measures that
+    are still open past their due working day are among those flagged, and nothing else is."""
+    projects = _read(lake, "silver", "poverty_projects")
+    projects = projects[~projects.is_deleted.fillna(False) & (projects.start_date <= D2)]
+    ms = _read(lake, "silver", "project_measures")
+    ms = ms[~ms.is_deleted.fillna(False) & (ms.start_date <= D2) & ms.project_id.isin(projects.project_id)]
+    mart = _read(lake, "marts", "mart_project_support")
+    gov = ms[ms.funding_channel == "政府帮扶"].amount_yuan.sum()
+    soc = ms[ms.funding_channel == "社会帮扶"].amount_yuan.sum()
+    assert mart.government_yuan.sum() == pytest.approx(gov, abs=1) and mart.social_yuan.sum() == pytest.approx(soc, abs=1)
+    assert 0.55 < gov / (gov + soc) < 0.85                      # 政府帮扶为主，社会帮扶为辅
+    assert mart.projects.sum() == len(projects) and mart.measures.sum() == len(ms)
+    sup = _read(lake, "gold", "fct_project_support")
+    flagged = set(sup[sup.measures_missing].project_id)
+    faults = pd.read_parquet(city / "truth" / "faults.parquet")
+    bare = {int(k) for k in faults[faults.fault == "project_without_measures"].record_key}
+    assert flagged and flagged <= bare | set(projects.project_id[~projects.project_id.isin(ms.project_id)])
+    st = sup.set_index("project_id")
+    due_open = {p for p in bare if p in st.index and st.loc[p].status in ("进行中", "督办预警", "已逾期")
+                and st.loc[p].measure_due_date is not None and st.loc[p].measure_due_date < D2}
+    assert due_open and due_open <= flagged
+    assert mart.projects_missing_measures.sum() == len(flagged)
+
+
 SELECT = [f"+{m}" for m in INCREMENTAL]   # the incremental marts and what they build on
 
 

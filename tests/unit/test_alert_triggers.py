@@ -170,3 +170,16 @@ def test_disclosure_reminder_to_the_branch_head_and_escalation_to_the_party_offi
     assert got[0].recipients == [head] and got[1].recipients == [head, OFFICE]
     subj, body = outbox.render(got[1], OFFICE.name, OFFICE.role, D("2025-11-05"))
     assert "逾期11个工作日未公开" in subj and "2025-10-21" in body
+
+
+def test_project_without_measures_warns_the_responsible_cadre_once():
+    from redcloud.alerts import outbox
+
+    rows = pd.DataFrame({"project_id": [5], "project_name": ["产业帮扶项目0005"], "cadre_id": [3], "village_org_id": [9],
+                         "start_date": [D("2025-09-26")], "measure_due_date": [D("2025-10-20")],
+                         "workdays_without_measure": [9]})
+    got = triggers.measure_alerts(rows, {3: "王五"}, DOMAIN, 15)
+    assert [(a.rule, a.level, a.subject_type, a.subject_id, a.since) for a in got] == [
+        ("project_measure_missing", "warning", "project", "5", D("2025-10-20"))]
+    subj, body = outbox.render(got[0], "王五", "self", D("2025-10-31"))
+    assert "尚未录入帮扶措施" in subj and "超过15个工作日" in body

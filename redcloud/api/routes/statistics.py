@@ -1,5 +1,5 @@
 """The statistics marts (dbt) as org-scoped lists: organisational life by month, 驻村 work by month,
-四位一体 岗位责任工作记实 by unit and month, 领导班子 structure and cadre changes by unit, 党务公开 timeliness by branch and quarter,
+四位一体 岗位责任工作记实 by unit and month, 领导班子 structure and cadre changes by unit, 党务公开 timeliness by branch and quarter, 帮扶 measures and funding by village,
 and the model marts (vitality and cadre evaluation by unit, branch archetypes, integrity flags —
 the last behind the ``integrity`` role) and the cadre model's fairness (city scope). Each list is one
 mart, filtered on its own columns."""
@@ -79,6 +79,13 @@ def disclosures(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
                 quarter: Annotated[IsoDate | None, Query(description="季度首日，如 2025-10-01")] = None) -> Page:
     t = "mart_disclosure_timeliness"
     return _list(ctx, t, org_id, _filters(ctx, t, quarter=quarter), ["-quarter", "-overdue_unpublished", "org_id"], pg)
+
+
+@router.get("/project-support", response_model=Page,
+            summary="精准帮扶措施与资金（按村：项目、措施、政府帮扶与社会帮扶资金、无措施项目）")
+def project_support(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None) -> Page:
+    t = "mart_project_support"
+    return _list(ctx, t, org_id, [], ["-projects_missing_measures", "village_org_id"], pg)
 
 
 @router.get("/vitality-by-unit", response_model=Page, summary="党员活力指数按单位汇总（按月）")
