@@ -166,4 +166,15 @@ SUITES: dict[str, TableSuite] = {
         *a_at_least_b("first_measure_date", "start_date"),
     ], description="One row per 帮扶 project: measures, money by channel (政府帮扶/社会帮扶), and a running project "
                    "still without measures past its due working day."),
+    "fct_cadre_training_year": TableSuite("gold", "fct_cadre_training_year", ["cadre_id", "year"], [
+        *min_rows(1),
+        *compound_unique(["cadre_id", "year"], alive_only=False, check="key_unique"),
+        *not_null("classes_planned", "classes_attended", "classes_missed", "hours", "hours_required", "hours_short",
+                  "remaining_workdays", "shortfall_warning", "year_complete", "as_of_date"),
+        *between("hours", 0, None),
+        *between("hours_short", 0, None),
+        *between("remaining_workdays", 0, 260),
+        *a_at_least_b("classes_planned", "classes_attended"),
+    ], description="One row per cadre and year of 干部调训: classes planned, attended and missed, 学时 against "
+                   "the yearly requirement, and the year-end shortfall warning."),
 }

@@ -160,6 +160,15 @@ _SPECIFIC: dict[str, list] = {
         *in_set("funding_channel", list(vocab.FUNDING_CHANNELS)),
         *between("amount_yuan", 0, None),
     ],
+    "training_classes": [
+        *not_null("class_name", "class_type", "start_date", "end_date", "hours"),
+        *between("hours", 0, None, strict_min=True),
+        *a_at_least_b("end_date", "start_date"),
+    ],
+    "training_enrollments": [
+        *not_null("class_id", "cadre_id", "hours_credited"),
+        *between("hours_credited", 0, None),
+    ],
     "party_disclosures": [
         *not_null("org_id", "item_type", "event_date", "items_required", "items_published"),
         *in_set("item_type", list(vocab.DISCLOSURE_TYPES)),

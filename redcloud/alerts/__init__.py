@@ -118,6 +118,11 @@ def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
         inp["support"] = lake.pandas("gold", "fct_project_support", [
             "project_id", "project_name", "cadre_id", "village_org_id", "start_date", "measure_due_date",
             "workdays_without_measure", "measures_missing"], filters=[("measures_missing", "=", True)])
+    inp["training"] = None
+    if lake.exists("gold", "fct_cadre_training_year"):
+        inp["training"] = lake.pandas("gold", "fct_cadre_training_year", [
+            "cadre_id", "year", "hours", "hours_required", "hours_short", "remaining_workdays", "warning_from",
+            "shortfall_warning"], filters=[("shortfall_warning", "=", True)])
     return inp
 
 
@@ -167,6 +172,9 @@ def evaluate(ctx: RunContext, inp: dict) -> tuple[list[Alert], set[str], pd.Data
     if inp.get("support") is not None:
         alerts += triggers.measure_alerts(inp["support"], names, dom, ctx.rules.project_measure_workdays)
         evaluated.add("project_measure_missing")
+    if inp.get("training") is not None:
+        alerts += triggers.training_alerts(inp["training"], names, dom)
+        evaluated.add("training_shortfall")
     return alerts, evaluated, timeline
 
 

@@ -115,6 +115,10 @@ def render(alert: Alert, recipient_name: str, role: str, day: dt.date) -> tuple[
         body = (f"{f['cadre']}同志：\n\n您负责的帮扶项目“{f['project']}”于{_d(f['start_date'])}启动，已超过"
                 f"{f['due_workdays']}个工作日仍未录入任何帮扶措施及资金来源。请在党建APP补录帮扶措施、资金渠道"
                 f"（政府帮扶/社会帮扶）和金额。")
+    elif alert.rule == "training_shortfall":
+        subj = f"{tag}{f['name']}同志，{f['year']}年调训学时尚差{f['short']:g}学时"
+        body = (f"{f['name']}同志：\n\n您{f['year']}年已完成调训{f['hours']:g}学时，距年度要求{f['required']:g}学时"
+                f"尚差{f['short']:g}学时，本年度仅剩{f['left']}个工作日。请尽快参加调训或网络专题班，按时完成年度学习任务。")
     else:  # pragma: no cover - every rule has a text
         raise ValueError(alert.rule)
     return subj, body + sign

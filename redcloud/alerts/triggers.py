@@ -30,6 +30,9 @@ Alerts:
   the reminder goes to the branch's head (书记), the escalation also to 市委党建办; one each per item.
 - ``project_measure_missing`` (warning): ``fct_project_support.measures_missing``: a running 帮扶
   project with no 帮扶措施 past its due working day; once per project, to the responsible cadre.
+- ``training_shortfall`` (warning, 干部调训): ``fct_cadre_training_year.shortfall_warning``: a cadre
+  short of the year's 学时 in its last working days; once per cadre and year (``since`` = the first
+  day of the warning window), to the cadre.
 """
 
 from __future__ import annotations
@@ -347,6 +350,23 @@ def measure_alerts(rows: pd.DataFrame, cadre_names: dict[int, str], domain: str,
                          facts={"project": r.project_name, "cadre": name, "start_date": r.start_date,
                                 "due_workdays": due_workdays}))
     return [a for a in out if a.recipients]
+
+
+def training_alerts(rows: pd.DataFrame, cadre_names: dict[int, str], domain: str) -> list[Alert]:
+    """From ``gold/fct_cadre_training_year`` rows with ``shortfall_warning`` (columns cadre_id, year, hours,
+    hours_required, hours_short, remaining_workdays, warning_from)."""
+    out: list[Alert] = []
+    for r in rows.sort_values(["cadre_id", "year"]).itertuples(index=False):
+        cid = int(r.cadre_id)
+        name = cadre_names.get(cid, f"干部{cid}")
+        ev = {"cadre_id": cid, "year": int(r.year), "hours": float(r.hours), "hours_required": float(r.hours_required),
+              "remaining_workdays": int(r.remaining_workdays), "source": "gold/fct_cadre_training_year"}
+        out.append(Alert("training_shortfall", "warning", "cadre", str(cid), f"{name}（{int(r.year)}年调训）",
+                         r.warning_from, [cadre_recipient(cid, name, domain)], ev,
+                         facts={"name": name, "year": int(r.year), "hours": float(r.hours),
+                                "required": float(r.hours_required), "short": float(r.hours_short),
+                                "left": int(r.remaining_workdays)}))
+    return out
 
 
 def village_timeline(daily: pd.DataFrame, assignments: pd.DataFrame, day: dt.date,

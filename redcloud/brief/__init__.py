@@ -162,6 +162,11 @@ def decisions(data: dict, *, village_min: float, learning_drop_pts: float, warn_
         out.append(dict(text=f"{bare} 个帮扶项目开工已超过规定工作日仍未录入帮扶措施和资金来源，"
                              "建议派驻单位督促责任干部补录，防止项目有名无实。",
                         refs=[v["projects_missing_measures"]["ref"]]))
+    short = val("training_short_cadres") or 0
+    if short:
+        out.append(dict(text=f"本年度尚有 {short} 名干部调训学时未达到年度要求，建议组织部门在年底前安排补训或网络专题班，"
+                             "并将调训完成情况纳入年度考核。",
+                        refs=[v["training_short_cadres"]["ref"]]))
     vac = val("leadership_vacancies") or 0
     if vac:
         out.append(dict(text=f"{vac} 个领导班子正职空缺已超过 {vacancy_days} 个工作日（名单见“组织与党员”一节），"

@@ -18,6 +18,8 @@ who is 在册                             membership status (vocab.ON_ROLL)     
 岗位责任工作记实 due (四位一体)            ``duty_record_due_workday``                 gold fct_cadre_duty_month.record_missing
 班子 正职 vacancy                        ``leadership_vacancy_workdays``             gold fct_unit_leadership.vacancy_overdue
 班子 has a young cadre                   ``leadership_young_age``                    gold fct_unit_leadership.lacks_young
+干部调训 学时 and the year-end warning    ``training_hours_required``,                gold fct_cadre_training_year
+                                       ``training_warning_workdays``
 帮扶 project without measures           ``project_measure_workdays``                gold fct_project_support.measures_missing
 党务公开 时限 and escalation              ``disclosure_due_workdays``,                gold fct_party_disclosure
                                        ``disclosure_escalate_after``
@@ -51,6 +53,8 @@ class Rules(BaseModel):
     disclosure_due_workdays: int     # 党务公开 时限: published within this many working days after the event
     disclosure_escalate_after: int   # working days past the 时限 before an unpublished item is escalated (督办)
     project_measure_workdays: int    # a running 帮扶 project with no 帮扶措施 this many working days after its start
+    training_hours_required: int     # 干部调训: 学时 a cadre must complete in a year
+    training_warning_workdays: int   # warn a cadre short of them when this many working days of the year remain
     sanhui_required: dict[str, int]  # 三会一课 meetings required per quarter, by meeting type
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -72,7 +76,7 @@ class Rules(BaseModel):
                              f"not {self.duty_record_due_workday}")
         for name in ("learning_escalate_after", "village_reminder_after", "leadership_vacancy_workdays",
                      "leadership_young_age", "disclosure_due_workdays", "disclosure_escalate_after",
-                     "project_measure_workdays"):
+                     "project_measure_workdays", "training_hours_required", "training_warning_workdays"):
             if getattr(self, name) < 1:
                 raise ValueError(f"[rules] {name} must be at least 1, not {getattr(self, name)}")
         for name in ("project_warning_days", "project_expire_after_days", "dues_grace_days"):

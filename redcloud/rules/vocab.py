@@ -104,6 +104,7 @@ ALERT_RULES = {
     "disclosure_reminder": "党务公开逾期提醒",
     "disclosure_escalation": "党务公开逾期督办",
     "project_measure_missing": "帮扶项目无帮扶措施预警",
+    "training_shortfall": "干部调训学时不足预警",
 }
 ALERT_LEVELS = {"reminder": "提醒", "warning": "预警", "escalation": "督办", "closure": "注销", "report": "报送"}
 

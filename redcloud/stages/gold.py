@@ -21,6 +21,7 @@ from spark_jobs.gold import disclosure as P
 from spark_jobs.gold import facts as X
 from spark_jobs.gold import leadership as L
 from spark_jobs.gold import project_support as S
+from spark_jobs.gold import training as T
 
 
 def _min_date(df, col: str) -> dt.date | None:
@@ -31,7 +32,7 @@ def _min_date(df, col: str) -> dt.date | None:
 TABLES = ("dim_organization", "dim_member", "fct_member_month", "fct_meeting_signals", "fct_branch_month",
           "fct_branch_quarter", "fct_learning_daily", "fct_village_work_daily", "fct_project_lifecycle",
           "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month", "fct_unit_leadership", "fct_cadre_change",
-          "fct_party_disclosure", "fct_project_support")
+          "fct_party_disclosure", "fct_project_support", "fct_cadre_training_year")
 
 
 def run(ctx: RunContext, only: set[str] | None = None) -> dict:
@@ -137,6 +138,15 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
             write("fct_project_support", S.fct_project_support(s("poverty_projects"), g("fct_project_status"),
                                                                s("project_measures"), sup_cal, day, rules),
                   S.fct_project_support.__doc__)
+    # 干部调训: the calendar runs to the end of the day's year (the working days left to train)
+    if lake.exists("silver", "training_classes") and lake.exists("silver", "training_enrollments"):
+        first_class = _min_date(s("training_classes"), "start_date")
+        if first_class is not None and first_class <= day:
+            year_end = min(dt.date(day.year, 12, 31), workdays.last_known_day())
+            tr_cal = X.calendar_frame(spark, X.first_known_day(dt.date(first_class.year, 1, 1), day), max(year_end, day))
+            write("fct_cadre_training_year", T.fct_cadre_training_year(s("training_classes"), s("training_enrollments"),
+                                                                       tr_cal, day, rules),
+                  T.fct_cadre_training_year.__doc__)
     calendar.unpersist()
     links.unpersist()
     return {"tables": out, "calendar_start": cal_start.isoformat(), "learning_since": str(learning_since),

@@ -182,6 +182,22 @@ ENTITIES: list[EntitySpec] = [
         description="One row per 帮扶措施 of a 帮扶 project, with its funding channel (政府帮扶/社会帮扶), funder and amount.",
     ),
     EntitySpec(
+        "training_classes", "app__training_classes", "class_id",
+        ["class_id", "class_name", "class_type", "cast(start_date as date) as start_date",
+         "cast(end_date as date) as end_date", "hours", "updated_at"],
+        rules=[Rule("impossible_date", "end_date >= start_date", "班次 ends before it starts"),
+               Rule("invalid_value", "hours > 0", "学时 not positive")],
+        description="One row per 干部调训 class (党校主体班, 专题培训班, 网络专题班, 理论学习班) with its 学时.",
+    ),
+    EntitySpec(
+        "training_enrollments", "app__training_enrollments", "enrollment_id",
+        ["enrollment_id", "class_id", "cadre_id", "attended", "hours_credited", "updated_at"],
+        rules=[Rule("invalid_value", "hours_credited >= 0 and (attended or hours_credited = 0 or attended is null)",
+                    "学时 credited without attendance")],
+        refs=[Ref("class_id", "app__training_classes", "class_id", nullable=False), CADRE],
+        description="One row per cadre planned for a class (调训计划): attended (NULL until it ends), 学时 credited.",
+    ),
+    EntitySpec(
         "party_disclosures", "app__party_disclosures", "disclosure_id",
         ["disclosure_id", "org_id", "item_type", "title", "cast(event_date as date) as event_date", "published_at",
          "items_required", "items_published", "updated_at"],

@@ -379,6 +379,10 @@ def test_app_routes_serve_gold_and_marts_within_scope(client, world):
     with snapshot.connect() as con:
         villages = con.execute("select count(*) from mart_project_support").fetchone()[0]
     assert ps["total"] == villages > 0 and ps["items"][0]["projects"] >= ps["items"][0]["projects_missing_measures"]
+    with snapshot.connect() as con:
+        trained = con.execute("select count(*), sum(cadres_short) from mart_training_by_unit where year = 2025").fetchone()
+    tr = client.get("/api/v1/statistics/training", params={"year": 2025, "limit": 500}, headers=tok(world["city"])).json()
+    assert tr["total"] == trained[0] > 0 and sum(x["cadres_short"] for x in tr["items"]) == trained[1]
     cc = client.get("/api/v1/statistics/cadre-changes", params={"limit": 1}, headers=tok(world["city"])).json()
     assert cc["total"] == changes > 0
 

@@ -259,6 +259,36 @@ def test_project_funding_by_channel_matches_silver_and_bare_projects_are_flagged
     assert mart.projects_missing_measures.sum() == len(flagged)
 
 
+def test_training_hours_of_a_unit_match_silver_and_the_planted_absences(first_build, lake, city):
+    """干部调训: a unit's 2024 学时 and absences recounted from silver classes and enrollments; every
+    planted absence of an ended class is a missed class in gold."""
+    from redcloud.rules import Rules
+
+    rules = Rules.defaults()
+    classes = _read(lake, "silver", "training_classes")
+    enrol = _read(lake, "silver", "training_enrollments")
+    j = enrol[~enrol.is_deleted.fillna(False)].merge(classes[~classes.is_deleted.fillna(False)], on="class_id")
+    j = j[(j.start_date <= D2) & (j.end_date <= D2)]
+    j["year"] = [d.year for d in j.start_date]
+    per = j.groupby(["cadre_id", "year"]).agg(hours=("hours_credited", "sum"),
+                                              missed=("attended", lambda a: int((a == False).sum())))  # noqa: E712
+    cy = _read(lake, "gold", "fct_cadre_year")[["cadre_id", "year", "unit_org_id"]]
+    per = per.reset_index().merge(cy, on=["cadre_id", "year"])
+    y24 = per[per.year == 2024]
+    unit = y24.unit_org_id.value_counts().index[0]
+    mine = y24[y24.unit_org_id == unit]
+    mart = _read(lake, "marts", "mart_training_by_unit")
+    m = mart[(mart.unit_org_id == unit) & (mart.year == 2024)].iloc[0]
+    assert m.hours == pytest.approx(mine.hours.sum()) and m.classes_missed == mine.missed.sum()
+    assert m.cadres_short == int((mine.hours < rules.training_hours_required).sum())
+    gold = _read(lake, "gold", "fct_cadre_training_year").set_index(["cadre_id", "year"])
+    faults = pd.read_parquet(city / "truth" / "faults.parquet")
+    absent = set(faults[faults.fault == "training_absence"].record_key.astype(int))
+    missed = j[j.attended == False]  # noqa: E712
+    assert absent and set(missed.enrollment_id) <= absent
+    assert gold.classes_missed.sum() == len(missed) > 0
+
+
 SELECT = [f"+{m}" for m in INCREMENTAL]   # the incremental marts and what they build on
 
 

@@ -1,5 +1,5 @@
 """The statistics marts (dbt) as org-scoped lists: organisational life by month, 驻村 work by month,
-四位一体 岗位责任工作记实 by unit and month, 领导班子 structure and cadre changes by unit, 党务公开 timeliness by branch and quarter, 帮扶 measures and funding by village,
+四位一体 岗位责任工作记实 by unit and month, 领导班子 structure and cadre changes by unit, 党务公开 timeliness by branch and quarter, 帮扶 measures and funding by village, 干部调训 by unit and year,
 and the model marts (vitality and cadre evaluation by unit, branch archetypes, integrity flags —
 the last behind the ``integrity`` role) and the cadre model's fairness (city scope). Each list is one
 mart, filtered on its own columns."""
@@ -86,6 +86,12 @@ def disclosures(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
 def project_support(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None) -> Page:
     t = "mart_project_support"
     return _list(ctx, t, org_id, [], ["-projects_missing_measures", "village_org_id"], pg)
+
+
+@router.get("/training", response_model=Page, summary="干部调训（按单位、年度：调训计划、参训、缺训、学时、学时不足人数）")
+def training(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, year: Year = None) -> Page:
+    t = "mart_training_by_unit"
+    return _list(ctx, t, org_id, _filters(ctx, t, year=year), ["-year", "-cadres_short", "unit_org_id"], pg)
 
 
 @router.get("/vitality-by-unit", response_model=Page, summary="党员活力指数按单位汇总（按月）")
