@@ -351,7 +351,7 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     cadre_posts = cadre_posts.sort_values(["cadre_id", "start_date"], kind="stable").reset_index(drop=True)
     cadre_posts.insert(0, "post_id", np.arange(1, len(cadre_posts) + 1))
     cadre_posts["end_date"] = pd.to_datetime(cadre_posts["end_date"])
-    cadre_posts = _plant_vacancies(cadre_posts, cadres, end, faults)
+    cadre_posts, assessments = _plant_vacancies(cadre_posts, cadres, assessments, end, faults)
     touched = np.where(cadre_posts.end_date.isna(), cadre_posts.start_date.to_numpy().astype("datetime64[D]"),
                        cadre_posts.end_date.to_numpy().astype("datetime64[D]"))
     cadre_posts["updated_at"] = stamp(rng, np.minimum(np.maximum(touched, start - 400 * D), end))
@@ -412,10 +412,13 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
                   member_latent, cadre_latent, branch_latent)
 
 
-def _plant_vacancies(posts: pd.DataFrame, cadres: pd.DataFrame, end: np.datetime64, faults) -> pd.DataFrame:
+def _plant_vacancies(posts: pd.DataFrame, cadres: pd.DataFrame, assessments: pd.DataFrame, end: np.datetime64,
+                     faults) -> tuple[pd.DataFrame, pd.DataFrame]:
     """About one unit in seven loses its 乡科级正职 30-250 days before the city's end (调离, nobody appointed
-    yet): planted ``leadership_vacancy`` (keyed by unit). The cadre's record says 调离 from that day.
-    Chosen by a hash of the unit, so no random stream of the city changes."""
+    yet): planted ``leadership_vacancy`` (keyed by unit). The cadre's record says 调离 from that day, and
+    the city grades them no more (no post on the assessment day). Chosen by a hash of the unit, so no
+    random stream of the city changes."""
+    gone = []
     cur = posts[posts.end_date.isna() & (posts["rank"] == "乡科级正职")]
     pick = cur[(cur.unit_org_id.to_numpy() * 2654435761 % 7) == 3]
     for r in pick.itertuples():
@@ -427,7 +430,11 @@ def _plant_vacancies(posts: pd.DataFrame, cadres: pd.DataFrame, end: np.datetime
         cadres.loc[cadres.index[i], ["cadre_status", "updated_at"]] = ["调离", pd.Timestamp(left) + pd.Timedelta(hours=9)]
         faults.add("leadership_vacancy", "cadre", "cadre_posts", int(r.unit_org_id),
                    f"正职 (cadre {int(r.cadre_id)}) left on {left}; nobody appointed since")
-    return posts
+        gone.append((int(r.cadre_id), left))
+    for cid, left in gone:
+        graded = pd.to_datetime(assessments.assess_year.astype(str) + "-12-28").to_numpy().astype("datetime64[D]")
+        assessments = assessments[~((assessments.cadre_id.to_numpy() == cid) & (graded >= left))]
+    return posts, assessments
 
 
 # who holds which post in each unit: (rank, position, how many); {p} is 区/县/市 of the county
