@@ -296,6 +296,7 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
     # every post of every cadre, oldest first: (unit, position, rank, start, end)
     posts_of = [list(prev_posts[i]) + [(unit[i], position[i], rank[i], rank_start[i], np.datetime64("NaT"))]
                 for i in range(nc)]
+    vacated = _plant_vacancies(posts_of, rank, unit, end)
     kind_of = dict(zip(branches.org_id, branches.org_type))
     region_of = dict(zip(branches.org_id, branches.region_code))
     peers: dict[tuple, list[int]] = {}
@@ -311,8 +312,8 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
         """不称职 on ``graded``: from ``effect`` one level lower (a 副职 is moved to another unit of the same
         kind). ``pending`` when that day is after the city's end; ``impossible`` when the cadre's history
         already has a later post (a cadre who was promoted later was not 不称职 then)."""
-        u, pos, r, s0, _ = posts_of[i][-1]
-        if s0 > graded:
+        u, pos, r, s0, e0 = posts_of[i][-1]
+        if s0 > graded or not np.isnat(e0):   # a later post, or the cadre has left (a planted vacancy)
             return "impossible"
         if effect > end:
             return "pending"
@@ -345,13 +346,16 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
         rank_start_date=rank_start, phone=phone[cm], cadre_status="在职",
         updated_at=stamp(rng, np.minimum(np.maximum(rank_start, start - 400 * D), end)),
     ))
+    for i, left in vacated:   # the cadre system records the 调离; the unit's 正职 post stays vacant
+        cadres.loc[cadres.index[i], ["cadre_status", "updated_at"]] = ["调离", pd.Timestamp(left) + pd.Timedelta(hours=9)]
+        faults.add("leadership_vacancy", "cadre", "cadre_posts", int(unit[i]),
+                   f"正职 (cadre {int(cadre_id[i])}) left on {left}; nobody appointed since")
     # post history (SCD2 source): the current post and the earlier ones, oldest first
     posts = [(cadre_id[i], *p) for i in range(nc) for p in posts_of[i]]
     cadre_posts = pd.DataFrame(posts, columns=["cadre_id", "unit_org_id", "position", "rank", "start_date", "end_date"])
     cadre_posts = cadre_posts.sort_values(["cadre_id", "start_date"], kind="stable").reset_index(drop=True)
     cadre_posts.insert(0, "post_id", np.arange(1, len(cadre_posts) + 1))
     cadre_posts["end_date"] = pd.to_datetime(cadre_posts["end_date"])
-    cadre_posts, assessments = _plant_vacancies(cadre_posts, cadres, assessments, end, faults)
     touched = np.where(cadre_posts.end_date.isna(), cadre_posts.start_date.to_numpy().astype("datetime64[D]"),
                        cadre_posts.end_date.to_numpy().astype("datetime64[D]"))
     cadre_posts["updated_at"] = stamp(rng, np.minimum(np.maximum(touched, start - 400 * D), end))
@@ -412,29 +416,22 @@ def build(rng: np.random.Generator, orgs: pd.DataFrame, sizes: np.ndarray, n: in
                   member_latent, cadre_latent, branch_latent)
 
 
-def _plant_vacancies(posts: pd.DataFrame, cadres: pd.DataFrame, assessments: pd.DataFrame, end: np.datetime64,
-                     faults) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _plant_vacancies(posts_of: list, rank: np.ndarray, unit: np.ndarray, end: np.datetime64) -> list[tuple[int, np.datetime64]]:
     """About one unit in seven loses its 乡科级正职 30-250 days before the city's end (调离, nobody appointed
-    yet): planted ``leadership_vacancy`` (keyed by unit). The cadre's record says 调离 from that day, and
-    the city grades them no more (no post on the assessment day). Chosen by a hash of the unit, so no
-    random stream of the city changes."""
-    gone = []
-    cur = posts[posts.end_date.isna() & (posts["rank"] == "乡科级正职")]
-    pick = cur[(cur.unit_org_id.to_numpy() * 2654435761 % 7) == 3]
-    for r in pick.itertuples():
-        left = end - int(30 + (r.unit_org_id * 7919) % 221) * D
-        if np.datetime64(r.start_date, "D") >= left:
+    yet): the post ends the day before. Done before grading, so a cadre who left is graded no more.
+    Chosen by a hash of the unit, so no random stream of the city changes. Returns (cadre index, day left)."""
+    out = []
+    for i in np.flatnonzero(rank == "乡科级正职"):
+        u = int(unit[i])
+        if (u * 2654435761) % 7 != 3:
             continue
-        posts.loc[r.Index, "end_date"] = pd.Timestamp(left - D)
-        i = int(np.flatnonzero(cadres.cadre_id.to_numpy() == r.cadre_id)[0])
-        cadres.loc[cadres.index[i], ["cadre_status", "updated_at"]] = ["调离", pd.Timestamp(left) + pd.Timedelta(hours=9)]
-        faults.add("leadership_vacancy", "cadre", "cadre_posts", int(r.unit_org_id),
-                   f"正职 (cadre {int(r.cadre_id)}) left on {left}; nobody appointed since")
-        gone.append((int(r.cadre_id), left))
-    for cid, left in gone:
-        graded = pd.to_datetime(assessments.assess_year.astype(str) + "-12-28").to_numpy().astype("datetime64[D]")
-        assessments = assessments[~((assessments.cadre_id.to_numpy() == cid) & (graded >= left))]
-    return posts, assessments
+        left = end - int(30 + (u * 7919) % 221) * D
+        uu, pos, r, s0, e0 = posts_of[i][-1]
+        if s0 >= left or not np.isnat(e0):
+            continue
+        posts_of[i][-1] = (uu, pos, r, s0, left - D)
+        out.append((int(i), left))
+    return out
 
 
 # who holds which post in each unit: (rank, position, how many); {p} is 区/县/市 of the county
