@@ -177,4 +177,14 @@ SUITES: dict[str, TableSuite] = {
         *a_at_least_b("classes_planned", "classes_attended"),
     ], description="One row per cadre and year of 干部调训: classes planned, attended and missed, 学时 against "
                    "the yearly requirement, and the year-end shortfall warning."),
+    "fct_member_question": TableSuite("gold", "fct_member_question", ["question_id"], [
+        *min_rows(1),
+        *key_unique("question_id", alive_only=False),
+        *not_null("member_id", "org_id", "category", "asked_on", "state", "is_in_time", "workdays_overdue",
+                  "reminder_due", "as_of_date"),
+        *in_set("state", list(vocab.QUESTION_STATES)),
+        *between("answer_workdays", 0, None),
+        *between("workdays_overdue", 0, None),
+        *a_at_least_b("answered_on", "asked_on"),
+    ], description="One row per member's question (解决疑难问题): its answer 时限 in working days and state."),
 }

@@ -169,6 +169,11 @@ _SPECIFIC: dict[str, list] = {
         *not_null("class_id", "cadre_id", "hours_credited"),
         *between("hours_credited", 0, None),
     ],
+    "member_questions": [
+        *not_null("member_id", "org_id", "category", "asked_at"),
+        *in_set("category", list(vocab.QUESTION_CATEGORIES)),
+        *a_at_least_b("answered_at", "asked_at"),
+    ],
     "party_disclosures": [
         *not_null("org_id", "item_type", "event_date", "items_required", "items_published"),
         *in_set("item_type", list(vocab.DISCLOSURE_TYPES)),

@@ -40,7 +40,7 @@ CORE_MARTS = (
     "mart_member_composition", "mart_membership_changes", "mart_org_life_monthly", "mart_learning_compliance",
     "mart_village_work", "mart_poverty_projects", "mart_power_operation_monthly", "mart_duty_targets_monthly",
     "mart_leadership_teams", "mart_cadre_changes", "mart_disclosure_timeliness",
-    "mart_project_support", "mart_training_by_unit",
+    "mart_project_support", "mart_training_by_unit", "mart_member_questions",
 )
 MARTS = CORE_MARTS + tuple(MODEL_OUTPUT_MARTS)
 MODEL_OUTPUT_STAGING = {

@@ -123,6 +123,11 @@ def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
         inp["training"] = lake.pandas("gold", "fct_cadre_training_year", [
             "cadre_id", "year", "hours", "hours_required", "hours_short", "remaining_workdays", "warning_from",
             "shortfall_warning"], filters=[("shortfall_warning", "=", True)])
+    inp["questions"] = None
+    if lake.exists("gold", "fct_member_question"):
+        inp["questions"] = lake.pandas("gold", "fct_member_question", [
+            "question_id", "org_id", "category", "asked_on", "due_date", "workdays_overdue", "reminder_due"],
+            filters=[("reminder_due", "=", True)])
     return inp
 
 
@@ -175,6 +180,11 @@ def evaluate(ctx: RunContext, inp: dict) -> tuple[list[Alert], set[str], pd.Data
     if inp.get("training") is not None:
         alerts += triggers.training_alerts(inp["training"], names, dom)
         evaluated.add("training_shortfall")
+    if inp.get("questions") is not None:
+        qs = inp["questions"]
+        qheads = {int(o): triggers.head_recipient(int(o), None, heads, inp["orgs"], dom) for o in qs["org_id"].unique()}
+        alerts += triggers.question_alerts(qs, qheads, org_names, ctx.rules.question_answer_workdays)
+        evaluated.add("question_reminder")
     return alerts, evaluated, timeline
 
 

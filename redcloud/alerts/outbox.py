@@ -119,6 +119,11 @@ def render(alert: Alert, recipient_name: str, role: str, day: dt.date) -> tuple[
         subj = f"{tag}{f['name']}同志，{f['year']}年调训学时尚差{f['short']:g}学时"
         body = (f"{f['name']}同志：\n\n您{f['year']}年已完成调训{f['hours']:g}学时，距年度要求{f['required']:g}学时"
                 f"尚差{f['short']:g}学时，本年度仅剩{f['left']}个工作日。请尽快参加调训或网络专题班，按时完成年度学习任务。")
+    elif alert.rule == "question_reminder":
+        subj = f"{tag}{f['org']}有党员提问超时未解答"
+        body = (f"{recipient_name}：\n\n本支部党员于{_d(f['asked_on'])}在党建APP提出的“{f['category']}”问题，"
+                f"应于{_d(f['due_date'])}前（{f['limit']}个工作日内）解答，至{day.isoformat()}已超过{f['overdue']}个工作日"
+                f"仍未解答。请尽快答复；需上级解答的，请转组织部门。")
     else:  # pragma: no cover - every rule has a text
         raise ValueError(alert.rule)
     return subj, body + sign

@@ -33,6 +33,8 @@ Alerts:
 - ``training_shortfall`` (warning, 干部调训): ``fct_cadre_training_year.shortfall_warning``: a cadre
   short of the year's 学时 in its last working days; once per cadre and year (``since`` = the first
   day of the warning window), to the cadre.
+- ``question_reminder`` (reminder, 解决疑难问题): ``fct_member_question.reminder_due``: a member's
+  question open past its 时限; once per question, to the branch's head.
 """
 
 from __future__ import annotations
@@ -366,6 +368,25 @@ def training_alerts(rows: pd.DataFrame, cadre_names: dict[int, str], domain: str
                          facts={"name": name, "year": int(r.year), "hours": float(r.hours),
                                 "required": float(r.hours_required), "short": float(r.hours_short),
                                 "left": int(r.remaining_workdays)}))
+    return out
+
+
+def question_alerts(rows: pd.DataFrame, heads: dict[int, Recipient], org_names: dict[int, str],
+                    answer_workdays: int) -> list[Alert]:
+    """From ``gold/fct_member_question`` rows with ``reminder_due`` (columns question_id, org_id, category,
+    asked_on, due_date, workdays_overdue)."""
+    out: list[Alert] = []
+    for r in rows.sort_values("question_id").itertuples(index=False):
+        org = int(r.org_id)
+        head = heads.get(org)
+        if head is None:
+            continue
+        ev = {"question_id": int(r.question_id), "org_id": org, "category": r.category, "asked_on": r.asked_on,
+              "due_date": r.due_date, "workdays_overdue": int(r.workdays_overdue), "source": "gold/fct_member_question"}
+        out.append(Alert("question_reminder", "reminder", "question", str(int(r.question_id)),
+                         f"{org_names.get(org, '')}党员提问（{r.category}）", r.due_date, [head], ev,
+                         facts={"org": org_names.get(org, f"组织{org}"), "category": r.category, "asked_on": r.asked_on,
+                                "due_date": r.due_date, "overdue": int(r.workdays_overdue), "limit": answer_workdays}))
     return out
 
 

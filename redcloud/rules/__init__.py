@@ -20,6 +20,7 @@ who is 在册                             membership status (vocab.ON_ROLL)     
 班子 has a young cadre                   ``leadership_young_age``                    gold fct_unit_leadership.lacks_young
 干部调训 学时 and the year-end warning    ``training_hours_required``,                gold fct_cadre_training_year
                                        ``training_warning_workdays``
+党员疑难问题 answered in time             ``question_answer_workdays``                gold fct_member_question
 帮扶 project without measures           ``project_measure_workdays``                gold fct_project_support.measures_missing
 党务公开 时限 and escalation              ``disclosure_due_workdays``,                gold fct_party_disclosure
                                        ``disclosure_escalate_after``
@@ -55,6 +56,7 @@ class Rules(BaseModel):
     project_measure_workdays: int    # a running 帮扶 project with no 帮扶措施 this many working days after its start
     training_hours_required: int     # 干部调训: 学时 a cadre must complete in a year
     training_warning_workdays: int   # warn a cadre short of them when this many working days of the year remain
+    question_answer_workdays: int    # a member's question is answered within this many working days
     sanhui_required: dict[str, int]  # 三会一课 meetings required per quarter, by meeting type
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -76,7 +78,8 @@ class Rules(BaseModel):
                              f"not {self.duty_record_due_workday}")
         for name in ("learning_escalate_after", "village_reminder_after", "leadership_vacancy_workdays",
                      "leadership_young_age", "disclosure_due_workdays", "disclosure_escalate_after",
-                     "project_measure_workdays", "training_hours_required", "training_warning_workdays"):
+                     "project_measure_workdays", "training_hours_required", "training_warning_workdays",
+                     "question_answer_workdays"):
             if getattr(self, name) < 1:
                 raise ValueError(f"[rules] {name} must be at least 1, not {getattr(self, name)}")
         for name in ("project_warning_days", "project_expire_after_days", "dues_grace_days"):

@@ -80,6 +80,11 @@ MEASURE_TYPES = {"产业帮扶": ("产业扶持", "技术指导", "产销对接"
                  "就业帮扶": ("技能培训", "就业推荐", "公益岗位"), "基础设施": ("道路修建", "饮水工程")}
 OPEN_PROJECT_STATES = (IN_PROGRESS, DEADLINE_WARNING, OVERDUE)
 
+# --- 解决疑难问题 (党建APP): members' questions and how they are answered ------------------------------
+QUESTION_CATEGORIES = ("党费缴纳", "组织关系转接", "入党程序", "政策咨询", "学习平台使用")
+ANSWERED_IN_TIME, ANSWERED_LATE, QUESTION_OVERDUE, QUESTION_OPEN = "按时解答", "超时解答", "超时未解答", "待解答"
+QUESTION_STATES = (ANSWERED_IN_TIME, ANSWERED_LATE, QUESTION_OVERDUE, QUESTION_OPEN)
+
 # --- models' labels ---------------------------------------------------------------------------------
 # branch archetypes: dimension -> name; a cluster is named after the dimension its centre leads on
 ARCHETYPES = {"diversity": "创新活跃型", "participation": "规范组织型", "volunteering": "志愿服务型",
@@ -105,6 +110,7 @@ ALERT_RULES = {
     "disclosure_escalation": "党务公开逾期督办",
     "project_measure_missing": "帮扶项目无帮扶措施预警",
     "training_shortfall": "干部调训学时不足预警",
+    "question_reminder": "党员疑难问题超时未解答提醒",
 }
 ALERT_LEVELS = {"reminder": "提醒", "warning": "预警", "escalation": "督办", "closure": "注销", "report": "报送"}
 
@@ -147,5 +153,7 @@ def dbt_vocab() -> dict:
             "project_states": list(PROJECT_STATES), "cadre_change_types": list(CADRE_CHANGE_TYPES),
             "disclosure_states": list(DISCLOSURE_STATES), "disclosure_types": list(DISCLOSURE_TYPES),
             "disclosed_on_time": DISCLOSED_ON_TIME, "disclosed_late": DISCLOSED_LATE,
-            "disclosure_overdue": DISCLOSURE_OVERDUE, "disclosure_pending": DISCLOSURE_PENDING, "han": HAN, "on_roll": ON_ROLL,
+            "disclosure_overdue": DISCLOSURE_OVERDUE, "disclosure_pending": DISCLOSURE_PENDING,
+            "question_states": list(QUESTION_STATES), "answered_in_time": ANSWERED_IN_TIME,
+            "answered_late": ANSWERED_LATE, "question_overdue": QUESTION_OVERDUE, "question_open": QUESTION_OPEN, "han": HAN, "on_roll": ON_ROLL,
             "age_bands": [list(b) for b in AGE_BANDS], "party_years_bands": [list(b) for b in PARTY_YEARS_BANDS]}

@@ -21,6 +21,7 @@ from spark_jobs.gold import disclosure as P
 from spark_jobs.gold import facts as X
 from spark_jobs.gold import leadership as L
 from spark_jobs.gold import project_support as S
+from spark_jobs.gold import questions as Q
 from spark_jobs.gold import training as T
 
 
@@ -32,7 +33,8 @@ def _min_date(df, col: str) -> dt.date | None:
 TABLES = ("dim_organization", "dim_member", "fct_member_month", "fct_meeting_signals", "fct_branch_month",
           "fct_branch_quarter", "fct_learning_daily", "fct_village_work_daily", "fct_project_lifecycle",
           "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month", "fct_unit_leadership", "fct_cadre_change",
-          "fct_party_disclosure", "fct_project_support", "fct_cadre_training_year")
+          "fct_party_disclosure", "fct_project_support", "fct_cadre_training_year",
+          "fct_member_question")
 
 
 def run(ctx: RunContext, only: set[str] | None = None) -> dict:
@@ -147,6 +149,14 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
             write("fct_cadre_training_year", T.fct_cadre_training_year(s("training_classes"), s("training_enrollments"),
                                                                        tr_cal, day, rules),
                   T.fct_cadre_training_year.__doc__)
+    # 解决疑难问题: the calendar runs on past the day, to hold the 时限 of the latest questions
+    if lake.exists("silver", "member_questions"):
+        first_q = s("member_questions").agg(F.min(F.to_date("asked_at"))).first()[0]
+        if first_q is not None and first_q <= day:
+            horizon = min(day + dt.timedelta(days=60), workdays.last_known_day())
+            q_cal = X.calendar_frame(spark, X.first_known_day(first_q, day), max(horizon, day))
+            write("fct_member_question", Q.fct_member_question(s("member_questions"), q_cal, day, rules),
+                  Q.fct_member_question.__doc__)
     calendar.unpersist()
     links.unpersist()
     return {"tables": out, "calendar_start": cal_start.isoformat(), "learning_since": str(learning_since),

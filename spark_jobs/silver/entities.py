@@ -198,6 +198,14 @@ ENTITIES: list[EntitySpec] = [
         description="One row per cadre planned for a class (调训计划): attended (NULL until it ends), 学时 credited.",
     ),
     EntitySpec(
+        "member_questions", "app__member_questions", "question_id",
+        ["question_id", "member_id", "org_id", "category", "asked_at", "answered_at", "answered_by", "updated_at"],
+        rules=[Rule("invalid_value", f"category in {sql_in(vocab.QUESTION_CATEGORIES)}", "unknown 问题类别"),
+               Rule("impossible_date", "answered_at is null or answered_at >= asked_at", "answered before asked")],
+        refs=[MEMBER, Ref("org_id", "org__organizations", "org_id", nullable=False)],
+        description="One row per question a member asked in the app (解决疑难问题) and when it was answered.",
+    ),
+    EntitySpec(
         "party_disclosures", "app__party_disclosures", "disclosure_id",
         ["disclosure_id", "org_id", "item_type", "title", "cast(event_date as date) as event_date", "published_at",
          "items_required", "items_published", "updated_at"],

@@ -129,6 +129,8 @@ def test_stage_on_the_city_lake_reads_gold_and_delivers(city_lake, smtp_sink):
     assert (cur["rule"] == "project_measure_missing").sum() == int((ps.measures_missing & ps.cadre_id.notna()).sum()) > 0
     tr = lake.pandas("gold", "fct_cadre_training_year", ["shortfall_warning"])
     assert (cur["rule"] == "training_shortfall").sum() == int(tr.shortfall_warning.sum()) > 0   # D2 is year end
+    mq = lake.pandas("gold", "fct_member_question", ["reminder_due"])
+    assert (cur["rule"] == "question_reminder").sum() == int(mq.reminder_due.sum()) > 0
     lt = lake.pandas("gold", "fct_unit_leadership", ["vacancy_overdue"], filters=[("snapshot_date", "=", day)])
     assert (cur["rule"] == "leadership_vacancy").sum() == int(lt.vacancy_overdue.sum()) > 0   # planted vacancies
     assert len(cur) > 0

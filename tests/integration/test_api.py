@@ -383,6 +383,13 @@ def test_app_routes_serve_gold_and_marts_within_scope(client, world):
         trained = con.execute("select count(*), sum(cadres_short) from mart_training_by_unit where year = 2025").fetchone()
     tr = client.get("/api/v1/statistics/training", params={"year": 2025, "limit": 500}, headers=tok(world["city"])).json()
     assert tr["total"] == trained[0] > 0 and sum(x["cadres_short"] for x in tr["items"]) == trained[1]
+    with snapshot.connect() as con:
+        asked_a = con.execute("""select coalesce(sum(t.questions), 0) from mart_member_questions t
+                                 join dim_organization o on o.org_id = t.org_id where list_contains(o.path, ?)""",
+                              [world["a"]]).fetchone()[0]
+    mq = [client.get("/api/v1/statistics/member-questions", params={"limit": 1000, "offset": o}, headers=tok(world["a"]))
+          .json()["items"] for o in (0, 1000, 2000)]
+    assert sum(x["questions"] for p in mq for x in p) == asked_a > 0
     cc = client.get("/api/v1/statistics/cadre-changes", params={"limit": 1}, headers=tok(world["city"])).json()
     assert cc["total"] == changes > 0
 

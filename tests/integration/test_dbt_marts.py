@@ -31,6 +31,12 @@ INCREMENTAL = {  # mart -> its partition column
 BACKFILL_DAY = dt.date(2025, 11, 30)
 
 
+def _local(ts: pd.Series) -> pd.Series:
+    """Timestamps as the city's local time (Delta stores them in UTC)."""
+    ts = pd.to_datetime(ts)
+    return ts.dt.tz_convert("Asia/Shanghai") if ts.dt.tz is not None else ts
+
+
 def _read(root: Path, layer: str, name: str) -> pd.DataFrame:
     return DeltaTable(str(root / layer / name)).to_pandas()
 
@@ -213,7 +219,7 @@ def test_disclosure_timeliness_matches_a_pandas_recount_from_silver(first_build,
         return [d for d in cal if d > ev][rules.disclosure_due_workdays - 1]
 
     items["due"] = items.event_date.map(due)
-    pub = pd.to_datetime(items.published_at).dt.date
+    pub = _local(items.published_at).dt.date
     items["pub"] = [p if p is not None and not pd.isna(p) and p <= D2 else None for p in pub]
     on_time = items.pub.notna() & (items.pub <= items.due)
     overdue = items.pub.isna() & (items.due < D2)
@@ -287,6 +293,35 @@ def test_training_hours_of_a_unit_match_silver_and_the_planted_absences(first_bu
     missed = j[j.attended == False]  # noqa: E712
     assert absent and set(missed.enrollment_id) <= absent
     assert gold.classes_missed.sum() == len(missed) > 0
+
+
+def test_member_questions_in_time_rate_matches_a_pandas_recount(first_build, lake, city):
+    """解决疑难问题: the branch with the most questions, its in-time answers recounted from silver with the
+    时限 counted on the official calendar here; planted never-answered questions past it are overdue."""
+    from redcloud import workdays
+    from redcloud.rules import Rules
+
+    n = Rules.defaults().question_answer_workdays
+    q = _read(lake, "silver", "member_questions")
+    q = q[~q.is_deleted.fillna(False)]
+    q["asked"] = _local(q.asked_at).dt.date
+    q = q[q.asked <= D2]
+    cal = workdays.workdays_between(min(q.asked), dt.date(2026, 3, 31))
+    q["due"] = [[d for d in cal if d > a][n - 1] for a in q.asked]
+    q["ans"] = [None if pd.isna(x) or x.date() > D2 else x.date() for x in _local(q.answered_at)]
+    in_time = q.ans.notna() & (q.ans <= q.due)
+    overdue = q.ans.isna() & (q.due < D2)
+    org = q.org_id.value_counts().index[0]
+    mart = _read(lake, "marts", "mart_member_questions")
+    m = mart[mart.org_id == org]
+    mine = q.org_id == org
+    assert m.questions.sum() == mine.sum() and m.answered_in_time.sum() == (in_time & mine).sum()
+    assert m.overdue_open.sum() == (overdue & mine).sum()
+    faults = pd.read_parquet(city / "truth" / "faults.parquet")
+    never = {int(k) for k in faults[faults.fault == "unanswered_question"].record_key}
+    due_by_id = q.set_index("question_id").due
+    assert {i for i in never if due_by_id.get(i, D2) < D2} <= set(q[overdue].question_id)
+    assert mart.overdue_open.sum() == overdue.sum() > 0
 
 
 SELECT = [f"+{m}" for m in INCREMENTAL]   # the incremental marts and what they build on

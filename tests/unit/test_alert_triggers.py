@@ -183,3 +183,16 @@ def test_project_without_measures_warns_the_responsible_cadre_once():
         ("project_measure_missing", "warning", "project", "5", D("2025-10-20"))]
     subj, body = outbox.render(got[0], "王五", "self", D("2025-10-31"))
     assert "尚未录入帮扶措施" in subj and "超过15个工作日" in body
+
+
+def test_question_reminder_goes_to_the_branch_head_once_per_question():
+    from redcloud.alerts import outbox
+
+    head = Recipient("member-7@redcloud.invalid", "某支部书记王五", "org_head")
+    rows = pd.DataFrame({"question_id": [3], "org_id": [9], "category": ["政策咨询"], "asked_on": [D("2025-09-30")],
+                         "due_date": [D("2025-10-11")], "workdays_overdue": [3]})
+    got = triggers.question_alerts(rows, {9: head}, {9: "某支部"}, 3)
+    assert [(a.rule, a.subject_type, a.subject_id, a.since, a.recipients) for a in got] == [
+        ("question_reminder", "question", "3", D("2025-10-11"), [head])]
+    subj, body = outbox.render(got[0], head.name, head.role, D("2025-10-15"))
+    assert "超时未解答" in subj and "已超过3个工作日" in body

@@ -26,7 +26,18 @@ import numpy as np
 import pandas as pd
 
 from redcloud.contracts import PRIMARY_KEYS, SYSTEMS  # noqa: F401  (re-exported for the demo loaders)
-from redcloud.demo.synth import behaviour, disclosure, identity, ironcage, measures, orgs, people, training, web
+from redcloud.demo.synth import (
+    behaviour,
+    disclosure,
+    identity,
+    ironcage,
+    measures,
+    orgs,
+    people,
+    questions,
+    training,
+    web,
+)
 
 D = np.timedelta64(1, "D")
 GENERATOR_VERSION = 5
@@ -170,7 +181,7 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
     tmp.mkdir(parents=True)
     s, e = np.datetime64(start, "D"), np.datetime64(end, "D")
     # child i of a SeedSequence does not depend on how many are spawned: a new stream leaves the others alone
-    streams = [np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(11)]
+    streams = [np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(12)]
     faults = FaultLog()
 
     org_df, sizes = orgs.build(streams[0], scale, lambda d: people.stamp(streams[0], np.array(d, dtype="datetime64[D]")))
@@ -184,6 +195,7 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
     disclosures = disclosure.build(streams[8], ppl, org_df, s, e, faults)
     project_measures = measures.build(streams[9], bhv.projects, e, faults)
     training_classes, training_enrollments = training.build(streams[10], ppl, s, e, faults)
+    member_questions = questions.build(streams[11], ppl, s, e, faults)
 
     tables = {
         "organizations": org_df, "members": members, "member_status_changes": ppl.status_changes,
@@ -194,6 +206,7 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
         "volunteer_records": bhv.volunteer, "village_work_records": bhv.village_work, "poverty_projects": bhv.projects,
         "party_disclosures": disclosures, "project_measures": project_measures,
         "training_classes": training_classes, "training_enrollments": training_enrollments,
+        "member_questions": member_questions,
     }
     counts = {}
     written = []
