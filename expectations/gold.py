@@ -187,4 +187,15 @@ SUITES: dict[str, TableSuite] = {
         *between("workdays_overdue", 0, None),
         *a_at_least_b("answered_on", "asked_on"),
     ], description="One row per member's question (解决疑难问题): its answer 时限 in working days and state."),
+    "fct_volunteer_need": TableSuite("gold", "fct_volunteer_need", ["need_id"], [
+        *min_rows(1),
+        *key_unique("need_id", alive_only=False),
+        *not_null("org_id", "category", "published_on", "state", "matched_in_time", "people_served", "service_hours",
+                  "funds_yuan", "workdays_overdue", "reminder_due", "as_of_date"),
+        *in_set("state", list(vocab.NEED_STATES)),
+        *between("match_workdays", 0, None),
+        *between("service_hours", 0, None),
+        *between("funds_yuan", 0, None),
+        *a_at_least_b("matched_on", "published_on"),
+    ], description="One row per 志愿服务超市 need: its matching 时限 in working days, state and what it delivered."),
 }

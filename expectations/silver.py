@@ -174,6 +174,16 @@ _SPECIFIC: dict[str, list] = {
         *in_set("category", list(vocab.QUESTION_CATEGORIES)),
         *a_at_least_b("answered_at", "asked_at"),
     ],
+    "volunteer_teams": [
+        *not_null("org_id", "team_name", "registered_members"),
+        *between("registered_members", 0, None),
+    ],
+    "volunteer_needs": [
+        *not_null("org_id", "category", "published_at", "beneficiaries", "service_hours", "funds_yuan"),
+        *between("service_hours", 0, None),
+        *between("funds_yuan", 0, None),
+        *a_at_least_b("matched_at", "published_at"),
+    ],
     "party_disclosures": [
         *not_null("org_id", "item_type", "event_date", "items_required", "items_published"),
         *in_set("item_type", list(vocab.DISCLOSURE_TYPES)),

@@ -18,7 +18,8 @@ SYSTEMS: dict[str, list[str]] = {
     "cadre": ["cadres", "cadre_posts", "cadre_assessments", "cadre_discipline", "village_assignments"],
     "app": ["app_users", "app_activity_monthly", "learning_answers", "meetings", "meeting_attendance",
             "dues_payments", "volunteer_records", "village_work_records", "poverty_projects", "project_measures",
-            "party_disclosures", "training_classes", "training_enrollments", "member_questions"],
+            "party_disclosures", "training_classes", "training_enrollments", "member_questions",
+            "volunteer_teams", "volunteer_needs"],
 }
 PRIMARY_KEYS: dict[str, str] = {
     "organizations": "org_id", "members": "member_id", "member_status_changes": "change_id",
@@ -28,7 +29,7 @@ PRIMARY_KEYS: dict[str, str] = {
     "meeting_attendance": "attendance_id", "dues_payments": "dues_id", "volunteer_records": "record_id",
     "village_work_records": "record_id", "poverty_projects": "project_id", "party_disclosures": "disclosure_id",
     "project_measures": "measure_id", "training_classes": "class_id", "training_enrollments": "enrollment_id",
-    "member_questions": "question_id",
+    "member_questions": "question_id", "volunteer_teams": "team_id", "volunteer_needs": "need_id",
 }
 
 # 数据铁笼 export kind -> canonical column -> the Chinese header the system writes (export order)

@@ -128,6 +128,11 @@ def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
         inp["questions"] = lake.pandas("gold", "fct_member_question", [
             "question_id", "org_id", "category", "asked_on", "due_date", "workdays_overdue", "reminder_due"],
             filters=[("reminder_due", "=", True)])
+    inp["volunteer"] = None
+    if lake.exists("gold", "fct_volunteer_need"):
+        inp["volunteer"] = lake.pandas("gold", "fct_volunteer_need", [
+            "need_id", "org_id", "title", "published_on", "match_due_date", "workdays_overdue", "reminder_due"],
+            filters=[("reminder_due", "=", True)])
     return inp
 
 
@@ -185,6 +190,11 @@ def evaluate(ctx: RunContext, inp: dict) -> tuple[list[Alert], set[str], pd.Data
         qheads = {int(o): triggers.head_recipient(int(o), None, heads, inp["orgs"], dom) for o in qs["org_id"].unique()}
         alerts += triggers.question_alerts(qs, qheads, org_names, ctx.rules.question_answer_workdays)
         evaluated.add("question_reminder")
+    if inp.get("volunteer") is not None:
+        vn = inp["volunteer"]
+        vheads2 = {int(o): triggers.head_recipient(int(o), None, heads, inp["orgs"], dom) for o in vn["org_id"].unique()}
+        alerts += triggers.volunteer_alerts(vn, vheads2, ctx.rules.volunteer_match_workdays)
+        evaluated.add("volunteer_match_reminder")
     return alerts, evaluated, timeline
 
 

@@ -124,6 +124,11 @@ def render(alert: Alert, recipient_name: str, role: str, day: dt.date) -> tuple[
         body = (f"{recipient_name}：\n\n本支部党员于{_d(f['asked_on'])}在党建APP提出的“{f['category']}”问题，"
                 f"应于{_d(f['due_date'])}前（{f['limit']}个工作日内）解答，至{day.isoformat()}已超过{f['overdue']}个工作日"
                 f"仍未解答。请尽快答复；需上级解答的，请转组织部门。")
+    elif alert.rule == "volunteer_match_reminder":
+        subj = f"{tag}{f['title']}超时未对接"
+        body = (f"{recipient_name}：\n\n“{f['title']}”于{_d(f['published_on'])}在党员志愿服务超市发布，"
+                f"应在{f['limit']}个工作日内对接志愿服务队，至{day.isoformat()}已超过{f['overdue']}个工作日仍未对接。"
+                f"请联系本区县党员志愿服务队认领，或调整需求后重新发布。")
     else:  # pragma: no cover - every rule has a text
         raise ValueError(alert.rule)
     return subj, body + sign

@@ -35,6 +35,8 @@ Alerts:
   day of the warning window), to the cadre.
 - ``question_reminder`` (reminder, 解决疑难问题): ``fct_member_question.reminder_due``: a member's
   question open past its 时限; once per question, to the branch's head.
+- ``volunteer_match_reminder`` (reminder, 志愿服务超市): ``fct_volunteer_need.reminder_due``: a
+  published need unmatched past its 时限; once per need, to the publishing branch's head.
 """
 
 from __future__ import annotations
@@ -387,6 +389,24 @@ def question_alerts(rows: pd.DataFrame, heads: dict[int, Recipient], org_names: 
                          f"{org_names.get(org, '')}党员提问（{r.category}）", r.due_date, [head], ev,
                          facts={"org": org_names.get(org, f"组织{org}"), "category": r.category, "asked_on": r.asked_on,
                                 "due_date": r.due_date, "overdue": int(r.workdays_overdue), "limit": answer_workdays}))
+    return out
+
+
+def volunteer_alerts(rows: pd.DataFrame, heads: dict[int, Recipient], match_workdays: int) -> list[Alert]:
+    """From ``gold/fct_volunteer_need`` rows with ``reminder_due`` (columns need_id, org_id, title,
+    published_on, match_due_date, workdays_overdue)."""
+    out: list[Alert] = []
+    for r in rows.sort_values("need_id").itertuples(index=False):
+        head = heads.get(int(r.org_id))
+        if head is None:
+            continue
+        ev = {"need_id": int(r.need_id), "org_id": int(r.org_id), "published_on": r.published_on,
+              "match_due_date": r.match_due_date, "workdays_overdue": int(r.workdays_overdue),
+              "source": "gold/fct_volunteer_need"}
+        out.append(Alert("volunteer_match_reminder", "reminder", "volunteer_need", str(int(r.need_id)), r.title,
+                         r.match_due_date, [head], ev,
+                         facts={"title": r.title, "published_on": r.published_on, "overdue": int(r.workdays_overdue),
+                                "limit": match_workdays}))
     return out
 
 

@@ -21,6 +21,7 @@ who is 在册                             membership status (vocab.ON_ROLL)     
 干部调训 学时 and the year-end warning    ``training_hours_required``,                gold fct_cadre_training_year
                                        ``training_warning_workdays``
 党员疑难问题 answered in time             ``question_answer_workdays``                gold fct_member_question
+志愿服务 need matched in time            ``volunteer_match_workdays``                gold fct_volunteer_need
 帮扶 project without measures           ``project_measure_workdays``                gold fct_project_support.measures_missing
 党务公开 时限 and escalation              ``disclosure_due_workdays``,                gold fct_party_disclosure
                                        ``disclosure_escalate_after``
@@ -57,6 +58,7 @@ class Rules(BaseModel):
     training_hours_required: int     # 干部调训: 学时 a cadre must complete in a year
     training_warning_workdays: int   # warn a cadre short of them when this many working days of the year remain
     question_answer_workdays: int    # a member's question is answered within this many working days
+    volunteer_match_workdays: int    # a 志愿服务 need is matched to a team within this many working days
     sanhui_required: dict[str, int]  # 三会一课 meetings required per quarter, by meeting type
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -79,7 +81,7 @@ class Rules(BaseModel):
         for name in ("learning_escalate_after", "village_reminder_after", "leadership_vacancy_workdays",
                      "leadership_young_age", "disclosure_due_workdays", "disclosure_escalate_after",
                      "project_measure_workdays", "training_hours_required", "training_warning_workdays",
-                     "question_answer_workdays"):
+                     "question_answer_workdays", "volunteer_match_workdays"):
             if getattr(self, name) < 1:
                 raise ValueError(f"[rules] {name} must be at least 1, not {getattr(self, name)}")
         for name in ("project_warning_days", "project_expire_after_days", "dues_grace_days"):

@@ -85,6 +85,10 @@ QUESTION_CATEGORIES = ("党费缴纳", "组织关系转接", "入党程序", "�
 ANSWERED_IN_TIME, ANSWERED_LATE, QUESTION_OVERDUE, QUESTION_OPEN = "按时解答", "超时解答", "超时未解答", "待解答"
 QUESTION_STATES = (ANSWERED_IN_TIME, ANSWERED_LATE, QUESTION_OVERDUE, QUESTION_OPEN)
 
+# --- 党员志愿服务超市: a published need's state on the logical date (gold fct_volunteer_need) -----------
+NEED_OPEN, NEED_UNMATCHED, NEED_MATCHED, NEED_DONE = "待对接", "超时未对接", "已对接", "已完成"
+NEED_STATES = (NEED_OPEN, NEED_UNMATCHED, NEED_MATCHED, NEED_DONE)
+
 # --- models' labels ---------------------------------------------------------------------------------
 # branch archetypes: dimension -> name; a cluster is named after the dimension its centre leads on
 ARCHETYPES = {"diversity": "创新活跃型", "participation": "规范组织型", "volunteering": "志愿服务型",
@@ -111,6 +115,7 @@ ALERT_RULES = {
     "project_measure_missing": "帮扶项目无帮扶措施预警",
     "training_shortfall": "干部调训学时不足预警",
     "question_reminder": "党员疑难问题超时未解答提醒",
+    "volunteer_match_reminder": "志愿服务需求超时未对接提醒",
 }
 ALERT_LEVELS = {"reminder": "提醒", "warning": "预警", "escalation": "督办", "closure": "注销", "report": "报送"}
 
@@ -154,6 +159,7 @@ def dbt_vocab() -> dict:
             "disclosure_states": list(DISCLOSURE_STATES), "disclosure_types": list(DISCLOSURE_TYPES),
             "disclosed_on_time": DISCLOSED_ON_TIME, "disclosed_late": DISCLOSED_LATE,
             "disclosure_overdue": DISCLOSURE_OVERDUE, "disclosure_pending": DISCLOSURE_PENDING,
-            "question_states": list(QUESTION_STATES), "answered_in_time": ANSWERED_IN_TIME,
+            "question_states": list(QUESTION_STATES), "need_states": list(NEED_STATES),
+            "need_unmatched": NEED_UNMATCHED, "need_done": NEED_DONE, "need_matched": NEED_MATCHED, "need_open": NEED_OPEN, "answered_in_time": ANSWERED_IN_TIME,
             "answered_late": ANSWERED_LATE, "question_overdue": QUESTION_OVERDUE, "question_open": QUESTION_OPEN, "han": HAN, "on_roll": ON_ROLL,
             "age_bands": [list(b) for b in AGE_BANDS], "party_years_bands": [list(b) for b in PARTY_YEARS_BANDS]}

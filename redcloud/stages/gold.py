@@ -23,6 +23,7 @@ from spark_jobs.gold import leadership as L
 from spark_jobs.gold import project_support as S
 from spark_jobs.gold import questions as Q
 from spark_jobs.gold import training as T
+from spark_jobs.gold import volunteer_market as V
 
 
 def _min_date(df, col: str) -> dt.date | None:
@@ -34,7 +35,7 @@ TABLES = ("dim_organization", "dim_member", "fct_member_month", "fct_meeting_sig
           "fct_branch_quarter", "fct_learning_daily", "fct_village_work_daily", "fct_project_lifecycle",
           "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month", "fct_unit_leadership", "fct_cadre_change",
           "fct_party_disclosure", "fct_project_support", "fct_cadre_training_year",
-          "fct_member_question")
+          "fct_member_question", "fct_volunteer_need")
 
 
 def run(ctx: RunContext, only: set[str] | None = None) -> dict:
@@ -105,7 +106,7 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
         ironcage = X.ironcage_cadre_year(s("power_operations"), s("complaints"), s("duty_records"), ic_keys, day)
         firsts = [x for x in (_min_date(s("power_operations"), "received_at"), _min_date(s("duty_records"), "duty_month"))
                   if x is not None]
-        ironcage_since = min(firsts).year if firsts else None
+        ironcage_since = min(x.year for x in firsts) if firsts else None   # a timestamp and a date
     write("fct_cadre_year", X.fct_cadre_year(s("cadres"), links, g("fct_learning_daily"), s("meeting_attendance"),
                                              s("meetings"), s("cadre_assessments"), s("cadre_discipline"), posts,
                                              g("fct_village_work_daily"), s("poverty_projects"), day, first_year,
@@ -157,6 +158,14 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
             q_cal = X.calendar_frame(spark, X.first_known_day(first_q, day), max(horizon, day))
             write("fct_member_question", Q.fct_member_question(s("member_questions"), q_cal, day, rules),
                   Q.fct_member_question.__doc__)
+    # 志愿服务超市: the calendar runs on past the day, to hold the 时限 of the latest needs
+    if lake.exists("silver", "volunteer_needs"):
+        first_need = s("volunteer_needs").agg(F.min(F.to_date("published_at"))).first()[0]
+        if first_need is not None and first_need <= day:
+            horizon = min(day + dt.timedelta(days=60), workdays.last_known_day())
+            v_cal = X.calendar_frame(spark, X.first_known_day(first_need, day), max(horizon, day))
+            write("fct_volunteer_need", V.fct_volunteer_need(s("volunteer_needs"), v_cal, day, rules),
+                  V.fct_volunteer_need.__doc__)
     calendar.unpersist()
     links.unpersist()
     return {"tables": out, "calendar_start": cal_start.isoformat(), "learning_since": str(learning_since),

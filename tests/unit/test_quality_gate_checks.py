@@ -37,7 +37,7 @@ def test_every_silver_entity_and_gold_table_has_a_suite():
                                      "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month",
                                      "fct_unit_leadership", "fct_cadre_change", "fct_party_disclosure",
                                      "fct_project_support", "fct_cadre_training_year",
-                                     "fct_member_question"}
+                                     "fct_member_question", "fct_volunteer_need"}
     # every other silver/gold table gets at least the baseline suite (not empty, no plain PII)
     for layer in ("silver", "gold"):
         assert set(expectations.suites(layer)) == set(specific[layer]) | set(expectations.BASELINE_TABLES[layer])

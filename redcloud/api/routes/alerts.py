@@ -24,6 +24,8 @@ _SUBJECT_ORG = f"""(case t.subject_type
     when 'assignment' then (select any_value(v.village_org_id) from fct_village_work_daily v
                             where v.assignment_id = try_cast(t.subject_id as bigint))
     when 'org' then try_cast(t.subject_id as bigint)
+    when 'volunteer_need' then (select v.org_id from fct_volunteer_need v
+                                where v.need_id = try_cast(t.subject_id as bigint))
     when 'question' then (select q.org_id from fct_member_question q
                           where q.question_id = try_cast(t.subject_id as bigint))
     when 'disclosure' then (select d.org_id from fct_party_disclosure d
@@ -49,7 +51,7 @@ def list_alerts(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None,
                 rule: Annotated[str | None, Query(max_length=40, description="规则，如 learning_reminder、project_overdue")] = None,
                 level: Annotated[str | None, Query(max_length=40, description="级别：reminder、warning、escalation、closure、report")] = None,
                 status: Annotated[str | None, Query(max_length=40, description="状态：open（未解除）或 resolved（已解除）")] = None,
-                subject_type: Annotated[str | None, Query(max_length=40, description="对象类型：cadre、project、assignment、org、disclosure、question、city")] = None,
+                subject_type: Annotated[str | None, Query(max_length=40, description="对象类型：cadre、project、assignment、org、disclosure、question、volunteer_need、city")] = None,
                 subject_id: Annotated[str | None, Query(max_length=40, description="对象 ID（与 subject_type 一起使用）")] = None,
                 logical_date: Annotated[IsoDate | None, Query(description="产生该条记录的运行日期")] = None,
                 date_from: Annotated[IsoDate | None, Query(description="最近出现日期不早于此日")] = None,

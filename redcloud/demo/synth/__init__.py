@@ -36,6 +36,7 @@ from redcloud.demo.synth import (
     people,
     questions,
     training,
+    volunteer_market,
     web,
 )
 
@@ -181,7 +182,7 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
     tmp.mkdir(parents=True)
     s, e = np.datetime64(start, "D"), np.datetime64(end, "D")
     # child i of a SeedSequence does not depend on how many are spawned: a new stream leaves the others alone
-    streams = [np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(12)]
+    streams = [np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(13)]
     faults = FaultLog()
 
     org_df, sizes = orgs.build(streams[0], scale, lambda d: people.stamp(streams[0], np.array(d, dtype="datetime64[D]")))
@@ -196,6 +197,7 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
     project_measures = measures.build(streams[9], bhv.projects, e, faults)
     training_classes, training_enrollments = training.build(streams[10], ppl, s, e, faults)
     member_questions = questions.build(streams[11], ppl, s, e, faults)
+    volunteer_teams, volunteer_needs = volunteer_market.build(streams[12], ppl, org_df, s, e, faults)
 
     tables = {
         "organizations": org_df, "members": members, "member_status_changes": ppl.status_changes,
@@ -206,7 +208,8 @@ def generate(scale: int, seed: int, base_dir: Path | str, start: str = "2023-01-
         "volunteer_records": bhv.volunteer, "village_work_records": bhv.village_work, "poverty_projects": bhv.projects,
         "party_disclosures": disclosures, "project_measures": project_measures,
         "training_classes": training_classes, "training_enrollments": training_enrollments,
-        "member_questions": member_questions,
+        "member_questions": member_questions, "volunteer_teams": volunteer_teams,
+        "volunteer_needs": volunteer_needs,
     }
     counts = {}
     written = []

@@ -2,7 +2,7 @@
 
 Members ask about 党费, 组织关系转接, 入党程序, 政策 and the app itself; the branch (or, for policy, the
 organisation department) answers, usually within a few days, slower in less diligent branches.
-Planted (``faults``): a few questions of the last weeks never answered (``unanswered_question``).
+Planted (``faults``): about one question in seven of the last 60 days never answered (``unanswered_question``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def build(rng: np.random.Generator, p: People, start: np.datetime64, end: np.dat
     m = p.members
     bl = p.branch_latent.set_index("org_id").diligence
     days = int((end - start) / D) + 1
-    n = max(20, len(m) // 8)                      # about one member in eight asks something in the period
+    n = max(40, len(m) // 4)                      # about one member in four asks something in the period
     who = rng.integers(0, len(m), n)
     asked = start + rng.integers(0, days, n) * D
     org = m.org_id.to_numpy()[who]
@@ -30,7 +30,7 @@ def build(rng: np.random.Generator, p: People, start: np.datetime64, end: np.dat
     cat = np.array(QUESTION_CATEGORIES)[rng.integers(0, len(QUESTION_CATEGORIES), n)]
     lag = np.where(rng.random(n) < sigmoid(1.5 + dil), rng.integers(0, 4, n), rng.integers(4, 20, n))
     answered = asked + lag * D
-    never = (asked >= end - 40 * D) & (rng.random(n) < 0.08)
+    never = (asked >= end - 60 * D) & (rng.random(n) < 0.15)
     ok = (~never) & (answered <= end)
     asked_at = stamp(rng, asked)
     ans_at = np.maximum(stamp(rng, answered), asked_at)
