@@ -41,6 +41,7 @@ CORE_MARTS = (
     "mart_village_work", "mart_poverty_projects", "mart_power_operation_monthly", "mart_duty_targets_monthly",
     "mart_leadership_teams", "mart_cadre_changes", "mart_disclosure_timeliness",
     "mart_project_support", "mart_training_by_unit", "mart_member_questions",
+    "mart_volunteer_market",
 )
 MARTS = CORE_MARTS + tuple(MODEL_OUTPUT_MARTS)
 MODEL_OUTPUT_STAGING = {

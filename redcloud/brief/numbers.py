@@ -213,6 +213,13 @@ OPTIONAL: tuple[tuple[Query, tuple[str, ...]], ...] = (
            """select coalesce(sum(cadres_short), 0) from mart_training_by_unit where year = year($asof)""",
            unit="人", weekly=False, better="down"),
      ("cadres_short", "year")),
+    (Query("volunteer_market_year", "党员志愿服务超市（本年度截至数据日期，按完成的服务）", ("mart_volunteer_market",),
+           """select sum(needs_published) as published, sum(needs_completed) as completed,
+                     sum(people_served) as people, round(sum(service_hours), 0) as hours, round(sum(funds_yuan), 0) as funds,
+                     sum(unmatched_overdue) as unmatched
+              from mart_volunteer_market where year(month) = year($asof) having count(*) > 0""",
+           kind="rows", weekly=False, columns=("发布需求", "完成", "帮扶人数", "服务小时", "筹集资金（元）", "超时未对接")),
+     ("needs_published", "needs_completed", "people_served", "service_hours", "funds_yuan", "unmatched_overdue")),
     (Query("leadership_vacancies", "正职空缺超期的领导班子", ("mart_leadership_teams",),
            """select count(*) from mart_leadership_teams where is_current and vacancy_overdue""",
            unit="个", weekly=False, better="down"),

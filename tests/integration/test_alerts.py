@@ -131,6 +131,8 @@ def test_stage_on_the_city_lake_reads_gold_and_delivers(city_lake, smtp_sink):
     assert (cur["rule"] == "training_shortfall").sum() == int(tr.shortfall_warning.sum()) > 0   # D2 is year end
     mq = lake.pandas("gold", "fct_member_question", ["reminder_due"])
     assert (cur["rule"] == "question_reminder").sum() == int(mq.reminder_due.sum()) > 0
+    vn = lake.pandas("gold", "fct_volunteer_need", ["reminder_due"])
+    assert (cur["rule"] == "volunteer_match_reminder").sum() == int(vn.reminder_due.sum()) > 0
     lt = lake.pandas("gold", "fct_unit_leadership", ["vacancy_overdue"], filters=[("snapshot_date", "=", day)])
     assert (cur["rule"] == "leadership_vacancy").sum() == int(lt.vacancy_overdue.sum()) > 0   # planted vacancies
     assert len(cur) > 0

@@ -390,6 +390,10 @@ def test_app_routes_serve_gold_and_marts_within_scope(client, world):
     mq = [client.get("/api/v1/statistics/member-questions", params={"limit": 1000, "offset": o}, headers=tok(world["a"]))
           .json()["items"] for o in (0, 1000, 2000)]
     assert sum(x["questions"] for p in mq for x in p) == asked_a > 0
+    with snapshot.connect() as con:
+        served = con.execute("select count(*), sum(people_served) from mart_volunteer_market").fetchone()
+    vm = client.get("/api/v1/statistics/volunteer-market", params={"limit": 1000}, headers=tok(world["city"])).json()
+    assert vm["total"] == served[0] > 0 and sum(x["people_served"] for x in vm["items"]) == served[1]
     cc = client.get("/api/v1/statistics/cadre-changes", params={"limit": 1}, headers=tok(world["city"])).json()
     assert cc["total"] == changes > 0
 

@@ -324,6 +324,28 @@ def test_member_questions_in_time_rate_matches_a_pandas_recount(first_build, lak
     assert mart.overdue_open.sum() == overdue.sum() > 0
 
 
+def test_volunteer_market_figures_match_silver(first_build, lake, city):
+    """志愿服务超市: the seed's three figures (people helped, hours, funds) for the city, recounted from
+    silver needs completed by the logical date; planted never-matched needs past the 时限 are overdue."""
+    n = _read(lake, "silver", "volunteer_needs")
+    n = n[~n.is_deleted.fillna(False)]
+    pub = _local(n.published_at).dt.date
+    done = [not pd.isna(x) and x.date() <= D2 for x in _local(n.completed_at)]
+    n, done = n[pub <= D2], pd.Series(done, index=n.index)[pub <= D2]
+    mart = _read(lake, "marts", "mart_volunteer_market")
+    assert mart.needs_published.sum() == len(n) and mart.needs_completed.sum() == done.sum() > 0
+    assert mart.people_served.sum() == n[done].beneficiaries.sum()
+    assert mart.service_hours.sum() == pytest.approx(n[done].service_hours.sum(), abs=0.5)
+    assert mart.funds_yuan.sum() == pytest.approx(n[done].funds_yuan.sum(), abs=1)
+    gold = _read(lake, "gold", "fct_volunteer_need").set_index("need_id")
+    faults = pd.read_parquet(city / "truth" / "faults.parquet")
+    never = {int(k) for k in faults[faults.fault == "unmatched_volunteer_need"].record_key}
+    past = {i for i in never if i in gold.index and gold.loc[i].match_due_date is not None
+            and gold.loc[i].match_due_date < D2}
+    assert past and past <= set(gold[gold.state == "超时未对接"].index)
+    assert mart.unmatched_overdue.sum() == (gold.state == "超时未对接").sum()
+
+
 SELECT = [f"+{m}" for m in INCREMENTAL]   # the incremental marts and what they build on
 
 

@@ -196,3 +196,16 @@ def test_question_reminder_goes_to_the_branch_head_once_per_question():
         ("question_reminder", "question", "3", D("2025-10-11"), [head])]
     subj, body = outbox.render(got[0], head.name, head.role, D("2025-10-15"))
     assert "超时未解答" in subj and "已超过3个工作日" in body
+
+
+def test_unmatched_volunteer_need_reminds_the_publishing_branch_head():
+    from redcloud.alerts import outbox
+
+    head = Recipient("member-7@redcloud.invalid", "某村党支部书记王五", "org_head")
+    rows = pd.DataFrame({"need_id": [3], "org_id": [9], "title": ["某村环境整治需求"], "published_on": [D("2025-09-30")],
+                         "match_due_date": [D("2025-10-14")], "workdays_overdue": [4]})
+    got = triggers.volunteer_alerts(rows, {9: head}, 5)
+    assert [(a.rule, a.subject_type, a.subject_id, a.since) for a in got] == [
+        ("volunteer_match_reminder", "volunteer_need", "3", D("2025-10-14"))]
+    subj, body = outbox.render(got[0], head.name, head.role, D("2025-10-20"))
+    assert "超时未对接" in subj and "5个工作日内" in body and "已超过4个工作日" in body

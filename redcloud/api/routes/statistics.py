@@ -1,5 +1,5 @@
 """The statistics marts (dbt) as org-scoped lists: organisational life by month, 驻村 work by month,
-四位一体 岗位责任工作记实 by unit and month, 领导班子 structure and cadre changes by unit, 党务公开 timeliness by branch and quarter, 帮扶 measures and funding by village, 干部调训 by unit and year, members' questions (解决疑难问题) by branch and month,
+四位一体 岗位责任工作记实 by unit and month, 领导班子 structure and cadre changes by unit, 党务公开 timeliness by branch and quarter, 帮扶 measures and funding by village, 干部调训 by unit and year, members' questions (解决疑难问题) by branch and month, the 志愿服务超市 by county and month,
 and the model marts (vitality and cadre evaluation by unit, branch archetypes, integrity flags —
 the last behind the ``integrity`` role) and the cadre model's fairness (city scope). Each list is one
 mart, filtered on its own columns."""
@@ -99,6 +99,13 @@ def training(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, year: Year = No
 def member_questions(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, month: Month = None) -> Page:
     t = "mart_member_questions"
     return _list(ctx, t, org_id, _filters(ctx, t, month=month), ["-month", "-overdue_open", "org_id"], pg)
+
+
+@router.get("/volunteer-market", response_model=Page,
+            summary="党员志愿服务超市（按区县、月份：发布、对接、完成、超时未对接、帮扶人数、服务时长、筹集资金）")
+def volunteer_market(ctx: CtxDep, pg: PageDep, org_id: OrgFilter = None, month: Month = None) -> Page:
+    t = "mart_volunteer_market"
+    return _list(ctx, t, org_id, _filters(ctx, t, month=month), ["-month", "county_org_id"], pg)
 
 
 @router.get("/vitality-by-unit", response_model=Page, summary="党员活力指数按单位汇总（按月）")
