@@ -30,6 +30,13 @@ def _min_date(df, col: str) -> dt.date | None:
     return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False))).agg(F.min(col)).first()[0]
 
 
+def _calendar(spark, first: dt.date, day: dt.date, ahead_days: int = 0):
+    """The official calendar from ``first`` (or the first year it knows after) to ``day``, or ``ahead_days``
+    past it as far as it knows: room for the deadlines of the latest records."""
+    end = max(min(day + dt.timedelta(days=ahead_days), workdays.last_known_day()), day)
+    return X.calendar_frame(spark, X.first_known_day(first, day), end)
+
+
 # every table the stage writes, in the order it writes them
 TABLES = ("dim_organization", "dim_member", "fct_member_month", "fct_meeting_signals", "fct_branch_month",
           "fct_branch_quarter", "fct_learning_daily", "fct_village_work_daily", "fct_project_lifecycle",
@@ -104,8 +111,8 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
                                               "persons")):
         ic_keys = X.ironcage_cadre_keys(s("person_links"), s("persons")).cache()
         ironcage = X.ironcage_cadre_year(s("power_operations"), s("complaints"), s("duty_records"), ic_keys, day)
-        firsts = [x for x in (_min_date(s("power_operations"), "received_at"), _min_date(s("duty_records"), "duty_month"))
-                  if x is not None]
+        duty_since = _min_date(s("duty_records"), "duty_month")
+        firsts = [x for x in (_min_date(s("power_operations"), "received_at"), duty_since) if x is not None]
         ironcage_since = min(x.year for x in firsts) if firsts else None   # a timestamp and a date
     write("fct_cadre_year", X.fct_cadre_year(s("cadres"), links, g("fct_learning_daily"), s("meeting_attendance"),
                                              s("meetings"), s("cadre_assessments"), s("cadre_discipline"), posts,
@@ -113,15 +120,14 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
                                              ironcage, ironcage_since),
           X.fct_cadre_year.__doc__)
     if ic_keys is not None:
-        duty_since = _min_date(s("duty_records"), "duty_month")
         if duty_since is not None and duty_since <= day:
-            duty_cal = X.calendar_frame(spark, X.first_known_day(duty_since.replace(day=1), day), day)
+            duty_cal = _calendar(spark, duty_since.replace(day=1), day)
             write("fct_cadre_duty_month", X.fct_cadre_duty_month(s("duty_records"), ic_keys, posts, duty_cal, day, rules),
                   X.fct_cadre_duty_month.__doc__)
         ic_keys.unpersist()
     # the cadre force: 班子 per unit at every quarter end since the first assessed year, and cadre changes
     lead_start = X.first_known_day(dt.date(first_year, 1, 1), day)
-    lead_cal = X.calendar_frame(spark, lead_start, day)
+    lead_cal = _calendar(spark, lead_start, day)
     write("fct_unit_leadership", L.fct_unit_leadership(posts, s("cadres"), lead_cal, L.snapshot_dates(lead_start, day),
                                                        day, rules), L.fct_unit_leadership.__doc__)
     write("fct_cadre_change", L.fct_cadre_change(posts, day), L.fct_cadre_change.__doc__)
@@ -129,24 +135,22 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
     if lake.exists("silver", "party_disclosures"):
         first_event = _min_date(s("party_disclosures"), "event_date")
         if first_event is not None and first_event <= day:
-            horizon = min(day + dt.timedelta(days=120), workdays.last_known_day())
-            disc_cal = X.calendar_frame(spark, X.first_known_day(first_event, day), max(horizon, day))
-            write("fct_party_disclosure", P.fct_party_disclosure(s("party_disclosures"), disc_cal, day, rules),
+            write("fct_party_disclosure", P.fct_party_disclosure(s("party_disclosures"),
+                                                                 _calendar(spark, first_event, day, 120), day, rules),
                   P.fct_party_disclosure.__doc__)
     # 帮扶措施 and funding per project (the measures' due day counted on the calendar up to the day)
     if lake.exists("silver", "project_measures"):
         first_start = _min_date(s("poverty_projects"), "start_date")
         if first_start is not None and first_start <= day:
-            sup_cal = X.calendar_frame(spark, X.first_known_day(first_start, day), day)
             write("fct_project_support", S.fct_project_support(s("poverty_projects"), g("fct_project_status"),
-                                                               s("project_measures"), sup_cal, day, rules),
+                                                               s("project_measures"), _calendar(spark, first_start, day),
+                                                               day, rules),
                   S.fct_project_support.__doc__)
     # 干部调训: the calendar runs to the end of the day's year (the working days left to train)
     if lake.exists("silver", "training_classes") and lake.exists("silver", "training_enrollments"):
         first_class = _min_date(s("training_classes"), "start_date")
         if first_class is not None and first_class <= day:
-            year_end = min(dt.date(day.year, 12, 31), workdays.last_known_day())
-            tr_cal = X.calendar_frame(spark, X.first_known_day(dt.date(first_class.year, 1, 1), day), max(year_end, day))
+            tr_cal = _calendar(spark, dt.date(first_class.year, 1, 1), day, (dt.date(day.year, 12, 31) - day).days)
             write("fct_cadre_training_year", T.fct_cadre_training_year(s("training_classes"), s("training_enrollments"),
                                                                        tr_cal, day, rules),
                   T.fct_cadre_training_year.__doc__)
@@ -154,17 +158,15 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
     if lake.exists("silver", "member_questions"):
         first_q = s("member_questions").agg(F.min(F.to_date("asked_at"))).first()[0]
         if first_q is not None and first_q <= day:
-            horizon = min(day + dt.timedelta(days=60), workdays.last_known_day())
-            q_cal = X.calendar_frame(spark, X.first_known_day(first_q, day), max(horizon, day))
-            write("fct_member_question", Q.fct_member_question(s("member_questions"), q_cal, day, rules),
+            write("fct_member_question", Q.fct_member_question(s("member_questions"), _calendar(spark, first_q, day, 60),
+                                                               day, rules),
                   Q.fct_member_question.__doc__)
     # 志愿服务超市: the calendar runs on past the day, to hold the 时限 of the latest needs
     if lake.exists("silver", "volunteer_needs"):
         first_need = s("volunteer_needs").agg(F.min(F.to_date("published_at"))).first()[0]
         if first_need is not None and first_need <= day:
-            horizon = min(day + dt.timedelta(days=60), workdays.last_known_day())
-            v_cal = X.calendar_frame(spark, X.first_known_day(first_need, day), max(horizon, day))
-            write("fct_volunteer_need", V.fct_volunteer_need(s("volunteer_needs"), v_cal, day, rules),
+            write("fct_volunteer_need", V.fct_volunteer_need(s("volunteer_needs"), _calendar(spark, first_need, day, 60),
+                                                             day, rules),
                   V.fct_volunteer_need.__doc__)
     calendar.unpersist()
     links.unpersist()

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from redcloud.rules import Rules
 from redcloud.rules.vocab import DISCLOSED_LATE, DISCLOSED_ON_TIME, DISCLOSURE_OVERDUE, DISCLOSURE_PENDING
-
-
-def _alive(df: DataFrame) -> DataFrame:
-    return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False)))
+from spark_jobs.gold.facts import _alive, with_workday_deadline, workday_numbers
 
 
 def fct_party_disclosure(disclosures: DataFrame, calendar: DataFrame, as_of: dt.date, rules: Rules) -> DataFrame:
@@ -39,21 +36,10 @@ def fct_party_disclosure(disclosures: DataFrame, calendar: DataFrame, as_of: dt.
     reminder_due, escalation_due, as_of_date.
     """
     d = F.lit(as_of).cast("date")
-    wd = (calendar.where(F.col("is_workday")).select("cal_date")
-          .withColumn("_n", F.row_number().over(Window.orderBy("cal_date"))))
-    first_wd = wd.agg(F.min("cal_date").alias("_cal0"))
     items = _alive(disclosures).where(F.col("event_date") <= d)
-    events = items.select("event_date").distinct()
-    base = (events.join(F.broadcast(wd), F.col("cal_date") <= F.col("event_date"))
-            .groupBy("event_date").agg(F.max("_n").alias("_base")))
-    due = (base.withColumn("_due_n", F.col("_base") + F.lit(rules.disclosure_due_workdays))
-           .join(F.broadcast(wd.select(F.col("_n").alias("_due_n"), F.col("cal_date").alias("due_date"))), "_due_n",
-                 "left")
-           .select("event_date", "due_date", "_due_n"))
-    today_n = wd.where(F.col("cal_date") <= d).agg(F.max("_n").alias("_today_n"))
-    out = (items.join(due, "event_date", "left").crossJoin(F.broadcast(today_n)).crossJoin(F.broadcast(first_wd))
-           # an event before the calendar's first working day has no 时限 here
-           .withColumn("due_date", F.when(F.col("event_date") >= F.col("_cal0"), F.col("due_date"))))
+    # an event before the calendar's first working day has no 时限 here
+    out = with_workday_deadline(items, "event_date", rules.disclosure_due_workdays, workday_numbers(calendar),
+                                as_of, "due_date")
     pub = F.to_date("published_at")
     published_on = F.when(pub <= d, pub)
     out = out.withColumn("published_on", published_on)

@@ -97,6 +97,33 @@ def calendar_frame(spark, start: dt.date, end: dt.date) -> DataFrame:
         rows, "cal_date date, is_workday boolean, is_public_holiday boolean, is_makeup_workday boolean")
 
 
+def workday_numbers(calendar: DataFrame) -> DataFrame:
+    """(cal_date, _n): the working days of ``calendar`` numbered 1, 2, ... in date order."""
+    return (calendar.where(F.col("is_workday")).select("cal_date")
+            .withColumn("_n", F.row_number().over(Window.orderBy("cal_date"))))
+
+
+def with_workday_number(df: DataFrame, date_col: str, numbers: DataFrame, out: str) -> DataFrame:
+    """``df`` with ``out``: the number (:func:`workday_numbers`) of the last working day on or before
+    ``date_col``; NULL for a NULL date or one before the calendar's first working day."""
+    days = df.select(F.col(date_col).alias("_day")).where(F.col("_day").isNotNull()).distinct()
+    num = (days.join(F.broadcast(numbers), F.col("cal_date") <= F.col("_day"))
+           .groupBy("_day").agg(F.max("_n").alias(out)))
+    return df.join(num.withColumnRenamed("_day", date_col), date_col, "left")
+
+
+def with_workday_deadline(df: DataFrame, date_col: str, workdays_after: int, numbers: DataFrame, as_of: dt.date,
+                          due_col: str) -> DataFrame:
+    """``df`` with ``due_col``, the ``workdays_after``-th working day after ``date_col`` (NULL beyond the
+    calendar or for a date before it), and the numbers ``_from_n`` (of ``date_col``), ``_due_n`` and
+    ``_today_n`` (the last working day on or before ``as_of``), so working days between are differences."""
+    due = numbers.select(F.col("_n").alias("_due_n"), F.col("cal_date").alias(due_col))
+    today = numbers.where(F.col("cal_date") <= _d(as_of)).agg(F.max("_n").alias("_today_n"))
+    return (with_workday_number(df, date_col, numbers, "_from_n")
+            .withColumn("_due_n", F.col("_from_n") + F.lit(workdays_after))
+            .join(F.broadcast(due), "_due_n", "left").crossJoin(F.broadcast(today)))
+
+
 def miss_streaks(df: DataFrame, by: list[str], date_col: str, done_col: str, out: str = "miss_streak",
                  start: str | None = None, reached: tuple[str, int] | None = None) -> DataFrame:
     """Add ``out``: consecutive rows (ordered by ``date_col`` within ``by``) where ``done_col`` is
@@ -677,8 +704,7 @@ def fct_cadre_duty_month(duty_records: DataFrame, keys: DataFrame, post_history:
     w_ytd = Window.partitionBy("cadre_id", "year").orderBy("month").rowsBetween(Window.unboundedPreceding, 0)
     out = (out.withColumn("ytd_targets", F.sum(F.coalesce("targets", F.lit(0))).over(w_ytd))
            .withColumn("ytd_completed", F.sum(F.coalesce("completed", F.lit(0))).over(w_ytd)))
-    wd = calendar.where(F.col("is_workday")).select("cal_date")
-    wd_no = wd.withColumn("_wd_no", F.row_number().over(Window.orderBy("cal_date")))
+    wd_no = workday_numbers(calendar).withColumnRenamed("_n", "_wd_no")
     today_no = wd_no.where(F.col("cal_date") <= d).agg(F.max("_wd_no").alias("_today_no"))
     due = (duty_due_dates(calendar, rules.duty_record_due_workday)
            .join(wd_no.select(F.col("cal_date").alias("due_date"), "_wd_no"), "due_date"))

@@ -32,10 +32,7 @@ from redcloud.rules.vocab import (
     REASSIGNED,
     TRANSFERRED,
 )
-
-
-def _alive(df: DataFrame) -> DataFrame:
-    return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False)))
+from spark_jobs.gold.facts import _alive
 
 
 def snapshot_dates(first: dt.date, as_of: dt.date) -> list[dt.date]:

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from redcloud.rules import Rules
 from redcloud.rules.vocab import GOVERNMENT, OPEN_PROJECT_STATES, SOCIAL
-
-
-def _alive(df: DataFrame) -> DataFrame:
-    return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False)))
+from spark_jobs.gold.facts import _alive, with_workday_deadline, workday_numbers
 
 
 def fct_project_support(projects: DataFrame, project_status: DataFrame, measures: DataFrame, calendar: DataFrame,
@@ -45,18 +42,8 @@ def fct_project_support(projects: DataFrame, project_status: DataFrame, measures
         F.count("*").cast("long").alias("measures"), F.array_sort(F.collect_set("measure_type")).alias("measure_types"),
         F.min("start_date").alias("first_measure_date"), money(GOVERNMENT).alias("government_yuan"),
         money(SOCIAL).alias("social_yuan"))
-    wd = (calendar.where(F.col("is_workday")).select("cal_date")
-          .withColumn("_n", F.row_number().over(Window.orderBy("cal_date"))))
-    starts = p.select("start_date").distinct()
-    base = (starts.join(F.broadcast(wd), F.col("cal_date") <= F.col("start_date"))
-            .groupBy("start_date").agg(F.max("_n").alias("_base")))
-    due = (base.withColumn("_due_n", F.col("_base") + F.lit(rules.project_measure_workdays))
-           .join(F.broadcast(wd.select(F.col("_n").alias("_due_n"), F.col("cal_date").alias("measure_due_date"))),
-                 "_due_n", "left"))
-    today_n = wd.where(F.col("cal_date") <= d).agg(F.max("_n").alias("_today_n"))
-    out = (p.join(st, "project_id", "left").join(agg, "project_id", "left")
-           .join(due.select("start_date", "measure_due_date", "_due_n"), "start_date", "left")
-           .crossJoin(F.broadcast(today_n)))
+    out = with_workday_deadline(p.join(st, "project_id", "left").join(agg, "project_id", "left"), "start_date",
+                                rules.project_measure_workdays, workday_numbers(calendar), as_of, "measure_due_date")
     n = F.coalesce(F.col("measures"), F.lit(0))
     gov, soc = F.coalesce(F.col("government_yuan"), F.lit(0.0)), F.coalesce(F.col("social_yuan"), F.lit(0.0))
     missing = ((n == 0) & F.col("status").isin(list(OPEN_PROJECT_STATES)) & F.col("measure_due_date").isNotNull()

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from redcloud.rules import Rules
 from redcloud.rules.vocab import ANSWERED_IN_TIME, ANSWERED_LATE, QUESTION_OPEN, QUESTION_OVERDUE
-
-
-def _alive(df: DataFrame) -> DataFrame:
-    return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False)))
+from spark_jobs.gold.facts import _alive, with_workday_deadline, with_workday_number, workday_numbers
 
 
 def fct_member_question(questions: DataFrame, calendar: DataFrame, as_of: dt.date, rules: Rules) -> DataFrame:
@@ -34,24 +31,14 @@ def fct_member_question(questions: DataFrame, calendar: DataFrame, as_of: dt.dat
     """
     d = F.lit(as_of).cast("date")
     end = F.lit(as_of + dt.timedelta(days=1)).cast("timestamp")
-    wd = (calendar.where(F.col("is_workday")).select("cal_date")
-          .withColumn("_n", F.row_number().over(Window.orderBy("cal_date"))))
-    cal0 = wd.agg(F.min("cal_date").alias("_cal0"))
+    wd = workday_numbers(calendar)
     q = (_alive(questions).where(F.col("asked_at") < end)
          .withColumn("asked_on", F.to_date("asked_at"))
          .withColumn("answered_on", F.when(F.col("answered_at") < end, F.to_date("answered_at"))))
-    # the ordinal of the last working day on or before a date (a day off counts as the working day before)
-    days = (q.select(F.col("asked_on").alias("_day")).union(q.select(F.col("answered_on").alias("_day")))
-            .where(F.col("_day").isNotNull()).distinct())
-    ordinal = (days.join(F.broadcast(wd), F.col("cal_date") <= F.col("_day"))
-               .groupBy("_day").agg(F.max("_n").alias("_ord")))
-    q = (q.join(ordinal.select(F.col("_day").alias("asked_on"), F.col("_ord").alias("_ask_n")), "asked_on", "left")
-         .join(ordinal.select(F.col("_day").alias("answered_on"), F.col("_ord").alias("_ans_n")), "answered_on", "left")
-         .withColumn("_due_n", F.col("_ask_n") + F.lit(rules.question_answer_workdays))
-         .join(F.broadcast(wd.select(F.col("_n").alias("_due_n"), F.col("cal_date").alias("due_date"))), "_due_n", "left")
-         .crossJoin(F.broadcast(wd.where(F.col("cal_date") <= d).agg(F.max("_n").alias("_today_n"))))
-         .crossJoin(F.broadcast(cal0))
-         .withColumn("due_date", F.when(F.col("asked_on") >= F.col("_cal0"), F.col("due_date"))))
+    # working days are counted between the last working days on or before each date (a day off counts
+    # as the working day before)
+    q = with_workday_number(with_workday_deadline(q, "asked_on", rules.question_answer_workdays, wd, as_of, "due_date"),
+                            "answered_on", wd, "_ans_n")
     answered = F.col("answered_on").isNotNull()
     overdue = ~answered & F.col("due_date").isNotNull() & (F.col("due_date") < d)
     in_time = answered & (F.col("due_date").isNull() | (F.col("answered_on") <= F.col("due_date")))
@@ -59,7 +46,7 @@ def fct_member_question(questions: DataFrame, calendar: DataFrame, as_of: dt.dat
              .when(overdue, F.lit(QUESTION_OVERDUE)).otherwise(F.lit(QUESTION_OPEN)))
     return q.select(
         "question_id", "member_id", "org_id", "category", "asked_on", "due_date", "answered_on", "answered_by",
-        F.when(answered, F.col("_ans_n") - F.col("_ask_n")).cast("int").alias("answer_workdays"),
+        F.when(answered, F.col("_ans_n") - F.col("_from_n")).cast("int").alias("answer_workdays"),
         state.alias("state"), in_time.alias("is_in_time"),
         F.when(overdue, F.col("_today_n") - F.col("_due_n")).otherwise(F.lit(0)).cast("int").alias("workdays_overdue"),
         overdue.alias("reminder_due"), d.alias("as_of_date"))

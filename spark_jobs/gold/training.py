@@ -14,10 +14,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from redcloud.rules import Rules
-
-
-def _alive(df: DataFrame) -> DataFrame:
-    return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False)))
+from spark_jobs.gold.facts import _alive
 
 
 def fct_cadre_training_year(classes: DataFrame, enrollments: DataFrame, calendar: DataFrame, as_of: dt.date,

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from redcloud.rules import Rules
 from redcloud.rules.vocab import NEED_DONE, NEED_MATCHED, NEED_OPEN, NEED_UNMATCHED
-
-
-def _alive(df: DataFrame) -> DataFrame:
-    return df.where(~F.coalesce(F.col("is_deleted"), F.lit(False)))
+from spark_jobs.gold.facts import _alive, with_workday_deadline, with_workday_number, workday_numbers
 
 
 def fct_volunteer_need(needs: DataFrame, calendar: DataFrame, as_of: dt.date, rules: Rules) -> DataFrame:
@@ -36,24 +33,13 @@ def fct_volunteer_need(needs: DataFrame, calendar: DataFrame, as_of: dt.date, ru
     """
     d = F.lit(as_of).cast("date")
     end = F.lit(as_of + dt.timedelta(days=1)).cast("timestamp")
-    wd = (calendar.where(F.col("is_workday")).select("cal_date")
-          .withColumn("_n", F.row_number().over(Window.orderBy("cal_date"))))
+    wd = workday_numbers(calendar)
     n = (_alive(needs).where(F.col("published_at") < end)
          .withColumn("published_on", F.to_date("published_at"))
          .withColumn("matched_on", F.when(F.col("matched_at") < end, F.to_date("matched_at")))
          .withColumn("completed_on", F.when(F.col("completed_at") < end, F.to_date("completed_at"))))
-    days = (n.select(F.col("published_on").alias("_day")).union(n.select(F.col("matched_on").alias("_day")))
-            .where(F.col("_day").isNotNull()).distinct())
-    ordinal = (days.join(F.broadcast(wd), F.col("cal_date") <= F.col("_day"))
-               .groupBy("_day").agg(F.max("_n").alias("_ord")))
-    n = (n.join(ordinal.select(F.col("_day").alias("published_on"), F.col("_ord").alias("_pub_n")), "published_on", "left")
-         .join(ordinal.select(F.col("_day").alias("matched_on"), F.col("_ord").alias("_m_n")), "matched_on", "left")
-         .withColumn("_due_n", F.col("_pub_n") + F.lit(rules.volunteer_match_workdays))
-         .join(F.broadcast(wd.select(F.col("_n").alias("_due_n"), F.col("cal_date").alias("match_due_date"))),
-               "_due_n", "left")
-         .crossJoin(F.broadcast(wd.where(F.col("cal_date") <= d).agg(F.max("_n").alias("_today_n"))))
-         .crossJoin(F.broadcast(wd.agg(F.min("cal_date").alias("_cal0"))))
-         .withColumn("match_due_date", F.when(F.col("published_on") >= F.col("_cal0"), F.col("match_due_date"))))
+    n = with_workday_number(with_workday_deadline(n, "published_on", rules.volunteer_match_workdays, wd, as_of,
+                                                  "match_due_date"), "matched_on", wd, "_m_n")
     matched, done = F.col("matched_on").isNotNull(), F.col("completed_on").isNotNull()
     overdue = ~matched & F.col("match_due_date").isNotNull() & (F.col("match_due_date") < d)
     state = (F.when(done, F.lit(NEED_DONE)).when(matched, F.lit(NEED_MATCHED))
@@ -62,7 +48,7 @@ def fct_volunteer_need(needs: DataFrame, calendar: DataFrame, as_of: dt.date, ru
     return n.select(
         "need_id", "org_id", "category", "title", F.when(matched, F.col("team_id")).alias("team_id"), "published_on",
         "match_due_date", "matched_on", "completed_on",
-        F.when(matched, F.col("_m_n") - F.col("_pub_n")).cast("int").alias("match_workdays"), state.alias("state"),
+        F.when(matched, F.col("_m_n") - F.col("_from_n")).cast("int").alias("match_workdays"), state.alias("state"),
         (matched & (F.col("match_due_date").isNull() | (F.col("matched_on") <= F.col("match_due_date"))))
         .alias("matched_in_time"),
         zero("beneficiaries").cast("long").alias("people_served"), zero("service_hours").cast("double").alias("service_hours"),
