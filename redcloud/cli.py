@@ -1,4 +1,4 @@
-"""The ``redcloud`` command: run <stage>, services, cards, api. (The demo's commands are ``redcloud-demo``.)"""
+"""The ``redcloud`` command: run <stage>, microbatch, services, cards, api. (The demo's commands are ``redcloud-demo``.)"""
 
 from __future__ import annotations
 
@@ -44,6 +44,20 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_microbatch(args) -> int:
+    """One 15-minute micro-batch of the app's 学习问答 data (bronze -> silver -> gold, same-day reminders)."""
+    from redcloud.context import RunContext
+    from redcloud.progress import Progress
+    from redcloud.stages import microbatch
+
+    s = get_settings()
+    day = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
+    at = dt.datetime.combine(day, dt.time.fromisoformat(args.at)) if args.at else dt.datetime.now()
+    ctx = RunContext.create(day, s, run_id=args.run_id, progress=Progress.console())
+    print(json.dumps(microbatch.run(ctx, at), ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
 def cmd_cards(args) -> int:
     """Write each champion's card (``models/<model>/MODEL_CARD.md``) and its MLflow description."""
     from models import MODELS, cards
@@ -84,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--gold-tables", dest="gold_tables", metavar="T1,T2",
                     help="gold: rebuild only these tables (and gate them); the others stay as they are")
     sp.set_defaults(fn=cmd_run)
+
+    sp = sub.add_parser("microbatch", help="one 15-minute micro-batch of the app's 学习问答 data, with same-day reminders")
+    sp.add_argument("--date", help="logical date YYYY-MM-DD (default: today)")
+    sp.add_argument("--at", help="time of day HH:MM the batch runs up to (default: now)")
+    sp.add_argument("--run-id", dest="run_id", help="run id (Airflow passes its own)")
+    sp.set_defaults(fn=cmd_microbatch)
 
     sp = sub.add_parser("cards", help="write each model's card from its champion's MLflow run")
     sp.add_argument("--date", help="logical date YYYY-MM-DD (default: the city's last day)")

@@ -59,9 +59,22 @@ def _on_day(lake: Lake, table: str, columns: list[str], key: str, day: dt.date) 
                                                         ("work_date", "<=", day)])
 
 
-def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
-    """Everything the triggers read, as small pandas frames (rows up to ``day``)."""
-    inp: dict = {}
+# the trigger families of :func:`evaluate`, each read from its gold table(s)
+KINDS = ("learning", "projects", "village", "duty", "leadership", "disclosures", "support", "training", "questions",
+         "volunteer")
+
+
+def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int, kinds: set[str] | None = None) -> dict:
+    """Everything the triggers read, as small pandas frames (rows up to ``day``); ``kinds`` (default:
+    all of :data:`KINDS`): only these trigger families' inputs (the others are None)."""
+    unknown = sorted(set(kinds or ()) - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown alert kind(s) {', '.join(unknown)}; expected some of {', '.join(KINDS)}")
+
+    def want(kind: str, table: str) -> bool:
+        return (kinds is None or kind in kinds) and lake.exists("gold", table)
+
+    inp: dict = {k: None for k in KINDS}
     inp["orgs"] = lake.pandas("silver", "organizations", ["org_id", "org_name", "parent_org_id", "org_level"],
                               alive=True)
     inp["cadres"] = lake.pandas("silver", "cadres", ["cadre_id", "cadre_name", "unit_org_id", "position", "rank"],
@@ -73,13 +86,11 @@ def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
                                   filters=[("meeting_date", "<=", day),
                                            ("meeting_date", ">", day - dt.timedelta(days=head_lookback_days))])
     inp["members"] = lake.pandas("silver", "members", ["member_id", "member_name"], alive=True)
-    inp["learning"] = None
-    if lake.exists("gold", "fct_learning_daily"):
+    if want("learning", "fct_learning_daily"):
         inp["learning"] = _on_day(lake, "fct_learning_daily", [
             "cadre_id", "member_id", "work_date", "rank", "miss_streak", "miss_streak_start", "reminder_due",
             "escalation_due", "escalated_on"], "cadre_id", day)
-    inp["projects"] = None
-    if lake.exists("gold", "fct_project_lifecycle"):
+    if want("projects", "fct_project_lifecycle"):
         states = lake.pandas("gold", "fct_project_lifecycle", ["project_id", "state", "valid_from", "valid_to"],
                              filters=[("valid_from", "<=", day)])
         states = states[states["valid_to"].isna() | (states["valid_to"] > day)]
@@ -87,8 +98,7 @@ def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
             "project_id", "project_name", "village_org_id", "cadre_id", "category", "start_date", "deadline"])
         inp["projects"] = (states.rename(columns={"valid_from": "state_since"}).drop(columns=["valid_to"])
                            .merge(attrs, on="project_id").sort_values("project_id").reset_index(drop=True))
-    inp["village"] = None
-    if lake.exists("gold", "fct_village_work_daily"):
+    if want("village", "fct_village_work_daily"):
         inp["village"] = _on_day(lake, "fct_village_work_daily", [
             "assignment_id", "cadre_id", "village_org_id", "role", "work_date", "days_without_record",
             "miss_streak_start", "reminder_due"], "assignment_id", day)
@@ -98,38 +108,31 @@ def load_inputs(lake: Lake, day: dt.date, head_lookback_days: int) -> dict:
             filters=[("work_date", "<=", day)])
         inp["assignments"] = lake.pandas("silver", "village_assignments", [
             "assignment_id", "cadre_id", "village_org_id", "role", "start_date", "end_date"], alive=True)
-    inp["duty"] = None
-    if lake.exists("gold", "fct_cadre_duty_month"):
+    if want("duty", "fct_cadre_duty_month"):
         inp["duty"] = lake.pandas("gold", "fct_cadre_duty_month", [
             "cadre_id", "month", "unit_org_id", "due_date", "workdays_overdue", "reminder_due"],
             filters=[("reminder_due", "=", True)])
-    inp["leadership"] = None
-    if lake.exists("gold", "fct_unit_leadership"):
+    if want("leadership", "fct_unit_leadership"):
         inp["leadership"] = lake.pandas("gold", "fct_unit_leadership", [
             "unit_org_id", "chief_vacant_since", "vacancy_workdays", "leaders", "vacancy_overdue"],
             filters=[("snapshot_date", "=", day), ("vacancy_overdue", "=", True)])
-    inp["disclosures"] = None
-    if lake.exists("gold", "fct_party_disclosure"):
+    if want("disclosures", "fct_party_disclosure"):
         inp["disclosures"] = lake.pandas("gold", "fct_party_disclosure", [
             "disclosure_id", "org_id", "item_type", "title", "event_date", "due_date", "workdays_overdue",
             "reminder_due", "escalation_due"], filters=[("reminder_due", "=", True)])
-    inp["support"] = None
-    if lake.exists("gold", "fct_project_support"):
+    if want("support", "fct_project_support"):
         inp["support"] = lake.pandas("gold", "fct_project_support", [
             "project_id", "project_name", "cadre_id", "village_org_id", "start_date", "measure_due_date",
             "workdays_without_measure", "measures_missing"], filters=[("measures_missing", "=", True)])
-    inp["training"] = None
-    if lake.exists("gold", "fct_cadre_training_year"):
+    if want("training", "fct_cadre_training_year"):
         inp["training"] = lake.pandas("gold", "fct_cadre_training_year", [
             "cadre_id", "year", "hours", "hours_required", "hours_short", "remaining_workdays", "warning_from",
             "shortfall_warning"], filters=[("shortfall_warning", "=", True)])
-    inp["questions"] = None
-    if lake.exists("gold", "fct_member_question"):
+    if want("questions", "fct_member_question"):
         inp["questions"] = lake.pandas("gold", "fct_member_question", [
             "question_id", "org_id", "category", "asked_on", "due_date", "workdays_overdue", "reminder_due"],
             filters=[("reminder_due", "=", True)])
-    inp["volunteer"] = None
-    if lake.exists("gold", "fct_volunteer_need"):
+    if want("volunteer", "fct_volunteer_need"):
         inp["volunteer"] = lake.pandas("gold", "fct_volunteer_need", [
             "need_id", "org_id", "title", "published_on", "match_due_date", "workdays_overdue", "reminder_due"],
             filters=[("reminder_due", "=", True)])
@@ -238,15 +241,17 @@ def upsert_rows(existing: pd.DataFrame | None, alerts: list[Alert], evaluated: s
     return pd.DataFrame(out, columns=ALERTS_SCHEMA.names)
 
 
-def run(ctx: RunContext) -> dict:
-    """The stage (no Spark: gold is small and read/written with delta-rs)."""
+def run(ctx: RunContext, kinds: set[str] | None = None) -> dict:
+    """The stage (no Spark: gold is small and read/written with delta-rs); ``kinds``: only these
+    trigger families (:data:`KINDS`; the micro-batch sends the day's 学习问答 reminders with
+    ``{"learning"}``). Open alerts of a family not evaluated are left as they are."""
     t0 = time.perf_counter()
     day, run_id, lake, st = ctx.day, ctx.run_id, ctx.lake, ctx.settings
     if not workdays.is_workday(day):   # raises CalendarUnknownError outside the known years
         note = f"{day.isoformat()} 非工作日（官方日历）：不计算、不记录、不发送"
         ctx.progress.note(note)
         return {"tables": [], "working_day": False, "note": note}
-    inp = load_inputs(lake, day, st.alerts.head_lookback_days)
+    inp = load_inputs(lake, day, st.alerts.head_lookback_days, kinds)
     alerts, evaluated, timeline = evaluate(ctx, inp)
 
     existing = lake.pandas("gold", "alerts") if lake.exists("gold", "alerts") else None

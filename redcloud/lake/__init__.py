@@ -6,6 +6,8 @@ and the publish step read), and :meth:`Lake.write` writes a :class:`DeltaDataSet
 
 - ``replace_partition`` overwrites exactly one logical date's slice (``replaceWhere``), so a rerun
   or backfill of a date replaces what that date wrote before;
+- ``replace_where`` overwrites the rows matching a predicate (``replaceWhere`` on data columns),
+  e.g. the days from some date on that an incremental step recomputed;
 - ``merge`` upserts by key (``MERGE INTO``), so re-applying the same rows changes nothing;
 - ``overwrite`` rebuilds a whole (small, derived) table.
 
@@ -31,11 +33,12 @@ class DeltaDataSet:
     name: str
     layer: str
     df: object  # pyspark.sql.DataFrame
-    mode: Literal["replace_partition", "merge", "overwrite"] = "overwrite"
+    mode: Literal["replace_partition", "replace_where", "merge", "overwrite"] = "overwrite"
     keys: list[str] = field(default_factory=list)
     partition_col: str | None = None
     partition_value: object = None
     description: str = ""
+    where: str = ""                # replace_where: the SQL predicate of the rows replaced
     skip_unchanged: bool = False   # commit nothing when the rows (of the partition) are those already there
 
     @property
@@ -149,7 +152,7 @@ class Lake:
 
     # -- write (Spark) ----------------------------------------------------------------------------
     def write(self, spark, ds: DeltaDataSet) -> None:
-        {"replace_partition": self._replace_partition, "merge": self._merge,
+        {"replace_partition": self._replace_partition, "replace_where": self._replace_where, "merge": self._merge,
          "overwrite": self._overwrite}[ds.mode](spark, ds)
 
     def write_all(self, spark, datasets: list[DeltaDataSet], progress=None) -> list[dict]:
@@ -177,6 +180,15 @@ class Lake:
         else:
             writer = writer.partitionBy(ds.partition_col)
         writer.save(self.path(ds.layer, ds.name))
+
+    def _replace_where(self, spark, ds: DeltaDataSet) -> None:
+        """Overwrite the rows matching ``ds.where`` with ``ds.df`` (whose rows must all match it), in one
+        Delta commit; the table must exist (an incremental step follows a full build)."""
+        assert ds.where, f"{ds.name}: replace_where needs a predicate"
+        if not self.exists(ds.layer, ds.name):
+            raise RuntimeError(f"{ds.table} does not exist: build it in full before replacing part of it")
+        (ds.df.write.format("delta").mode("overwrite").option("replaceWhere", ds.where)
+         .save(self.path(ds.layer, ds.name)))
 
     def _merge(self, spark, ds: DeltaDataSet) -> None:
         """Upsert by ``keys``: matched rows are updated when they changed, new rows inserted."""

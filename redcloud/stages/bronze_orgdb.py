@@ -23,8 +23,12 @@ def _day_end(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
 
 
-def load_table(ctx: RunContext, system: str, table: str, loaded_at: dt.datetime) -> dict:
-    """One source table's changed rows (and tombstones) for ``ctx.day`` into its bronze table."""
+def load_table(ctx: RunContext, system: str, table: str, loaded_at: dt.datetime, until: dt.datetime | None = None) -> dict:
+    """One source table's changed rows (and tombstones) for ``ctx.day`` into its bronze table.
+
+    ``until`` (a micro-batch during the day): rows changed before it instead of before the day's end.
+    The date's partition then holds the day's changes so far; the next micro-batch and the nightly
+    run replace it with a superset (the watermark is the previous dates' highest ``updated_at``)."""
     from pyspark.sql import functions as F
 
     from redcloud.sources import orgdb
@@ -32,7 +36,7 @@ def load_table(ctx: RunContext, system: str, table: str, loaded_at: dt.datetime)
 
     spark, lake, day, s = ctx.spark, ctx.lake, ctx.day, ctx.settings
     url = s.source_url(system)
-    hi = _day_end(day)
+    hi = _day_end(day) if until is None else min(until, _day_end(day))
     t0 = time.perf_counter()
     name = f"{system}__{table}"
     source = f"{system}.{table}"

@@ -151,6 +151,41 @@ def miss_streaks(df: DataFrame, by: list[str], date_col: str, done_col: str, out
     return df.drop("_grp")
 
 
+def carry_streaks(window: DataFrame, prior: DataFrame, by: list[str], date_col: str, done_col: str,
+                  out: str, start: str, reached: tuple[str, int] | None = None) -> DataFrame:
+    """Continue the streaks :func:`miss_streaks` computed over ``window`` (the rows from some day on)
+    from ``prior``, the same table's earlier rows (columns ``by``, ``date_col``, ``out``, ``start``).
+
+    For each key, the last prior row's streak (``p`` missed rows, from ``p_start``) continues into
+    the window's rows up to the key's first done row there: ``out`` becomes ``p +`` the window's
+    count, ``start`` becomes ``p_start``, and the ``reached`` day (``n`` misses) is the prior row's
+    that reached ``n`` in that streak, or the window row where ``p +`` its count reaches ``n``.
+    Later rows, and keys without a prior streak, keep the window's values. The result equals
+    :func:`miss_streaks` over prior + window rows (tested on days with late changes).
+    """
+    w = Window.partitionBy(*by).orderBy(date_col)
+    last = Window.partitionBy(*by).orderBy(F.col(date_col).desc())
+    state = (prior.withColumn("_rn", F.row_number().over(last)).where(F.col("_rn") == 1)
+             .select(*by, F.col(out).alias("_p"), F.col(start).alias("_p_start")))
+    df = (window.join(state, by, "left").fillna(0, subset=["_p"])
+          .withColumn("_lead", F.sum(F.col(done_col).cast("int")).over(
+              w.rowsBetween(Window.unboundedPreceding, Window.currentRow)) == 0))
+    first = F.col("_lead") & (F.col("_p") > 0)
+    df = (df.withColumn(out, F.when(first, F.col("_p") + F.col(out)).otherwise(F.col(out)).cast("int"))
+          .withColumn(start, F.when(first, F.col("_p_start")).otherwise(F.col(start))))
+    if reached:
+        col, n = reached
+        hit = (prior.where(F.col(out) == n).select(*by, F.col(start).alias("_p_start"),
+                                                   F.col(date_col).alias("_p_reached")))
+        in_window = F.min(F.when(F.col("_lead") & (F.col(out) == n), F.col(date_col))).over(Window.partitionBy(*by))
+        df = (df.join(hit, [*by, "_p_start"], "left")
+              .withColumn(col, F.when(first & (F.col("_p") >= n), F.col("_p_reached"))
+                          .when(first & (F.col(out) >= n), in_window)
+                          .otherwise(F.col(col)))
+              .drop("_p_reached"))
+    return df.drop("_p", "_p_start", "_lead")
+
+
 def rank_is_obligated(rank: Column, rules: Rules) -> Column:
     """学习问答 obligation of a post's rank: its level is ``[rules] learning_min_level`` or above."""
     cond = F.lit(False)
@@ -435,7 +470,8 @@ def fct_branch_quarter(orgs: DataFrame, meeting_signals: DataFrame, member_histo
 
 def fct_learning_daily(links: DataFrame, app_users: DataFrame, answers: DataFrame, member_history: DataFrame,
                        post_history: DataFrame, calendar: DataFrame, as_of: dt.date, rules: Rules,
-                       since: dt.date | None = None) -> DataFrame:
+                       since: dt.date | None = None, from_date: dt.date | None = None,
+                       prior: DataFrame | None = None) -> DataFrame:
     """One row per cadre (linked to a member record, see :func:`cadre_member_links`) and working
     day of the 学习问答 obligation: from the app registration (not before ``since``, the day the
     question bank went live, when given) to ``as_of``, on days the member is on the roll (在册).
@@ -449,7 +485,13 @@ def fct_learning_daily(links: DataFrame, app_users: DataFrame, answers: DataFram
 
     Columns: cadre_id, member_id, work_date, year, is_makeup_workday, answered, answers (sheets
     that day), miss_streak, miss_streak_start, rank (post held that day), is_obligated, reminder_due,
-    escalation_due, escalated_on, obligation_start, as_of_date.
+    escalation_due, escalated_on, obligation_start. A row depends only on its day and the days
+    before it, never on ``as_of`` (rows end at it), so the table carries no as-of column.
+
+    Incremental (``from_date`` and ``prior``): only the rows with ``work_date >= from_date``, their
+    streaks continued from ``prior``, the table's rows before ``from_date`` (:func:`carry_streaks`).
+    It equals the full table's rows from ``from_date`` when no input changed before ``from_date``
+    (the micro-batch finds ``from_date`` from its batch: :mod:`redcloud.stages.microbatch`).
     """
     d = _d(as_of)
     reg = _alive(app_users).select("member_id", F.to_date("registered_at").alias("reg_date"))
@@ -457,6 +499,8 @@ def fct_learning_daily(links: DataFrame, app_users: DataFrame, answers: DataFram
     base = links.select("cadre_id", "member_id").join(reg, "member_id").withColumn("obligation_start", start)
     cal = calendar.where(F.col("is_workday") & (F.col("cal_date") <= d)).select(
         F.col("cal_date").alias("work_date"), "is_makeup_workday")
+    if from_date is not None:
+        cal = cal.where(F.col("work_date") >= _d(from_date))
     grid = base.join(F.broadcast(cal), F.col("work_date") >= F.col("obligation_start"))
     roll = (member_history.where(F.col("membership_status") == ON_ROLL)
             .select(F.col("member_id").alias("_mid"), "valid_from", "valid_to"))
@@ -472,13 +516,16 @@ def fct_learning_daily(links: DataFrame, app_users: DataFrame, answers: DataFram
     n = rules.learning_escalate_after
     grid = miss_streaks(grid, ["cadre_id"], "work_date", "answered", start="miss_streak_start",
                         reached=("_reached", n))
+    if from_date is not None and prior is not None:
+        grid = carry_streaks(grid, prior.where(F.col("work_date") < _d(from_date)), ["cadre_id"], "work_date",
+                             "answered", "miss_streak", "miss_streak_start", ("_reached", n))
     obligated = rank_is_obligated(F.col("rank"), rules)
     return grid.select(
         "cadre_id", "member_id", "work_date", F.year("work_date").alias("year"), "is_makeup_workday", "answered",
         "answers", "miss_streak", "miss_streak_start", "rank", obligated.alias("is_obligated"),
         (obligated & ~F.col("answered")).alias("reminder_due"),
         (obligated & (F.col("miss_streak") >= n)).alias("escalation_due"),
-        F.when(obligated, F.col("_reached")).alias("escalated_on"), "obligation_start", d.alias("as_of_date"))
+        F.when(obligated, F.col("_reached")).alias("escalated_on"), "obligation_start")
 
 
 # ---------------------------------------------------------------------------------------------

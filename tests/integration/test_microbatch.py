@@ -1,0 +1,145 @@
+"""The 15-minute micro-batch end to end: real PostgreSQL (a copy of the test city's app database),
+a copy of the city lake, the SMTP sink. On the 调休 Sunday 2026-01-04 (a working day) cadres answer
+during the day, one answer of the day before arrives late and another is deleted at the source:
+
+- a morning micro-batch brings them through bronze, silver and gold, and sends nothing (before
+  ``[alerts] same_day_reminder_hour``);
+- the 16:00 micro-batch sends the day's 学习问答 reminders to exactly the obligated cadres who have
+  not answered yet, by e-mail, the same day; running it again sends nothing new;
+- the incremental ``fct_learning_daily`` equals the full rebuild of the same lake, row for row;
+- the day's batches reconcile: source = bronze, bronze = silver + quarantine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import D1, D2, make_ctx
+from lakes import copy_lake
+
+from redcloud import workdays
+from redcloud.lake import Lake
+
+pytestmark = pytest.mark.slow
+
+D3 = dt.date(2026, 1, 4)   # 调休: the Sunday after New Year 2026 is a working day
+DB = "rc_test_mb_app"
+COLS = ["cadre_id", "member_id", "work_date", "answered", "answers", "miss_streak", "miss_streak_start", "is_obligated",
+        "reminder_due", "escalation_due", "escalated_on"]
+
+
+def _sql(db: str, sql: str, *args) -> list:
+    from redcloud.services import postgres
+
+    conn = postgres.connect(db)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def _answer(member_id: int, day: dt.date, at: dt.datetime) -> None:
+    _sql(DB, "insert into learning_answers (answer_id, member_id, answer_date, answered_at, questions, correct, score, "
+             "updated_at) select max(answer_id) + 1, %s, %s, %s, 5, 4, 80, %s from learning_answers",
+         member_id, day, at, at)
+
+
+def _mails_to(folder: Path) -> dict[str, str]:
+    """Message id -> recipient of every mail in the sink."""
+    out = {}
+    for f in folder.glob("*.eml*"):
+        m = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+        out[m["Message-ID"].strip("<>").split("@")[0]] = str(m["To"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def mb(city_lake, tmp_path_factory):
+    """Settings on a copy of the city lake whose app source is a private copy of the app database."""
+    _sql("postgres", f"drop database if exists {DB} with (force)")
+    # a template must have no other sessions: the suite's JDBC reads are over, end any idle one
+    _sql("postgres", "select pg_terminate_backend(pid) from pg_stat_activity "
+                     "where datname = 'rc_test_app' and pid <> pg_backend_pid()")
+    _sql("postgres", f"create database {DB} template rc_test_app")
+    url = city_lake.settings.sources.app_url.replace("rc_test_app", DB)
+    yield copy_lake(city_lake, tmp_path_factory.mktemp("microbatch"), sources={"app_url": url})
+    _sql("postgres", f"drop database if exists {DB} with (force)")
+
+
+def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_sink):
+    from redcloud.stages import gold, microbatch
+
+    assert workdays.is_workday(D3) and D3.weekday() == 6
+    lake = Lake(mb.paths.lake_root)
+    ctx = make_ctx(mb, D3, spark, "test__microbatch")
+    before = lake.pandas("gold", "fct_learning_daily", COLS, filters=[("work_date", ">=", D1)])
+    d2 = before[(before.work_date == D2) & before.is_obligated].sort_values("cadre_id")
+    silent = d2[~d2.answered]
+    single = d2[d2.answers == 1]
+    assert len(silent) >= 5 and len(single) >= 1, (len(silent), len(single))
+    early = [int(m) for m in silent.member_id[:3]]          # answer on D3 in the morning
+    later = int(silent.member_id.iloc[3])                    # answers on D3 after lunch
+    late_d2 = int(silent.member_id.iloc[4])                  # D2's answer reaches the app server on D3
+    gone = int(single.member_id.iloc[0])                     # D2's only answer deleted at the source on D3
+    for m in early:
+        _answer(m, D3, dt.datetime.combine(D3, dt.time(9, 30)))
+    _answer(late_d2, D2, dt.datetime.combine(D3, dt.time(8, 45)))
+    _sql(DB, "delete from learning_answers where member_id = %s and answer_date = %s", gone, D2)
+
+    # the morning batch: bronze -> silver -> gold, nothing sent
+    outbox0 = lake.pandas("ops", "alert_outbox", ["message_id"]) if lake.exists("ops", "alert_outbox") else None
+    r1 = microbatch.run(ctx, dt.datetime.combine(D3, dt.time(11)))
+    assert r1["alerts"] is None
+    assert r1["gold"]["from_date"] == D2.isoformat() and {D2.isoformat(), D3.isoformat()} <= set(r1["touched_dates"])
+    assert r1["silver"]["quality"]["passed"] and r1["gold"]["quality"]["passed"]
+    day = lake.pandas("gold", "fct_learning_daily", COLS, filters=[("work_date", ">=", D2)])
+    by_member = {(int(r.member_id), r.work_date): r for r in day.itertuples()}
+    assert all(by_member[(m, D3)].answered for m in early)
+    assert not by_member[(later, D3)].answered
+    assert by_member[(late_d2, D2)].answered and not by_member[(gone, D2)].answered
+    assert len(lake.pandas("ops", "alert_outbox", ["message_id"])) == len(outbox0)
+
+    # after lunch one more answer; the 16:00 batch reminds everyone obligated who has not answered
+    _answer(later, D3, dt.datetime.combine(D3, dt.time(13, 10)))
+    r2 = microbatch.run(ctx, dt.datetime.combine(D3, dt.time(16)))
+    assert r2["alerts"] is not None and r2["alerts"]["delivery"]["failed"] == 0
+    today = lake.pandas("gold", "fct_learning_daily", COLS, filters=[("work_date", "=", D3)])
+    due = set(today.loc[today.reminder_due, "cadre_id"].astype(int))
+    answered = set(today.loc[today.answered, "member_id"].astype(int))
+    assert set(early) | {later} <= answered and due
+    assert due == set(today.loc[today.is_obligated & ~today.answered, "cadre_id"].astype(int))
+    alerts = lake.pandas("gold", "alerts")
+    reminded = alerts[(alerts.rule == "learning_reminder") & (alerts.last_seen == D3) & (alerts.status == "open")]
+    assert set(reminded.subject_id.astype(int)) == due
+    ob = lake.pandas("ops", "alert_outbox")
+    mine = ob[ob.alert_id.isin(reminded.alert_id) & (ob.created_for_date == D3)]
+    assert set(mine.recipient) == {f"cadre-{c}@{mb.alerts.mail_domain}" for c in due}
+    sink = _mails_to(smtp_sink)
+    missing = [r for m, r in zip(mine.message_id, mine.recipient) if r not in sink.get(m, "")]
+    assert not missing, f"reminders not in the SMTP sink: {missing[:5]}"
+
+    # a later batch of the same day sends nothing again
+    r3 = microbatch.run(ctx, dt.datetime.combine(D3, dt.time(16, 15)))
+    assert r3["alerts"]["messages_new"] == 0 and len(lake.pandas("ops", "alert_outbox", ["message_id"])) == len(ob)
+
+    # the day's batches reconcile (one row per bronze table and date)
+    rec = pd.DataFrame(lake.pandas("ops", "reconciliation"))
+    rec = rec[(rec.logical_date == D3) & rec.bronze_table.isin(["app__learning_answers", "app__app_users"])]
+    assert len(rec) == 2
+    assert (rec.source_rows == rec.bronze_rows).all()
+    assert (rec.bronze_rows == rec.silver_rows + rec.quarantine_rows).all()
+
+    # the incremental table equals the full rebuild of the same lake for the same day
+    inc = lake.pandas("gold", "fct_learning_daily").sort_values(["cadre_id", "work_date"]).reset_index(drop=True)
+    gold.run(ctx, only={"fct_learning_daily"})
+    full = lake.pandas("gold", "fct_learning_daily").sort_values(["cadre_id", "work_date"]).reset_index(drop=True)
+    assert len(full) == len(inc) and inc.work_date.max() == D3
+    pd.testing.assert_frame_equal(inc[full.columns], full)
