@@ -116,12 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     ctx = RunContext.create(day, st, run_id="bench_microbatch", spark=spark)
     with Probe() as pr:
         r1 = microbatch.run(ctx, dt.datetime.combine(day, dt.time(11)))
-    stages["morning"] = {**pr.result, "rows_replaced": r1["gold"]["rows_replaced"], "from_date": r1["gold"]["from_date"],
+    stages["morning"] = {**pr.result, "steps": r1["steps"], "rows_replaced": r1["gold"]["rows_replaced"], "from_date": r1["gold"]["from_date"],
                          "bronze_rows": sum(b["bronze_rows"] for b in r1["bronze"])}
     _answers(after_lunch, day, dt.time(13), 120, rng)
     with Probe() as pr:
         r2 = microbatch.run(ctx, dt.datetime.combine(day, dt.time(16)))
-    stages["afternoon"] = {**pr.result, "rows_replaced": r2["gold"]["rows_replaced"],
+    stages["afternoon"] = {**pr.result, "steps": r2["steps"], "rows_replaced": r2["gold"]["rows_replaced"],
                            "bronze_rows": sum(b["bronze_rows"] for b in r2["bronze"]),
                            "reminders": r2["alerts"]["alerts_active"].get("learning_reminder", 0),
                            "messages_new": r2["alerts"]["messages_new"]}
@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
              "full_rebuild": "gold.run(only={fct_learning_daily}): the nightly path for the same table"}
     for k, v in stages.items():
         lines.append(f"| {k} | {v['wall_s']} | {v['cpu_s']} | {v['peak_rss_mb']} | {notes[k]} |")
+    for k in ("morning", "afternoon"):
+        lines.append(f"| ↳ {k} by step (wall s, gates included) | | | | "
+                     + ", ".join(f"{n} {v}" for n, v in stages[k]["steps"].items()) + " |")
     lines += ["", f"Full rebuild of the table ÷ the afternoon micro-batch (all its steps): "
                   f"CPU {res['ratio_full_to_afternoon_cpu']}x, wall {res['ratio_full_to_afternoon_wall']}x."]
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")

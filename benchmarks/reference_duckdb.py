@@ -49,6 +49,7 @@ def _hmac_parts(key: bytes) -> tuple[str, str]:
 def _duck(expr: str) -> str:
     """Spark SQL condition/column -> DuckDB (only the constructs the entity specs use)."""
     expr = re.sub(r"add_months\(([^,]+),\s*(\d+)\)", r"(\1 + to_months(\2))", expr)
+    expr = re.sub(r"\bto_date\(([^()]+)\)", r"cast(\1 as date)", expr)
     return expr
 
 

@@ -100,24 +100,40 @@ def run(ctx: RunContext, at: dt.datetime) -> dict:
         raise ValueError(f"micro-batch at {at.isoformat()} is not on the logical date {ctx.day.isoformat()}")
     t0 = time.perf_counter()
     lake = ctx.lake
+    if not lake.exists("gold", "fct_learning_daily"):
+        raise RuntimeError(f"gold/fct_learning_daily is missing in {lake.root}: a micro-batch continues the main "
+                           f"job's tables; run the main job (redcloud run all) for a day before {ctx.day} first")
     runs.record(lake, ctx.day, STAGE, ctx.run_id, runs.RUNNING)
     try:
+        steps: dict[str, float] = {}
+        lap = time.perf_counter()
+
+        def done(step: str) -> None:
+            nonlocal lap
+            now = time.perf_counter()
+            steps[step] = round(now - lap, 2)
+            lap = now
+
         loaded_at = dt.datetime.now().replace(microsecond=0)
         with ctx.progress.step(f"micro-batch bronze (app, until {at:%H:%M})"):
             brz = [bronze_orgdb.load_table(ctx, SYSTEM, t, loaded_at, until=at) for t in TABLES]
         reconciliation.record_bronze(ctx, [dict(bronze_table=r["table"].split("/", 1)[1], source_kind="orgdb",
                                                 source=r["source"], source_rows=r["source_rows"], rejected_rows=0,
                                                 bronze_rows=r["bronze_rows"]) for r in brz])
+        done("bronze")
         versions = {t: lake.version("silver", t) for t in TABLES}
         specs = [e for e in ENTITIES if e.name in TABLES]
         slv = _gated(ctx, "silver", list(TABLES), lambda: silver.run_entities(ctx, specs))
+        done("silver")
         touched = set().union(*(changed_dates(ctx, t, versions[t]) for t in TABLES))
         last = lake.read(ctx.spark, "gold", "fct_learning_daily").agg(F.max("work_date")).first()[0]
         from_date = min(touched | {last + dt.timedelta(days=1) if last else ctx.day, ctx.day})
         gld = _gated(ctx, "gold", ["fct_learning_daily"], lambda: gold.learning_increment(ctx, from_date))
+        done("gold")
         sent = None
         if at.hour >= ctx.settings.alerts.same_day_reminder_hour and workdays.is_workday(ctx.day):
             sent = alerts.run(ctx, kinds={"learning"})
+        done("alerts")
     except BaseException as exc:
         runs.record(lake, ctx.day, STAGE, ctx.run_id, runs.FAILED, round(time.perf_counter() - t0, 1),
                     f"{type(exc).__name__}: {exc}")
@@ -125,5 +141,5 @@ def run(ctx: RunContext, at: dt.datetime) -> dict:
     secs = round(time.perf_counter() - t0, 1)
     runs.record(lake, ctx.day, STAGE, ctx.run_id, runs.SUCCEEDED, secs)
     return {"at": at.isoformat(), "bronze": brz, "silver": slv, "touched_dates": sorted(d.isoformat() for d in touched),
-            "gold": gld, "alerts": sent, "seconds": secs,
+            "gold": gld, "alerts": sent, "seconds": secs, "steps": steps,
             "tables": brz + slv["tables"] + [gld] + (sent["tables"] if sent else [])}

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 AIRFLOW_BIN = PROJECT_ROOT / ".run" / "venv" / "airflow" / "bin"
 EXPECTED_DAGS = {"ingest_orgdb", "ingest_ironcage", "ingest_web", "lakehouse", "dbt_marts", "models", "publish",
-                 "autoflow", "weekly_brief", "redcloud_daily"}
+                 "autoflow", "weekly_brief", "redcloud_daily", "microbatch"}
 TEST_DB = "airflow_test"
 PLAIN_ID = "520102199003078515"
 LIGHT = ["alerts", "publish", "brief"]   # stages without Spark: cheap to run as Airflow tasks
@@ -200,6 +200,9 @@ print("JSON" + json.dumps(out))
     assert dags["weekly_brief"]["schedule"] == "0 0 * * 1", dags["weekly_brief"]
     assert dags["autoflow"]["timetable"] == "AssetTriggeredTimetable"
     assert {"is_workday", "alerts"} <= set(dags["autoflow"]["tasks"])
+    # the 学习问答 micro-batch every 15 minutes in working hours (Beijing time)
+    assert dags["microbatch"]["timetable"] == "CronTriggerTimetable"
+    assert dags["microbatch"]["schedule"] == "*/15 8-17 * * *" and "at" in dags["microbatch"]["params"]
     # dbt through Cosmos: one task per dbt model when the dbt project is there
     marts = dags["dbt_marts"]["tasks"]
     if (PROJECT_ROOT / "dbt_project" / "dbt_project.yml").exists():
