@@ -2,7 +2,7 @@
 and the day's reminders from a configured hour, so a cadre is reminded the same day, not the next.
 
 ``run(ctx, at)`` for the logical date ``ctx.day`` and the moment ``at`` on it (Airflow's
-``redcloud_microbatch`` DAG calls it every 15 minutes in working hours):
+``microbatch`` DAG calls it every 15 minutes in working hours):
 
 1. **bronze**: the app tables of :data:`TABLES` changed since the previous dates' watermark and
    before ``at`` replace the date's partition (:func:`redcloud.stages.bronze_orgdb.load_table` with
@@ -38,8 +38,8 @@ STAGE = "microbatch"
 SYSTEM = "app"
 TABLES = ("app_users", "learning_answers")
 # per entity: (key, the columns whose change moves a learning row, the date a row counts on)
-WATCH = {"learning_answers": ("answer_id", ("member_id", "answer_date", "is_deleted"), F.col("answer_date")),
-         "app_users": ("member_id", ("registered_at", "is_deleted"), F.to_date("registered_at"))}
+WATCH = {"learning_answers": ("answer_id", ("member_id", "answer_date", "is_deleted"), "answer_date"),
+         "app_users": ("member_id", ("registered_at", "is_deleted"), "to_date(registered_at)")}
 
 
 def changed_dates(ctx: RunContext, entity: str, before: int | None) -> set[dt.date]:
@@ -51,11 +51,11 @@ def changed_dates(ctx: RunContext, entity: str, before: int | None) -> set[dt.da
     keys = (lake.read(spark, "bronze", f"{SYSTEM}__{entity}").where(F.col("_logical_date") == F.lit(ctx.day))
             .select(key).distinct())
     now = lake.read(spark, "silver", entity).join(keys, key, "left_semi")
-    new = now.select(key, *[F.col(c).alias(f"_n_{c}") for c in cols], date.alias("_n_date"))
+    new = now.select(key, *[F.col(c).alias(f"_n_{c}") for c in cols], F.expr(date).alias("_n_date"))
     if before is None:
         return {r[0] for r in new.select("_n_date").distinct().collect() if r[0] is not None}
     old = (lake.read_version(spark, "silver", entity, before).join(keys, key, "left_semi")
-           .select(key, *[F.col(c).alias(f"_o_{c}") for c in cols], date.alias("_o_date")))
+           .select(key, *[F.col(c).alias(f"_o_{c}") for c in cols], F.expr(date).alias("_o_date")))
     same = F.lit(True)
     for c in cols:
         same = same & F.col(f"_n_{c}").eqNullSafe(F.col(f"_o_{c}"))

@@ -123,3 +123,16 @@ def test_the_runner_imports_without_heavy_dependencies(module):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     importlib.import_module(module)
+
+
+def test_every_stage_module_imports_before_spark_starts():
+    """The CLI imports a stage's module before it creates the Spark session: nothing may build a
+    Spark column at import time (``F.col`` needs an active SparkContext)."""
+    import subprocess
+    import sys
+
+    mods = sorted(f"redcloud.stages.{p.stem}" for p in (ROOT / "redcloud" / "stages").glob("*.py")
+                  if p.stem != "__init__")
+    code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\nprint('ok')"
+    r = subprocess.run([sys.executable, "-c", code, *mods], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-2000:]
