@@ -11,8 +11,8 @@ and the day's reminders from a configured hour, so a cadre is reminded the same 
 2. **silver**: those entities merge the date's batch (only rows that change anything are merged),
    quarantine and reconciliation as in the main job; their quality gate validates them.
 3. **gold**: ``fct_learning_daily`` is recomputed from the first day the batch touched on
-   (:func:`changed_dates`: the answer and registration dates of the batch's keys, before and after
-   the merge, and the days after the table's last day), its streaks continued from the rows before
+   (:func:`changed_dates`: the answer and registration dates of the day's keys, and the earlier
+   dates of those the merge moved or deleted, and the days after the table's last day), its streaks continued from the rows before
    (:func:`redcloud.stages.gold.learning_increment`); the gold gate validates it.
 4. **alerts**: from ``[alerts] same_day_reminder_hour`` on, the 学习问答 reminders and escalations of
    the day (:func:`redcloud.alerts.run` with ``{"learning"}``). A message id is the alert, the
@@ -43,24 +43,26 @@ WATCH = {"learning_answers": ("answer_id", ("member_id", "answer_date", "is_dele
 
 
 def changed_dates(ctx: RunContext, entity: str, before: int | None) -> set[dt.date]:
-    """The dates whose learning rows the batch may change: for each key in the date's bronze batch
-    of ``entity`` whose watched columns differ between silver version ``before`` and now, the
-    row's date in both versions (None ``before``: the table is new, every batch row counts)."""
+    """The dates whose learning rows the batch may change: the silver date of every key in the
+    date's bronze batch of ``entity`` (the day so far, so a batch that failed after silver is caught
+    up by the next one), and for keys whose watched columns differ between silver version ``before``
+    and now, the date in the earlier version too (an answer moved or deleted)."""
     spark, lake = ctx.spark, ctx.lake
     key, cols, date = WATCH[entity]
     keys = (lake.read(spark, "bronze", f"{SYSTEM}__{entity}").where(F.col("_logical_date") == F.lit(ctx.day))
             .select(key).distinct())
     now = lake.read(spark, "silver", entity).join(keys, key, "left_semi")
     new = now.select(key, *[F.col(c).alias(f"_n_{c}") for c in cols], F.expr(date).alias("_n_date"))
+    dates = {r[0] for r in new.select("_n_date").distinct().collect() if r[0] is not None}
     if before is None:
-        return {r[0] for r in new.select("_n_date").distinct().collect() if r[0] is not None}
+        return dates
     old = (lake.read_version(spark, "silver", entity, before).join(keys, key, "left_semi")
            .select(key, *[F.col(c).alias(f"_o_{c}") for c in cols], F.expr(date).alias("_o_date")))
     same = F.lit(True)
     for c in cols:
         same = same & F.col(f"_n_{c}").eqNullSafe(F.col(f"_o_{c}"))
     diff = new.join(old, key, "full_outer").where(~same)
-    return {d for r in diff.select("_n_date", "_o_date").distinct().collect() for d in r if d is not None}
+    return dates | {d for r in diff.select("_o_date").distinct().collect() for d in r if d is not None}
 
 
 def _restore(ctx: RunContext, before: dict[tuple[str, str], int | None]) -> list[str]:

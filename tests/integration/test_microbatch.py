@@ -15,6 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +29,7 @@ from lakes import copy_lake
 from redcloud import workdays
 from redcloud.lake import Lake
 
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 D3 = dt.date(2026, 1, 4)   # 调休: the Sunday after New Year 2026 is a working day
@@ -126,9 +131,19 @@ def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_
     missing = [r for m, r in zip(mine.message_id, mine.recipient) if r not in sink.get(m, "")]
     assert not missing, f"reminders not in the SMTP sink: {missing[:5]}"
 
-    # a later batch of the same day sends nothing again
-    r3 = microbatch.run(ctx, dt.datetime.combine(D3, dt.time(16, 15)))
+    # a later batch of the same day, through the command Airflow runs (its own JVM), sends nothing again
+    env = {**os.environ, "REDCLOUD_PATHS__LAKE_ROOT": mb.paths.lake_root, "REDCLOUD_PATHS__RUN_DIR": mb.paths.run_dir,
+           "REDCLOUD_SOURCES__APP_URL": mb.sources.app_url}
+    cli = subprocess.run([sys.executable, "-m", "redcloud.cli", "microbatch", "--date", D3.isoformat(), "--at", "16:15",
+                          "--run-id", "test__microbatch_cli"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert cli.returncode == 0, cli.stderr[-3000:]
+    r3 = json.loads(cli.stdout)
     assert r3["alerts"]["messages_new"] == 0 and len(lake.pandas("ops", "alert_outbox", ["message_id"])) == len(ob)
+    # the day so far is the batch: the late answer of D2 is still in it, so D2's rows are recomputed again
+    assert r3["gold"]["from_date"] == D2.isoformat()
+    assert r3["gold"]["rows_replaced"] == len(lake.pandas("gold", "fct_learning_daily", ["cadre_id"],
+                                                          filters=[("work_date", ">=", D2)]))
 
     # the day's batches reconcile (one row per bronze table and date)
     rec = pd.DataFrame(lake.pandas("ops", "reconciliation"))
