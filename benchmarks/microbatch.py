@@ -33,27 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DB = "rc_bench_mb_app"
 
 
-def _sql(db: str, sql: str, *args) -> list:
+def _answers(members: list[int], day: dt.date, start: dt.time, span_min: int, rng: random.Random) -> None:
     from redcloud.services import postgres
 
-    conn = postgres.connect(db)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
-
-
-def _answers(members: list[int], day: dt.date, start: dt.time, span_min: int, rng: random.Random) -> None:
-    first = _sql(DB, "select coalesce(max(answer_id), 0) + 1 from learning_answers")[0][0]
+    first = postgres.execute(DB, "select coalesce(max(answer_id), 0) + 1 from learning_answers")[0][0]
     rows = []
     for i, m in enumerate(members):
         at = dt.datetime.combine(day, start) + dt.timedelta(minutes=rng.randrange(span_min))
         rows.append((first + i, m, day, at, 5, rng.randint(2, 5), 80, at))
-    from redcloud.services import postgres
-
     conn = postgres.connect(DB)
     with conn, conn.cursor() as cur:
         cur.executemany("insert into learning_answers (answer_id, member_id, answer_date, answered_at, questions, "
@@ -73,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from redcloud.config import get_settings
     from redcloud.context import RunContext
     from redcloud.lake import Lake
+    from redcloud.services import postgres
 
     s = get_settings()
     src = Path(args.lake_root or s.paths.lake_root)
@@ -82,10 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copytree(src, base / "lake", symlinks=True)
     copy_s = time.perf_counter() - t
     app_db = args.app_db or s.source_url("app").rsplit("/", 1)[1]
-    _sql("postgres", f"drop database if exists {DB} with (force)")
-    _sql("postgres", "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s "
-                     "and pid <> pg_backend_pid()", app_db)
-    _sql("postgres", f"create database {DB} template {app_db}")
+    postgres.copy_database(app_db, DB)
     st = s.replace(paths={"lake_root": str(base / "lake"), "run_dir": str(base / "run")},
                    sources={"app_url": s.sources.app_url.rsplit("/", 1)[0] + "/" + DB},
                    alerts={"deliver": False})
@@ -129,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         gold.run(ctx, only={"fct_learning_daily"})
     rows = lake.count("gold", "fct_learning_daily")
     stages["full_rebuild"] = {**pr.result, "rows": rows}
-    _sql("postgres", f"drop database if exists {DB} with (force)")
+    postgres.drop_database(DB)
 
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     res = dict(members=members, obligated_cadres=len(obligated), day=day.isoformat(), lake_copy_s=round(copy_s, 1),

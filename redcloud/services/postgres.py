@@ -136,3 +136,28 @@ def connect(dbname: str, cfg=None):
     """A psycopg2 connection to one of the project's databases (``cfg``: a ``[postgres]`` section;
     default: the process's settings)."""
     return _connect(dbname, cfg)
+
+
+def execute(dbname: str, sql: str, *args) -> list:
+    """Run one statement (autocommit) in one of the project's databases; its rows, if any."""
+    conn = _connect(dbname)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def copy_database(template: str, name: str) -> None:
+    """``name`` as a fresh copy of ``template`` (dropped first if it exists). A template must have
+    no other sessions: idle ones (e.g. left by JDBC reads) are ended first."""
+    execute("postgres", f'drop database if exists "{name}" with (force)')
+    execute("postgres", "select pg_terminate_backend(pid) from pg_stat_activity "
+                        "where datname = %s and pid <> pg_backend_pid()", template)
+    execute("postgres", f'create database "{name}" template "{template}"')
+
+
+def drop_database(name: str) -> None:
+    execute("postgres", f'drop database if exists "{name}" with (force)')

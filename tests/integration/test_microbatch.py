@@ -28,6 +28,7 @@ from lakes import copy_lake
 
 from redcloud import workdays
 from redcloud.lake import Lake
+from redcloud.services import postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -38,23 +39,10 @@ COLS = ["cadre_id", "member_id", "work_date", "answered", "answers", "miss_strea
         "reminder_due", "escalation_due", "escalated_on"]
 
 
-def _sql(db: str, sql: str, *args) -> list:
-    from redcloud.services import postgres
-
-    conn = postgres.connect(db)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
-
-
 def _answer(member_id: int, day: dt.date, at: dt.datetime) -> None:
-    _sql(DB, "insert into learning_answers (answer_id, member_id, answer_date, answered_at, questions, correct, score, "
-             "updated_at) select max(answer_id) + 1, %s, %s, %s, 5, 4, 80, %s from learning_answers",
-         member_id, day, at, at)
+    postgres.execute(DB, "insert into learning_answers (answer_id, member_id, answer_date, answered_at, questions, correct, score, "
+                     "updated_at) select max(answer_id) + 1, %s, %s, %s, 5, 4, 80, %s from learning_answers",
+                     member_id, day, at, at)
 
 
 def _mails_to(folder: Path) -> dict[str, str]:
@@ -69,14 +57,10 @@ def _mails_to(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def mb(city_lake, tmp_path_factory):
     """Settings on a copy of the city lake whose app source is a private copy of the app database."""
-    _sql("postgres", f"drop database if exists {DB} with (force)")
-    # a template must have no other sessions: the suite's JDBC reads are over, end any idle one
-    _sql("postgres", "select pg_terminate_backend(pid) from pg_stat_activity "
-                     "where datname = 'rc_test_app' and pid <> pg_backend_pid()")
-    _sql("postgres", f"create database {DB} template rc_test_app")
+    postgres.copy_database("rc_test_app", DB)
     url = city_lake.settings.sources.app_url.replace("rc_test_app", DB)
     yield copy_lake(city_lake, tmp_path_factory.mktemp("microbatch"), sources={"app_url": url})
-    _sql("postgres", f"drop database if exists {DB} with (force)")
+    postgres.drop_database(DB)
 
 
 def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_sink):
@@ -97,7 +81,7 @@ def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_
     for m in early:
         _answer(m, D3, dt.datetime.combine(D3, dt.time(9, 30)))
     _answer(late_d2, D2, dt.datetime.combine(D3, dt.time(8, 45)))
-    _sql(DB, "delete from learning_answers where member_id = %s and answer_date = %s", gone, D2)
+    postgres.execute(DB, "delete from learning_answers where member_id = %s and answer_date = %s", gone, D2)
 
     # the morning batch: bronze -> silver -> gold, nothing sent
     outbox0 = lake.pandas("ops", "alert_outbox", ["message_id"]) if lake.exists("ops", "alert_outbox") else None
