@@ -76,6 +76,7 @@ class GateResult:
     engine: str = "pandas"
     seconds: float = 0.0
     outcomes: list[dict] = field(default_factory=list, repr=False)   # every expectation, passed or not
+    batch_rows: int | None = None   # rows the row-level expectations checked (None: the whole table)
 
     @property
     def name(self) -> str:
@@ -228,6 +229,24 @@ def _gx_context():
     return gx, _CTX
 
 
+# Expectations about the table as a whole: checked on every row (only the columns they name), even
+# when the row-level ones check only the batch. Every other expectation is about one row at a time.
+TABLE_LEVEL = frozenset({"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique",
+                         "expect_table_row_count_to_be_between"})
+SCOPES = ("batch", "table")
+
+
+@dataclass
+class _Part:
+    """Expectations and the rows they are checked on (collected before GX runs)."""
+
+    runnable: list
+    rows: int
+    engine: str
+    data: object          # pandas.DataFrame (engine pandas) or a Spark DataFrame (engine spark)
+    batch: bool = False   # the rows of the batch only (may be none)
+
+
 @dataclass
 class _Prepared:
     """What a validation needs, computed before GX runs (so the next table can be collected meanwhile)."""
@@ -235,20 +254,38 @@ class _Prepared:
     layer: str
     table: str
     key: list[str]
-    runnable: list
+    parts: list[_Part]
     outcomes: list[dict]
     rows: int
-    engine: str
-    data: object          # pandas.DataFrame (engine pandas) or a Spark DataFrame (engine spark)
+    batch_rows: int | None
     t0: float
 
+    @property
+    def engine(self) -> str:
+        return "+".join(dict.fromkeys(p.engine for p in self.parts if p.runnable)) or "pandas"
 
-def _prepare(df, layer: str, table: str, key, engine: str | None, pandas_max_rows: int | None) -> _Prepared:
+
+def _collect(df, exps: list, key: list[str], columns: list[str], rows: int, engine: str | None, limit: int,
+             batch: bool = False) -> _Part:
+    needed = sorted(set().union(*(_columns_of(e) for e in exps), set(key)), key=columns.index)
+    sel = df.select(*needed) if needed else df
+    engine = engine or ("pandas" if rows <= limit else "spark")
+    # pandas: an Arrow collect (Spark >= 4.0), no row-by-row Python conversion
+    data = sel.toArrow().to_pandas() if engine == "pandas" and exps and (rows or not batch) else sel
+    return _Part(exps, rows, engine, data, batch)
+
+
+def _prepare(df, layer: str, table: str, key, engine: str | None, pandas_max_rows: int | None,
+             batch=None) -> _Prepared:
+    """``batch``: a Spark condition selecting the rows this run committed. When given (and the table
+    has ``_logical_date``), row-level expectations check only those rows (the others passed when they
+    were committed) and the :data:`TABLE_LEVEL` ones check the whole table, on the columns they name."""
     t0 = time.perf_counter()
     X = suites_module()
     suite = X.suite_for(layer, table)
     key = [key] if isinstance(key, str) else list(key or suite.key)
     types = dict((f.name, f.dataType.simpleString()) for f in df.schema.fields)
+    columns = list(types)
     exps = suite.build([c for c, t in types.items() if t == "string"])
     outcomes: list[dict] = []
     runnable = []
@@ -263,57 +300,73 @@ def _prepare(df, layer: str, table: str, key, engine: str | None, pandas_max_row
         else:
             runnable.append(e)
     key = [k for k in key if k in types]
-    needed = sorted(set().union(*(_columns_of(e) for e in runnable), set(key)), key=list(types).index)
-    sel = df.select(*needed) if needed else df
     rows = df.count()
     limit = PANDAS_MAX_ROWS if pandas_max_rows is None else pandas_max_rows
-    engine = engine or ("pandas" if rows <= limit else "spark")
-    # pandas: an Arrow collect (Spark >= 4.0), no row-by-row Python conversion
-    data = sel.toArrow().to_pandas() if engine == "pandas" and runnable else sel
-    return _Prepared(layer, table, key, runnable, outcomes, rows, engine, data, t0)
+    if batch is None or "_logical_date" not in types:
+        return _Prepared(layer, table, key, [_collect(df, runnable, key, columns, rows, engine, limit)], outcomes,
+                         rows, None, t0)
+    whole = [e for e in runnable if e.expectation_type in TABLE_LEVEL]
+    per_row = [e for e in runnable if e.expectation_type not in TABLE_LEVEL]
+    batch_df = df.where(batch)
+    batch_rows = batch_df.count() if per_row else 0
+    parts = [_collect(df, whole, key, columns, rows, engine, limit),
+             _collect(batch_df, per_row, key, columns, batch_rows, engine, limit, batch=True)]
+    return _Prepared(layer, table, key, parts, outcomes, rows, batch_rows, t0)
+
+
+def _run_part(p: _Prepared, part: _Part) -> list[dict]:
+    X = suites_module()
+    if part.batch and not part.rows:  # no rows to check (an empty batch): each expectation holds, over 0 rows
+        return [dict(expectation=e.expectation_type, column=X.column_label(e.configuration.kwargs),
+                     check=(e.meta or {}).get("check", ""), kwargs=_describe_kwargs(e.configuration.kwargs),
+                     success=True, element_count=0, unexpected_count=0, examples=[], error=None)
+                for e in part.runnable]
+    gx, ctx = _gx_context()
+    name = f"{p.layer}.{p.table}.{uuid.uuid4().hex[:8]}"
+    rf = dict(_RESULT_FORMAT, **({"unexpected_index_column_names": p.key} if p.key else {}))
+    gsuite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=part.runnable))
+    source = ctx.data_sources.add_pandas(name) if part.engine == "pandas" else ctx.data_sources.add_spark(name)
+    batch_def = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch_def, suite=gsuite))
+    data = part.data if part.engine == "pandas" else part.data.persist()
+    try:
+        res = vd.run(batch_parameters={"dataframe": data}, result_format=rf)
+    finally:
+        if part.engine == "spark":
+            data.unpersist()
+        for remove in (ctx.validation_definitions.delete, ctx.suites.delete, ctx.data_sources.delete):
+            try:
+                remove(name)
+            except Exception:
+                log.debug("could not remove GX object %s", name, exc_info=True)
+    outcomes = []
+    for r in res.results:
+        cfg = r.expectation_config
+        kw = dict(cfg.kwargs)
+        result = dict(r.result or {})
+        exc = r.exception_info or {}
+        error = exc.get("exception_message") if exc.get("raised_exception") else None
+        cols = ([kw["column"]] if kw.get("column") else list(kw.get("column_list") or [])
+                or [c for c in (kw.get("column_A"), kw.get("column_B")) if c])
+        outcome = dict(expectation=cfg.type, column=X.column_label(kw), check=(cfg.meta or {}).get("check", ""),
+                       kwargs=_describe_kwargs(kw), success=bool(r.success) and not error,
+                       element_count=result.get("element_count"), unexpected_count=result.get("unexpected_count"),
+                       examples=[] if r.success else _examples(result, p.key, cols), error=error)
+        if "observed_value" in result:
+            outcome["observed_value"] = _plain(result["observed_value"])
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _run(p: _Prepared) -> GateResult:
-    X = suites_module()
     outcomes = list(p.outcomes)
-    if p.runnable:
-        gx, ctx = _gx_context()
-        name = f"{p.layer}.{p.table}.{uuid.uuid4().hex[:8]}"
-        rf = dict(_RESULT_FORMAT, **({"unexpected_index_column_names": p.key} if p.key else {}))
-        gsuite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=p.runnable))
-        source = ctx.data_sources.add_pandas(name) if p.engine == "pandas" else ctx.data_sources.add_spark(name)
-        batch_def = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
-        vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch_def, suite=gsuite))
-        data = p.data if p.engine == "pandas" else p.data.persist()
-        try:
-            res = vd.run(batch_parameters={"dataframe": data}, result_format=rf)
-        finally:
-            if p.engine == "spark":
-                data.unpersist()
-            for remove in (ctx.validation_definitions.delete, ctx.suites.delete, ctx.data_sources.delete):
-                try:
-                    remove(name)
-                except Exception:
-                    log.debug("could not remove GX object %s", name, exc_info=True)
-        for r in res.results:
-            cfg = r.expectation_config
-            kw = dict(cfg.kwargs)
-            result = dict(r.result or {})
-            exc = r.exception_info or {}
-            error = exc.get("exception_message") if exc.get("raised_exception") else None
-            cols = ([kw["column"]] if kw.get("column") else list(kw.get("column_list") or [])
-                    or [c for c in (kw.get("column_A"), kw.get("column_B")) if c])
-            outcome = dict(expectation=cfg.type, column=X.column_label(kw), check=(cfg.meta or {}).get("check", ""),
-                           kwargs=_describe_kwargs(kw), success=bool(r.success) and not error,
-                           element_count=result.get("element_count"), unexpected_count=result.get("unexpected_count"),
-                           examples=[] if r.success else _examples(result, p.key, cols), error=error)
-            if "observed_value" in result:
-                outcome["observed_value"] = _plain(result["observed_value"])
-            outcomes.append(outcome)
+    for part in p.parts:
+        if part.runnable:
+            outcomes += _run_part(p, part)
     failures = [o for o in outcomes if not o["success"]]
     return GateResult(layer=p.layer, table=p.table, success=not failures, n_expectations=len(outcomes),
                       failures=failures, rows=p.rows, engine=p.engine, seconds=round(time.perf_counter() - p.t0, 2),
-                      outcomes=outcomes)
+                      outcomes=outcomes, batch_rows=p.batch_rows)
 
 
 def validate(df, layer: str, table: str, key: list[str] | str | None = None, *, engine: str | None = None,
@@ -357,14 +410,33 @@ def write_results(spark, lake: Lake, logical_date, results: list[GateResult]) ->
     return len(rows)
 
 
-def gate(ctx, layer: str, tables: list[str] | None = None) -> list[GateResult]:
+def batch_condition(df, day: dt.date):
+    """The rows of a silver table that the run for ``day`` committed: merged or written with
+    ``_logical_date = day``, or soft-deleted on ``day``."""
+    from pyspark.sql import functions as F
+
+    cond = F.col("_logical_date") == F.lit(day)
+    if "deleted_on" in df.columns:
+        cond = cond | (F.col("deleted_on") == F.lit(day))
+    return cond
+
+
+def gate(ctx, layer: str, tables: list[str] | None = None, scope: str | None = None) -> list[GateResult]:
     """Validate ``tables`` of ``layer`` in ``ctx.lake`` (None: every table with a suite); raise
     :class:`GateFailed` on any failure.
 
-    Tables not (yet) in the lake are skipped; a table named here without a suite is an error (a gate
-    never passes a table silently). Results are recorded in ``ops/quality_results`` before raising.
+    ``scope`` (default ``[quality] silver_scope`` for silver, ``"table"`` otherwise): ``"batch"``
+    checks the row-level expectations of a table with ``_logical_date`` on the rows this date
+    committed (:func:`batch_condition`) and its uniqueness and row-count expectations on the whole
+    table; ``"table"`` checks every row. Tables not (yet) in the lake are skipped; a table named here
+    without a suite is an error (a gate never passes a table silently). Results are recorded in
+    ``ops/quality_results`` before raising.
     """
     spark, lake, logical_date = ctx.spark, ctx.lake, ctx.day
+    if scope is None:
+        scope = ctx.settings.quality.silver_scope if layer == "silver" else "table"
+    if scope not in SCOPES:
+        raise ValueError(f"quality gate scope {scope!r}: expected one of {', '.join(SCOPES)}")
     X = suites_module()
     names = list(X.suites(layer)) if tables is None else list(tables)
     for n in names:
@@ -377,7 +449,9 @@ def gate(ctx, layer: str, tables: list[str] | None = None) -> list[GateResult]:
             log.warning("quality gate %s: %s/%s not in the lake, skipped", layer, layer, name)
 
     def prepare(name):
-        return _prepare(lake.read(spark, layer, name), layer, name, None, None, None)
+        df = lake.read(spark, layer, name)
+        batch = batch_condition(df, _as_date(logical_date)) if scope == "batch" else None
+        return _prepare(df, layer, name, None, None, None, batch)
 
     # While GX checks one table (Python, one core), the next table is collected (Spark, JVM threads).
     results = []
@@ -387,8 +461,9 @@ def gate(ctx, layer: str, tables: list[str] | None = None) -> list[GateResult]:
             prepared = pending.result()
             pending = pool.submit(prepare, present[i + 1]) if i + 1 < len(present) else None
             res = _run(prepared)
-            log.info("quality gate %s: %d/%d expectations passed in %.1fs (%s, %d rows)", res.name,
-                     res.n_expectations - len(res.failures), res.n_expectations, res.seconds, res.engine, res.rows)
+            log.info("quality gate %s: %d/%d expectations passed in %.1fs (%s, %d rows, batch %s)", res.name,
+                     res.n_expectations - len(res.failures), res.n_expectations, res.seconds, res.engine, res.rows,
+                     "-" if res.batch_rows is None else res.batch_rows)
             results.append(res)
     write_results(spark, lake, logical_date, results)
     if any(not r.success for r in results):

@@ -11,7 +11,7 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -220,6 +220,12 @@ class SmtpConfig(BaseModel):
     mail_dir: str = ""                 # where the local SMTP sink stores .eml files; "" = <run_dir>/mail
 
 
+class QualityConfig(BaseModel):
+    # "batch": silver's row-level expectations check the rows the date committed, uniqueness and row
+    # counts the whole table (a rule changed in a suite needs one run with "table" to recheck old rows)
+    silver_scope: Literal["batch", "table"] = "batch"
+
+
 class AlertsConfig(BaseModel):
     """自流程化 delivery (redcloud/alerts); the rules themselves are ``[rules]`` (redcloud/rules)."""
     closure_lookback_days: int = 7     # announce a closing (自动注销) while it is at most this old
@@ -300,6 +306,7 @@ class Settings(BaseSettings):
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     rules: Rules
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     brief: BriefConfig = Field(default_factory=BriefConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
 

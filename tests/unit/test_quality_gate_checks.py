@@ -128,3 +128,58 @@ def test_a_clean_table_passes_and_a_table_without_suite_is_refused(spark, plante
     assert results[0].n_expectations == len(expectations.suite_for("silver", "organizations").build(string_cols))
     with pytest.raises(KeyError, match="no quality suite"):
         gate(planted, "silver", tables=["no_such_table"])
+
+
+def test_batch_scope_checks_the_days_rows_and_the_whole_tables_keys(spark, settings, tmp_path):
+    """Silver's default gate: row-level expectations on the rows the date committed, uniqueness and
+    row counts on the whole table; ``scope="table"`` rechecks every row."""
+    import datetime as dt
+
+    from helpers import make_ctx, settings_for
+    from quality_samples import _organizations
+
+    from redcloud.lake import DeltaDataSet
+    from redcloud.quality import GateFailed, gate
+
+    earlier = D - dt.timedelta(days=1)
+    ctx = make_ctx(settings_for(tmp_path, settings), D, spark)
+    orgs = _organizations(spark)
+    # an old row (committed the day before) breaking a row-level rule; the date's rows are clean
+    old_bad = orgs.withColumn("region_code", F.when(F.col("org_id") == 3, F.lit("52A102")).otherwise(F.col("region_code")))
+    old_bad = old_bad.withColumn("_logical_date", F.when(F.col("org_id") == 3, F.lit(earlier)).otherwise(F.col("_logical_date")))
+
+    def write(df):
+        ctx.lake.write(spark, DeltaDataSet("organizations", "silver", df))
+
+    write(old_bad)
+    assert ctx.settings.quality.silver_scope == "batch"
+    [res] = gate(ctx, "silver", ["organizations"])
+    assert res.success and res.rows == 3 and res.batch_rows == 2
+    by = {(o["expectation"], o["column"]): o for o in res.outcomes}
+    assert by[("expect_column_values_to_match_regex", "region_code")]["element_count"] == 2
+    assert by[("expect_column_values_to_be_unique", "org_code")]["element_count"] == 3   # the whole table
+    with pytest.raises(GateFailed, match="region_code_format") as err:
+        gate(ctx, "silver", ["organizations"], scope="table")
+    assert err.value.results[0].failures[0]["examples"] == [{"key": {"org_id": 3}, "value": "52A102"}]
+
+    # the date's row repeats an old row's org_code: uniqueness is checked across the whole table
+    dup = old_bad.withColumn("org_code", F.when(F.col("org_id") == 2, F.lit("GY0000003")).otherwise(F.col("org_code")))
+    write(dup)
+    with pytest.raises(GateFailed) as err:
+        gate(ctx, "silver", ["organizations"])
+    assert {(f["expectation"], f["column"]) for f in err.value.results[0].failures} == {
+        ("expect_column_values_to_be_unique", "org_code")}
+
+    # a bad row in the date's batch is caught and named
+    write(old_bad.withColumn("org_type", F.when(F.col("org_id") == 2, F.lit("未知")).otherwise(F.col("org_type"))))
+    with pytest.raises(GateFailed, match="org_id=2 -> '未知'"):
+        gate(ctx, "silver", ["organizations"])
+
+    # nothing committed on the date: row-level expectations hold over 0 rows; the table must not be empty
+    write(old_bad.withColumn("_logical_date", F.lit(earlier)))
+    [res] = gate(ctx, "silver", ["organizations"])
+    assert res.success and res.batch_rows == 0
+    assert by.keys() == {(o["expectation"], o["column"]) for o in res.outcomes}
+    write(old_bad.limit(0))
+    with pytest.raises(GateFailed, match="not_empty"):
+        gate(ctx, "silver", ["organizations"])
