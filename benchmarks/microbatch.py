@@ -7,11 +7,12 @@ same gold table in the same run (figures, never assertions).
 Works on copies, never on the demo itself: the lake is copied to ``.run/bench/microbatch/lake`` and
 the app database to ``rc_bench_mb_app`` (a PostgreSQL template copy). The day is the first working
 day after the lake's last 学习问答 day. A share of the obligated cadres answer in the morning
-(``--morning-share``) and a few more after lunch; then, in one warm Spark process:
+(``--morning-share``) and a few more after lunch, and the same share of the 驻村 assignments record
+their day in the morning; then, in one warm Spark process:
 
 1. ``morning``: the micro-batch at 11:00 (bronze -> silver -> gold, no reminders yet);
 2. ``afternoon``: the micro-batch at 16:00, with the day's reminders (enqueued; SMTP delivery off);
-3. ``full_rebuild``: ``gold.run(only={"fct_learning_daily"})``, the nightly path for the same table.
+3. ``full_rebuild``: ``gold.run(only=FACTS)``, the nightly path for the same two tables.
 
 The JVM start is reported on its own (``spark_session``): the CLI and the Airflow task pay it on
 every micro-batch today (no warm engine yet). Writes ``results/microbatch_<members>_<stamp>.{json,md}``.
@@ -45,6 +46,23 @@ def _answers(members: list[int], day: dt.date, start: dt.time, span_min: int, rn
     with conn, conn.cursor() as cur:
         cur.executemany("insert into learning_answers (answer_id, member_id, answer_date, answered_at, questions, "
                         "correct, score, updated_at) values (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
+    conn.close()
+
+
+def _village_records(assignments: list[tuple[int, int, int]], day: dt.date, rng: random.Random) -> None:
+    """One 每日工作记实 each for ``assignments`` (assignment, cadre, village), signed in in the morning."""
+    from redcloud.services import postgres
+
+    first = postgres.execute(DB, "select coalesce(max(record_id), 0) + 1 from village_work_records")[0][0]
+    rows = []
+    for i, (a, c, v) in enumerate(assignments):
+        at = dt.datetime.combine(day, dt.time(8)) + dt.timedelta(minutes=rng.randrange(120))
+        rows.append((first + i, a, c, v, day, "走访农户，了解产业发展情况", rng.randint(0, 4), True, at, at))
+    conn = postgres.connect(DB)
+    with conn, conn.cursor() as cur:
+        cur.executemany("insert into village_work_records (record_id, assignment_id, cadre_id, village_org_id, work_date, "
+                        "content, photo_count, signed_in, sign_in_at, updated_at) values "
+                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
     conn.close()
 
 
@@ -87,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     k = int(len(obligated) * args.morning_share)
     morning, after_lunch = obligated[:k], obligated[k:k + max(1, len(obligated) // 10)]
     _answers(morning, day, dt.time(8, 30), 150, rng)
+    vlast = lake.pandas("gold", "fct_village_work_daily", ["work_date"])["work_date"].max()
+    active = lake.pandas("gold", "fct_village_work_daily", ["assignment_id", "cadre_id", "village_org_id"],
+                         filters=[("work_date", "=", vlast)])
+    active = sorted((int(r.assignment_id), int(r.cadre_id), int(r.village_org_id)) for r in active.itertuples())
+    rng.shuffle(active)
+    village = active[:int(len(active) * args.morning_share)]
+    _village_records(village, day, rng)
     members = len(lake.pandas("silver", "members", ["member_id"], alive=True))
 
     stages: dict[str, dict] = {}
@@ -101,24 +126,27 @@ def main(argv: list[str] | None = None) -> int:
     ctx = RunContext.create(day, st, run_id="bench_microbatch", spark=spark)
     with Probe() as pr:
         r1 = microbatch.run(ctx, dt.datetime.combine(day, dt.time(11)))
-    stages["morning"] = {**pr.result, "steps": r1["steps"], "rows_replaced": r1["gold"]["rows_replaced"], "from_date": r1["gold"]["from_date"],
+    facts = list(microbatch.FACTS)
+    stages["morning"] = {**pr.result, "steps": r1["steps"], "rows_replaced": sum(r1["gold"][f]["rows_replaced"] for f in facts),
+                         "from_date": min(r1["gold"][f]["from_date"] for f in facts),
                          "bronze_rows": sum(b["bronze_rows"] for b in r1["bronze"])}
     _answers(after_lunch, day, dt.time(13), 120, rng)
     with Probe() as pr:
         r2 = microbatch.run(ctx, dt.datetime.combine(day, dt.time(16)))
-    stages["afternoon"] = {**pr.result, "steps": r2["steps"], "rows_replaced": r2["gold"]["rows_replaced"],
+    stages["afternoon"] = {**pr.result, "steps": r2["steps"], "rows_replaced": sum(r2["gold"][f]["rows_replaced"] for f in facts),
                            "bronze_rows": sum(b["bronze_rows"] for b in r2["bronze"]),
-                           "reminders": r2["alerts"]["alerts_active"].get("learning_reminder", 0),
+                           "reminders": sum(r2["alerts"]["alerts_active"].get(k, 0)
+                                            for k in ("learning_reminder", "village_reminder")),
                            "messages_new": r2["alerts"]["messages_new"]}
     with Probe() as pr:
-        gold.run(ctx, only={"fct_learning_daily"})
-    rows = lake.count("gold", "fct_learning_daily")
+        gold.run(ctx, only=set(facts))
+    rows = sum(lake.count("gold", f) for f in facts)
     stages["full_rebuild"] = {**pr.result, "rows": rows}
     postgres.drop_database(DB)
 
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     res = dict(members=members, obligated_cadres=len(obligated), day=day.isoformat(), lake_copy_s=round(copy_s, 1),
-               morning_answers=len(morning), after_lunch_answers=len(after_lunch), stages=stages,
+               morning_answers=len(morning), village_records=len(village), village_assignments=len(active), after_lunch_answers=len(after_lunch), stages=stages,
                ratio_full_to_afternoon_cpu=round(stages["full_rebuild"]["cpu_s"] / stages["afternoon"]["cpu_s"], 2),
                ratio_full_to_afternoon_wall=round(stages["full_rebuild"]["wall_s"] / stages["afternoon"]["wall_s"], 2))
     out = Path(args.out)
@@ -126,15 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     name = f"microbatch_{members}_{stamp}"
     (out / f"{name}.json").write_text(json.dumps(res, indent=1, default=str))
     lines = [f"# Micro-batch, {members:,} members, {day.isoformat()} (run {stamp})", "",
-             f"{len(obligated):,} obligated cadres; {len(morning):,} answer before 11:00, {len(after_lunch):,} after lunch.",
-             f"`fct_learning_daily`: {rows:,} rows after the day.", "",
+             f"{len(obligated):,} obligated cadres; {len(morning):,} answer before 11:00, {len(after_lunch):,} after lunch; "
+             f"{len(village):,} of {len(active):,} 驻村 assignments record their day before 10:00.",
+             f"`{'`, `'.join(facts)}`: {rows:,} rows after the day.", "",
              "| step | wall s | CPU s | peak RSS MB | notes |", "|---|---|---|---|---|"]
     notes = {"spark_session": "JVM start, paid per CLI/Airflow micro-batch today",
              "morning": f"11:00: bronze -> silver -> gold, {stages['morning']['rows_replaced']:,} rows recomputed "
                         f"from {stages['morning']['from_date']}",
              "afternoon": f"16:00: the same, {stages['afternoon']['rows_replaced']:,} rows, and "
                           f"{stages['afternoon']['reminders']:,} reminders ({stages['afternoon']['messages_new']:,} messages enqueued)",
-             "full_rebuild": "gold.run(only={fct_learning_daily}): the nightly path for the same table"}
+             "full_rebuild": f"gold.run(only={{{', '.join(facts)}}}): the nightly path for the same tables"}
     for k, v in stages.items():
         lines.append(f"| {k} | {v['wall_s']} | {v['cpu_s']} | {v['peak_rss_mb']} | {notes[k]} |")
     for k in ("morning", "afternoon"):

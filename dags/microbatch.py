@@ -1,8 +1,8 @@
-"""The 15-minute micro-batch DAG: the app's 学习问答 data into gold during the day, same-day reminders.
+"""The 15-minute micro-batch DAG: the app's 学习问答 and 驻村 data into gold during the day, same-day reminders.
 
 Every 15 minutes from 08:00 to 17:45 (Asia/Shanghai) one task runs ``redcloud microbatch`` for the
 day and the time of the run (:mod:`redcloud.stages.microbatch`): bronze -> silver -> gold for the
-learning answers, and from ``[alerts] same_day_reminder_hour`` on (working days of the official
+learning answers and 驻村 work records, and from ``[alerts] same_day_reminder_hour`` on (working days of the official
 calendar only) the day's reminders. The nightly ``redcloud_daily`` run rebuilds the day in full.
 A manual run takes ``date`` and ``at`` (HH:MM) as parameters.
 """
@@ -30,18 +30,18 @@ def local_time(params, dag_run, fmt: str) -> str:
     return str(params.get("at") or local.strftime("%H:%M"))
 
 
-DOC_ZH = """### 学习问答准实时批次（每 15 分钟）
+DOC_ZH = """### 学习问答与驻村记实准实时批次（每 15 分钟）
 
-工作时间（北京时间 8:00–17:45）每 15 分钟运行一次：采集 APP 的学习问答与账号数据，经清洗层、事实层（只重算本批次影响的日期），
-质量闸门通过后写入；每天从配置的时刻（`[alerts] same_day_reminder_hour`，默认 16 点）起，在工作日当天发送学习问答提醒，
+工作时间（北京时间 8:00–17:45）每 15 分钟运行一次：采集 APP 的学习问答、账号与驻村每日工作记实数据，经清洗层、事实层（只重算本批次影响的日期），
+质量闸门通过后写入；每天从配置的时刻（`[alerts] same_day_reminder_hour`，默认 16 点）起，在工作日当天发送学习问答与驻村记实提醒，
 而不是第二天。当天夜间的日批会完整重算这一天，提醒不会重复发送。手动运行可指定 `date` 与 `at`（HH:MM）。
 
-*English:* every 15 minutes in working hours: app learning data through bronze, silver and gold (only the touched days),
-and the day's learning reminders from the configured hour."""
+*English:* every 15 minutes in working hours: app learning and 驻村 data through bronze, silver and gold (only the touched
+days), and the day's learning and 驻村 reminders from the configured hour."""
 
 with DAG(
     dag_id="microbatch",
-    description="学习问答准实时批次：每 15 分钟入湖，当天提醒",
+    description="学习问答与驻村记实准实时批次：每 15 分钟入湖，当天提醒",
     doc_md=DOC_ZH,
     schedule=CronTriggerTimetable("*/15 8-17 * * *", timezone=TZ),
     start_date=START,

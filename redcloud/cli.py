@@ -45,7 +45,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_microbatch(args) -> int:
-    """One 15-minute micro-batch of the app's 学习问答 data (bronze -> silver -> gold, same-day reminders)."""
+    """One 15-minute micro-batch of the app's 学习问答 and 驻村 data (bronze -> silver -> gold, same-day reminders)."""
     from redcloud.context import RunContext
     from redcloud.progress import Progress
     from redcloud.stages import microbatch
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="gold: rebuild only these tables (and gate them); the others stay as they are")
     sp.set_defaults(fn=cmd_run)
 
-    sp = sub.add_parser("microbatch", help="one 15-minute micro-batch of the app's 学习问答 data, with same-day reminders")
+    sp = sub.add_parser("microbatch", help="one 15-minute micro-batch of the app's 学习问答 and 驻村 data, with same-day reminders")
     sp.add_argument("--date", help="logical date YYYY-MM-DD (default: today)")
     sp.add_argument("--at", help="time of day HH:MM the batch runs up to (default: now)")
     sp.add_argument("--run-id", dest="run_id", help="run id (Airflow passes its own)")

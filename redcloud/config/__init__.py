@@ -236,7 +236,7 @@ class AlertsConfig(BaseModel):
     send_batch: int = 50               # mark sent in the outbox after this many accepted messages
     max_attempts: int = 5              # give up on a message after this many failed sends
     retry_backoff_minutes: float = 5.0   # a failed message waits this x 2^(attempts-1) minutes before the next try
-    same_day_reminder_hour: int = 16   # micro-batches from this hour on send the day's 学习问答 reminders
+    same_day_reminder_hour: int = 16   # micro-batches from this hour on send the day's 学习问答 and 驻村 reminders
 
 
 class BriefConfig(BaseModel):

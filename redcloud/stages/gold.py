@@ -37,26 +37,45 @@ def _calendar(spark, first: dt.date, day: dt.date, ahead_days: int = 0):
     return X.calendar_frame(spark, X.first_known_day(first, day), end)
 
 
-def learning_increment(ctx: RunContext, from_date: dt.date) -> dict:
-    """Recompute ``gold/fct_learning_daily`` from ``from_date`` to ``ctx.day`` only (the micro-batch,
-    :mod:`redcloud.stages.microbatch`): the streaks continue from the table's rows before
-    ``from_date``, and the rows from it on are replaced in one Delta commit (``replaceWhere``). The
-    caller chooses ``from_date`` so that no input changed before it; the result then equals the full
-    rebuild's rows (``tests/unit/test_gold_incremental.py``, ``tests/integration/test_microbatch.py``)."""
-    spark, lake, day, rules = ctx.spark, ctx.lake, ctx.day, ctx.rules
-    s = lambda name: lake.read(spark, "silver", name)  # noqa: E731
-    t0 = time.perf_counter()
-    from_date = min(from_date, day)
-    prior = lake.read(spark, "gold", "fct_learning_daily")
+def _learning_from(ctx: RunContext, from_date: dt.date, prior):
+    s = lambda name: ctx.lake.read(ctx.spark, "silver", name)  # noqa: E731
     links = X.cadre_member_links(s("cadres"), s("members"))
-    df = X.fct_learning_daily(links, s("app_users"), s("learning_answers"), s("member_status_history"),
-                              s("cadre_post_history"), _calendar(spark, from_date, day), day, rules,
-                              since=_min_date(s("learning_answers"), "answer_date"), from_date=from_date,
-                              prior=prior).localCheckpoint()
-    lake.write(spark, DeltaDataSet("fct_learning_daily", "gold", df, mode="replace_where",
+    return X.fct_learning_daily(links, s("app_users"), s("learning_answers"), s("member_status_history"),
+                                s("cadre_post_history"), _calendar(ctx.spark, from_date, ctx.day), ctx.day, ctx.rules,
+                                since=_min_date(s("learning_answers"), "answer_date"), from_date=from_date,
+                                prior=prior)
+
+
+def _village_from(ctx: RunContext, from_date: dt.date, prior):
+    s = lambda name: ctx.lake.read(ctx.spark, "silver", name)  # noqa: E731
+    return X.fct_village_work_daily(s("village_assignments"), s("village_work_records"),
+                                    _calendar(ctx.spark, from_date, ctx.day), ctx.day, ctx.rules,
+                                    since=_min_date(s("village_work_records"), "work_date"), from_date=from_date,
+                                    prior=prior)
+
+
+# the daily facts a micro-batch can recompute from a date on (their rows depend only on the days up to theirs)
+INCREMENTAL = {"fct_learning_daily": _learning_from, "fct_village_work_daily": _village_from}
+
+
+def increment(ctx: RunContext, table: str, from_date: dt.date) -> dict:
+    """Recompute the daily fact ``gold/<table>`` (one of :data:`INCREMENTAL`) from ``from_date`` to
+    ``ctx.day`` only (the micro-batch, :mod:`redcloud.stages.microbatch`): the streaks continue from
+    the table's rows before ``from_date``, and the rows from it on are replaced in one Delta commit
+    (``replaceWhere``). The caller chooses ``from_date`` so that no input changed before it; the
+    result then equals the full rebuild's rows (``tests/unit/test_gold_incremental.py``,
+    ``tests/integration/test_microbatch.py``)."""
+    if table not in INCREMENTAL:
+        raise ValueError(f"gold/{table} has no incremental path; these do: {', '.join(INCREMENTAL)}")
+    spark, lake = ctx.spark, ctx.lake
+    t0 = time.perf_counter()
+    from_date = min(from_date, ctx.day)
+    prior = lake.read(spark, "gold", table)
+    df = INCREMENTAL[table](ctx, from_date, prior).localCheckpoint()
+    lake.write(spark, DeltaDataSet(table, "gold", df, mode="replace_where",
                                    where=f"work_date >= '{from_date.isoformat()}'"))
     n = df.count()
-    row = dict(table="gold/fct_learning_daily", rows=lake.count("gold", "fct_learning_daily"), rows_replaced=n,
+    row = dict(table=f"gold/{table}", rows=lake.count("gold", table), rows_replaced=n,
                from_date=from_date.isoformat(), seconds=round(time.perf_counter() - t0, 2))
     ctx.progress.table(row["table"], row["rows"], row["seconds"], f"recomputed {n:,} rows from {from_date}")
     return row

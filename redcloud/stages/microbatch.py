@@ -1,5 +1,6 @@
-"""The 15-minute micro-batch: the app's 学习问答 data through bronze, silver and gold during the day,
-and the day's reminders from a configured hour, so a cadre is reminded the same day, not the next.
+"""The 15-minute micro-batch: the app's 学习问答 and 驻村 每日工作记实 data through bronze, silver and
+gold during the day, and the day's reminders from a configured hour, so a cadre is reminded the same
+day, not the next.
 
 ``run(ctx, at)`` for the logical date ``ctx.day`` and the moment ``at`` on it (Airflow's
 ``microbatch`` DAG calls it every 15 minutes in working hours):
@@ -9,14 +10,16 @@ and the day's reminders from a configured hour, so a cadre is reminded the same 
    ``until``), tombstones included. Each micro-batch holds the day so far, so it is idempotent, and
    the nightly run replaces the partition with the whole day.
 2. **silver**: those entities merge the date's batch (only rows that change anything are merged),
-   quarantine and reconciliation as in the main job; their quality gate validates them.
-3. **gold**: ``fct_learning_daily`` is recomputed from the first day the batch touched on
-   (:func:`changed_dates`: the answer and registration dates of the day's keys, and the earlier
-   dates of those the merge moved or deleted, and the days after the table's last day), its streaks continued from the rows before
-   (:func:`redcloud.stages.gold.learning_increment`); the gold gate validates it.
-4. **alerts**: from ``[alerts] same_day_reminder_hour`` on, the 学习问答 reminders and escalations of
-   the day (:func:`redcloud.alerts.run` with ``{"learning"}``). A message id is the alert, the
-   recipient and the day, so the nightly run does not send a reminder again.
+   quarantine and reconciliation as in the main job; their quality gate validates the rows the date
+   committed and the tables' keys (:func:`redcloud.quality.gate`, scope ``batch``).
+3. **gold**: each fact of :data:`FACTS` (``fct_learning_daily``, ``fct_village_work_daily``) is
+   recomputed from the first day the batch touched on (:func:`changed_dates`: the dates of the day's
+   keys, the earlier dates of those the merge moved or deleted, and the days after the table's last
+   day), its streaks continued from the rows before (:func:`redcloud.stages.gold.increment`); the
+   gold gate validates them.
+4. **alerts**: from ``[alerts] same_day_reminder_hour`` on, the day's 学习问答 and 驻村 reminders and
+   escalations (:func:`redcloud.alerts.run` with :data:`ALERT_KINDS`). A message id is the alert,
+   the recipient and the day, so the nightly run does not send a reminder again.
 
 A failed gate puts the tables the step wrote back to their versions before the micro-batch.
 Everything else (the other sources, gold tables, marts, models, serving) waits for the nightly run,
@@ -36,14 +39,19 @@ from redcloud.context import RunContext
 
 STAGE = "microbatch"
 SYSTEM = "app"
-TABLES = ("app_users", "learning_answers")
-# per entity: (key, the columns whose change moves a learning row, the date a row counts on)
+TABLES = ("app_users", "learning_answers", "village_work_records")
+# per entity: (key, the columns whose change moves a gold row to another day, the date a row counts on)
 WATCH = {"learning_answers": ("answer_id", ("member_id", "answer_date", "is_deleted"), "answer_date"),
-         "app_users": ("member_id", ("registered_at", "is_deleted"), "to_date(registered_at)")}
+         "app_users": ("member_id", ("registered_at", "is_deleted"), "to_date(registered_at)"),
+         "village_work_records": ("record_id", ("assignment_id", "work_date", "is_deleted"), "work_date")}
+# per daily gold fact (redcloud.stages.gold.INCREMENTAL): the entities of the batch it is computed from
+FACTS = {"fct_learning_daily": ("app_users", "learning_answers"),
+         "fct_village_work_daily": ("village_work_records",)}
+ALERT_KINDS = {"learning", "village"}
 
 
 def changed_dates(ctx: RunContext, entity: str, before: int | None) -> set[dt.date]:
-    """The dates whose learning rows the batch may change: the silver date of every key in the
+    """The dates whose gold rows the batch may change: the silver date of every key in the
     date's bronze batch of ``entity`` (the day so far, so a batch that failed after silver is caught
     up by the next one), and for keys whose watched columns differ between silver version ``before``
     and now, the date in the earlier version too (an answer moved or deleted)."""
@@ -102,9 +110,10 @@ def run(ctx: RunContext, at: dt.datetime) -> dict:
         raise ValueError(f"micro-batch at {at.isoformat()} is not on the logical date {ctx.day.isoformat()}")
     t0 = time.perf_counter()
     lake = ctx.lake
-    if not lake.exists("gold", "fct_learning_daily"):
-        raise RuntimeError(f"gold/fct_learning_daily is missing in {lake.root}: a micro-batch continues the main "
-                           f"job's tables; run the main job (redcloud run all) for a day before {ctx.day} first")
+    for fact in FACTS:
+        if not lake.exists("gold", fact):
+            raise RuntimeError(f"gold/{fact} is missing in {lake.root}: a micro-batch continues the main job's "
+                               f"tables; run the main job (redcloud run all) for a day before {ctx.day} first")
     runs.record(lake, ctx.day, STAGE, ctx.run_id, runs.RUNNING)
     try:
         steps: dict[str, float] = {}
@@ -127,14 +136,18 @@ def run(ctx: RunContext, at: dt.datetime) -> dict:
         specs = [e for e in ENTITIES if e.name in TABLES]
         slv = _gated(ctx, "silver", list(TABLES), lambda: silver.run_entities(ctx, specs))
         done("silver")
-        touched = set().union(*(changed_dates(ctx, t, versions[t]) for t in TABLES))
-        last = lake.read(ctx.spark, "gold", "fct_learning_daily").agg(F.max("work_date")).first()[0]
-        from_date = min(touched | {last + dt.timedelta(days=1) if last else ctx.day, ctx.day})
-        gld = _gated(ctx, "gold", ["fct_learning_daily"], lambda: gold.learning_increment(ctx, from_date))
+        touched: dict[str, set[dt.date]] = {t: changed_dates(ctx, t, versions[t]) for t in TABLES}
+        from_dates = {}
+        for fact, entities in FACTS.items():
+            last = lake.read(ctx.spark, "gold", fact).agg(F.max("work_date")).first()[0]
+            dates = set().union(*(touched[e] for e in entities))
+            from_dates[fact] = min(dates | {last + dt.timedelta(days=1) if last else ctx.day, ctx.day})
+        gld = _gated(ctx, "gold", list(FACTS),
+                     lambda: {fact: gold.increment(ctx, fact, d) for fact, d in from_dates.items()})
         done("gold")
         sent = None
         if at.hour >= ctx.settings.alerts.same_day_reminder_hour and workdays.is_workday(ctx.day):
-            sent = alerts.run(ctx, kinds={"learning"})
+            sent = alerts.run(ctx, kinds=ALERT_KINDS)
         done("alerts")
     except BaseException as exc:
         runs.record(lake, ctx.day, STAGE, ctx.run_id, runs.FAILED, round(time.perf_counter() - t0, 1),
@@ -142,6 +155,7 @@ def run(ctx: RunContext, at: dt.datetime) -> dict:
         raise
     secs = round(time.perf_counter() - t0, 1)
     runs.record(lake, ctx.day, STAGE, ctx.run_id, runs.SUCCEEDED, secs)
-    return {"at": at.isoformat(), "bronze": brz, "silver": slv, "touched_dates": sorted(d.isoformat() for d in touched),
+    return {"at": at.isoformat(), "bronze": brz, "silver": slv,
+            "touched_dates": {t: sorted(d.isoformat() for d in ds) for t, ds in touched.items()},
             "gold": gld, "alerts": sent, "seconds": secs, "steps": steps,
-            "tables": brz + slv["tables"] + [gld] + (sent["tables"] if sent else [])}
+            "tables": brz + slv["tables"] + [gld[f] for f in FACTS] + (sent["tables"] if sent else [])}

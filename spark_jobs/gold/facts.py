@@ -533,7 +533,8 @@ def fct_learning_daily(links: DataFrame, app_users: DataFrame, answers: DataFram
 # ---------------------------------------------------------------------------------------------
 
 def fct_village_work_daily(assignments: DataFrame, records: DataFrame, calendar: DataFrame, as_of: dt.date,
-                           rules: Rules, since: dt.date | None = None) -> DataFrame:
+                           rules: Rules, since: dt.date | None = None, from_date: dt.date | None = None,
+                           prior: DataFrame | None = None) -> DataFrame:
     """One row per 驻村 assignment and working day of its active window: from ``start_date`` (not
     before ``since``, the day 每日工作记实 went live, when given) to ``end_date`` or ``as_of``.
 
@@ -544,13 +545,19 @@ def fct_village_work_daily(assignments: DataFrame, records: DataFrame, calendar:
 
     Columns: assignment_id, cadre_id, village_org_id, role, work_date, is_makeup_workday, has_record,
     record_count, photo_count, signed_in, first_sign_in_at, record_ids, days_without_record,
-    miss_streak_start, reminder_due, as_of_date.
+    miss_streak_start, reminder_due. A row depends only on its day and the days before it (rows end
+    at ``as_of``), so the table carries no as-of column.
+
+    Incremental (``from_date`` and ``prior``), as :func:`fct_learning_daily`: only the rows from
+    ``from_date`` on, the gaps continued from ``prior`` (:func:`carry_streaks`).
     """
     d = _d(as_of)
     a = _alive(assignments).select("assignment_id", "cadre_id", "village_org_id", "role", "start_date", "end_date")
     lo = F.greatest(F.col("start_date"), F.lit(since).cast("date")) if since else F.col("start_date")
     a = a.withColumn("_lo", lo).withColumn("_hi", F.least(F.coalesce("end_date", d), d))
     cal = calendar.where(F.col("is_workday")).select(F.col("cal_date").alias("work_date"), "is_makeup_workday")
+    if from_date is not None:
+        cal = cal.where(F.col("work_date") >= _d(from_date))
     grid = a.join(F.broadcast(cal), (F.col("work_date") >= F.col("_lo")) & (F.col("work_date") <= F.col("_hi")))
     rec = (_alive(records).where(F.col("work_date") <= d)
            .groupBy("assignment_id", "work_date").agg(
@@ -563,12 +570,14 @@ def fct_village_work_daily(assignments: DataFrame, records: DataFrame, calendar:
            .withColumn("has_record", F.col("record_count") > 0))
     out = miss_streaks(out, ["assignment_id"], "work_date", "has_record", "days_without_record",
                        start="miss_streak_start")
+    if from_date is not None and prior is not None:
+        out = carry_streaks(out, prior.where(F.col("work_date") < _d(from_date)), ["assignment_id"], "work_date",
+                            "has_record", "days_without_record", "miss_streak_start")
     return out.select("assignment_id", "cadre_id", "village_org_id", "role", "work_date", "is_makeup_workday",
                       "has_record", "record_count", "photo_count", "signed_in", "first_sign_in_at",
                       F.coalesce(F.col("record_ids"), F.array().cast("array<bigint>")).alias("record_ids"),
                       "days_without_record", "miss_streak_start",
-                      (F.col("days_without_record") >= rules.village_reminder_after).alias("reminder_due"),
-                      d.alias("as_of_date"))
+                      (F.col("days_without_record") >= rules.village_reminder_after).alias("reminder_due"))
 
 
 def fct_project_lifecycle(projects: DataFrame, as_of: dt.date, rules: Rules) -> DataFrame:

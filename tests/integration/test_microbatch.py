@@ -1,12 +1,16 @@
 """The 15-minute micro-batch end to end: real PostgreSQL (a copy of the test city's app database),
 a copy of the city lake, the SMTP sink. On the 调休 Sunday 2026-01-04 (a working day) cadres answer
-during the day, one answer of the day before arrives late and another is deleted at the source:
+during the day, one answer of the day before arrives late and another is deleted at the source, and
+some 驻村 cadres record their day's work:
 
 - a morning micro-batch brings them through bronze, silver and gold, and sends nothing (before
   ``[alerts] same_day_reminder_hour``);
 - the 16:00 micro-batch sends the day's 学习问答 reminders to exactly the obligated cadres who have
   not answered yet, by e-mail, the same day; running it again sends nothing new;
-- the incremental ``fct_learning_daily`` equals the full rebuild of the same lake, row for row;
+- the 驻村 records are in ``fct_village_work_daily`` from the morning batch, and the 16:00 batch
+  reminds exactly the assignments whose gap reached ``[rules] village_reminder_after``;
+- the incremental ``fct_learning_daily`` and ``fct_village_work_daily`` equal the full rebuild of the
+  same lake, row for row;
 - the day's batches reconcile: source = bronze, bronze = silver + quarantine.
 """
 
@@ -43,6 +47,14 @@ def _answer(member_id: int, day: dt.date, at: dt.datetime) -> None:
     postgres.execute(DB, "insert into learning_answers (answer_id, member_id, answer_date, answered_at, questions, correct, score, "
                      "updated_at) select max(answer_id) + 1, %s, %s, %s, 5, 4, 80, %s from learning_answers",
                      member_id, day, at, at)
+
+
+def _record(row, day: dt.date, at: dt.datetime) -> None:
+    """A 每日工作记实 of the assignment ``row`` (a gold row) on ``day``."""
+    postgres.execute(DB, "insert into village_work_records (record_id, assignment_id, cadre_id, village_org_id, work_date, "
+                     "content, photo_count, signed_in, sign_in_at, updated_at) select max(record_id) + 1, %s, %s, %s, %s, "
+                     "'走访农户', 2, true, %s, %s from village_work_records",
+                     int(row.assignment_id), int(row.cadre_id), int(row.village_org_id), day, at, at)
 
 
 def _mails_to(folder: Path) -> dict[str, str]:
@@ -82,12 +94,21 @@ def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_
         _answer(m, D3, dt.datetime.combine(D3, dt.time(9, 30)))
     _answer(late_d2, D2, dt.datetime.combine(D3, dt.time(8, 45)))
     postgres.execute(DB, "delete from learning_answers where member_id = %s and answer_date = %s", gone, D2)
+    vd2 = lake.pandas("gold", "fct_village_work_daily", filters=[("work_date", "=", D2)]).sort_values("assignment_id")
+    assert len(vd2) >= 4 and vd2.reminder_due.any(), (len(vd2), vd2.reminder_due.sum())
+    writers = pd.concat([vd2[vd2.reminder_due][:1], vd2[~vd2.reminder_due][:2]])   # one whose gap reached the rule
+    for row in writers.itertuples():
+        _record(row, D3, dt.datetime.combine(D3, dt.time(8, 50)))
+    recording = [int(a) for a in writers.assignment_id]
 
     # the morning batch: bronze -> silver -> gold, nothing sent
     outbox0 = lake.pandas("ops", "alert_outbox", ["message_id"]) if lake.exists("ops", "alert_outbox") else None
     r1 = microbatch.run(ctx, dt.datetime.combine(D3, dt.time(11)))
     assert r1["alerts"] is None
-    assert r1["gold"]["from_date"] == D2.isoformat() and {D2.isoformat(), D3.isoformat()} <= set(r1["touched_dates"])
+    assert r1["gold"]["fct_learning_daily"]["from_date"] == D2.isoformat()
+    assert {D2.isoformat(), D3.isoformat()} <= set(r1["touched_dates"]["learning_answers"])
+    assert r1["touched_dates"]["village_work_records"] == [D3.isoformat()]
+    assert r1["gold"]["fct_village_work_daily"]["from_date"] == D3.isoformat()
     assert r1["silver"]["quality"]["passed"] and r1["gold"]["quality"]["passed"]
     day = lake.pandas("gold", "fct_learning_daily", COLS, filters=[("work_date", ">=", D2)])
     by_member = {(int(r.member_id), r.work_date): r for r in day.itertuples()}
@@ -95,6 +116,8 @@ def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_
     assert not by_member[(later, D3)].answered
     assert by_member[(late_d2, D2)].answered and not by_member[(gone, D2)].answered
     assert len(lake.pandas("ops", "alert_outbox", ["message_id"])) == len(outbox0)
+    vd3 = lake.pandas("gold", "fct_village_work_daily", filters=[("work_date", "=", D3)]).set_index("assignment_id")
+    assert all(vd3.loc[a, "has_record"] and vd3.loc[a, "days_without_record"] == 0 for a in recording)
 
     # after lunch one more answer; the 16:00 batch reminds everyone obligated who has not answered
     _answer(later, D3, dt.datetime.combine(D3, dt.time(13, 10)))
@@ -114,6 +137,11 @@ def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_
     sink = _mails_to(smtp_sink)
     missing = [r for m, r in zip(mine.message_id, mine.recipient) if r not in sink.get(m, "")]
     assert not missing, f"reminders not in the SMTP sink: {missing[:5]}"
+    # 驻村: the day's gaps that reached the rule are reminded the same day; who recorded is not
+    vdue = set(vd3.index[vd3.reminder_due].astype(int))
+    assert vdue and not vdue & set(recording)
+    village = alerts[(alerts.rule == "village_reminder") & (alerts.last_seen == D3) & (alerts.status == "open")]
+    assert set(village.subject_id.astype(int)) == vdue
 
     # a later batch of the same day, through the command Airflow runs (its own JVM), sends nothing again
     env = {**os.environ, "REDCLOUD_PATHS__LAKE_ROOT": mb.paths.lake_root, "REDCLOUD_PATHS__RUN_DIR": mb.paths.run_dir,
@@ -125,20 +153,23 @@ def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_
     r3 = json.loads(cli.stdout)
     assert r3["alerts"]["messages_new"] == 0 and len(lake.pandas("ops", "alert_outbox", ["message_id"])) == len(ob)
     # the day so far is the batch: the late answer of D2 is still in it, so D2's rows are recomputed again
-    assert r3["gold"]["from_date"] == D2.isoformat()
-    assert r3["gold"]["rows_replaced"] == len(lake.pandas("gold", "fct_learning_daily", ["cadre_id"],
+    assert r3["gold"]["fct_learning_daily"]["from_date"] == D2.isoformat()
+    assert r3["gold"]["fct_learning_daily"]["rows_replaced"] == len(lake.pandas("gold", "fct_learning_daily", ["cadre_id"],
                                                           filters=[("work_date", ">=", D2)]))
 
     # the day's batches reconcile (one row per bronze table and date)
     rec = pd.DataFrame(lake.pandas("ops", "reconciliation"))
-    rec = rec[(rec.logical_date == D3) & rec.bronze_table.isin(["app__learning_answers", "app__app_users"])]
-    assert len(rec) == 2
+    rec = rec[(rec.logical_date == D3) & rec.bronze_table.isin(["app__learning_answers", "app__app_users",
+                                                                 "app__village_work_records"])]
+    assert len(rec) == 3
     assert (rec.source_rows == rec.bronze_rows).all()
     assert (rec.bronze_rows == rec.silver_rows + rec.quarantine_rows).all()
 
-    # the incremental table equals the full rebuild of the same lake for the same day
-    inc = lake.pandas("gold", "fct_learning_daily").sort_values(["cadre_id", "work_date"]).reset_index(drop=True)
-    gold.run(ctx, only={"fct_learning_daily"})
-    full = lake.pandas("gold", "fct_learning_daily").sort_values(["cadre_id", "work_date"]).reset_index(drop=True)
-    assert len(full) == len(inc) and inc.work_date.max() == D3
-    pd.testing.assert_frame_equal(inc[full.columns], full)
+    # the incremental tables equal the full rebuild of the same lake for the same day
+    keys = {"fct_learning_daily": ["cadre_id", "work_date"], "fct_village_work_daily": ["assignment_id", "work_date"]}
+    inc = {t: lake.pandas("gold", t).sort_values(k).reset_index(drop=True) for t, k in keys.items()}
+    gold.run(ctx, only=set(keys))
+    for t, k in keys.items():
+        full = lake.pandas("gold", t).sort_values(k).reset_index(drop=True)
+        assert len(full) == len(inc[t]) and inc[t].work_date.max() == D3, t
+        pd.testing.assert_frame_equal(inc[t][full.columns], full, obj=t)

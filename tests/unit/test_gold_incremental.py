@@ -139,3 +139,73 @@ def test_a_streak_continues_across_the_boundary(spark):
     assert inc.loc[(1, boundary), "miss_streak"] == 4 and inc.loc[(1, boundary), "miss_streak_start"] == wd[3]
     assert inc.loc[(1, wd[7]), "escalated_on"] == wd[7] and not inc.loc[(1, boundary), "escalation_due"]
     assert inc.loc[(2, boundary), "miss_streak"] == 7 and inc.loc[(2, wd[8]), "escalated_on"] == wd[4]
+
+
+def _records(spark, records: dict[int, tuple[int, D, bool]]):
+    rows = [(rid, a, 10 + a, 500 + a, d, 1 + rid % 3, rid % 4 != 0, TS.combine(d, dt.time(8, rid % 60)), dele, None)
+            for rid, (a, d, dele) in sorted(records.items())]
+    return spark.createDataFrame(rows, "record_id long, assignment_id long, cadre_id long, village_org_id long, "
+                                       f"work_date date, photo_count int, signed_in boolean, sign_in_at timestamp, {META}")
+
+
+def test_incremental_village_work_daily_equals_full_rebuild_after_late_changes(spark):
+    """The 驻村 daily fact, the same way: records of each day, late ones, deletes and moves; an
+    assignment that starts and one that ends inside the period."""
+    rng = random.Random(11)
+    cal = G.calendar_frame(spark, LO, HI)
+    spans = {1: (LO, None), 2: (LO, None), 3: (D(2025, 10, 9), None), 4: (LO, D(2025, 10, 10))}
+    assignments = spark.createDataFrame(
+        [(a, 10 + a, 500 + a, "第一书记", lo, hi, False, None) for a, (lo, hi) in spans.items()],
+        f"assignment_id long, cadre_id long, village_org_id long, role string, start_date date, end_date date, {META}")
+    days = workdays.workdays_between(LO, HI)
+    records: dict[int, tuple[int, D, bool]] = {}
+    next_id = iter(range(1, 10_000))
+    p = {1: 0.9, 2: 0.5, 3: 0.7, 4: 0.3}
+
+    def record_day(day: D) -> None:
+        for a in spans:
+            if rng.random() < p[a]:
+                records[next(next_id)] = (a, day, False)
+
+    def full(as_of: D):
+        return G.fct_village_work_daily(assignments, _records(spark, records), cal, as_of, RULES, since=LO)
+
+    first = days.index(D(2025, 9, 26))
+    for d in days[:first + 1]:
+        record_day(d)
+    gold = full(days[first]).localCheckpoint()
+    runs = [D(2025, 9, 29), D(2025, 10, 9), D(2025, 10, 13), D(2025, 10, 16), days[-1]]
+    pending: set[D] = set()
+    checked = 0
+    for day in days[first + 1:]:
+        record_day(day)
+        pending.add(day)
+        if day not in runs:
+            continue
+        changed, pending = pending, set()
+        if day == D(2025, 9, 29):      # a late record for 9-22
+            records[next(next_id)] = (2, D(2025, 9, 22), False)
+            changed.add(D(2025, 9, 22))
+        elif day == D(2025, 10, 9):    # a record of 9-30 deleted
+            rid = min(r for r, (a, d, x) in records.items() if d == D(2025, 9, 30))
+            records[rid] = (records[rid][0], D(2025, 9, 30), True)
+            changed.add(D(2025, 9, 30))
+        elif day == D(2025, 10, 13):   # a record moved from 10-10 to 10-11 (调休 Saturday)
+            rid = min(r for r, (a, d, x) in records.items() if d == D(2025, 10, 10) and not x)
+            records[rid] = (records[rid][0], D(2025, 10, 11), False)
+            changed |= {D(2025, 10, 10), D(2025, 10, 11)}
+        last = gold.agg(F.max("work_date")).first()[0]
+        from_date = min(changed | {last + dt.timedelta(days=1)})
+        inc = G.fct_village_work_daily(assignments, _records(spark, records), cal, day, RULES, since=LO,
+                                       from_date=from_date, prior=gold)
+        gold = gold.where(F.col("work_date") < F.lit(from_date)).unionByName(inc).localCheckpoint()
+        key = ["assignment_id", "work_date"]
+        want = full(day).toPandas().sort_values(key).reset_index(drop=True)
+        got = gold.toPandas().sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
+        checked += 1
+    assert checked == len(runs)
+    final = gold.toPandas()
+    assert final.reminder_due.any() and final.days_without_record.max() >= RULES.village_reminder_after
+    assert final.loc[final.assignment_id == 4, "work_date"].max() == D(2025, 10, 10)
+    assert final.loc[final.assignment_id == 3, "work_date"].min() == D(2025, 10, 9)
