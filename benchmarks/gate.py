@@ -46,7 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copytree(src / "silver", base / "lake" / "silver", symlinks=True)
     st = s.replace(paths={"lake_root": str(base / "lake"), "run_dir": str(base / "run")})
     lake = Lake(st.paths.lake_root)
-    day = args.date or lake.pandas("silver", "members", ["_logical_date"])["_logical_date"].max()
+    if args.date:
+        day = args.date
+    else:
+        from deltalake import DeltaTable
+
+        dated = [t for t in quality.suites_module().suites("silver") if lake.exists("silver", t)
+                 and "_logical_date" in [f.name for f in DeltaTable(lake.path("silver", t)).schema().fields]]
+        day = max(lake.pandas("silver", t, ["_logical_date"])["_logical_date"].max() for t in dated)
     members = len(lake.pandas("silver", "members", ["member_id"], alive=True))
     spark = get_spark()
     ctx = RunContext.create(day, st, run_id="bench_gate", spark=spark)
