@@ -21,8 +21,12 @@ from spark_jobs.silver.entities import ENTITIES, EntitySpec
 
 
 def _merge_silver(spark, lake: Lake, spec: EntitySpec, good, deleted, version_col: str) -> None:
-    """Merge the batch into ``silver/<entity>`` by key; only rows that change anything are merged, so a
-    rerun of a date (same rows, same content hashes) commits no new Delta version."""
+    """Merge the batch into ``silver/<entity>`` by key; only rows that change anything are written, so a
+    rerun of a date (same rows, same content hashes) commits no new Delta version.
+
+    The changed rows are computed once (one join with the table's keys and hashes): keys the table
+    does not have yet are appended (no scan of the table), the others go through a MERGE whose
+    version guard keeps a newer row (backfills of earlier dates are safe)."""
     path = lake.path("silver", spec.name)
     if not lake.exists("silver", spec.name):
         good.write.format("delta").mode("overwrite").save(path)
@@ -31,20 +35,26 @@ def _merge_silver(spark, lake: Lake, spec: EntitySpec, good, deleted, version_co
         spec.key, F.col("_row_hash").alias("_t_hash"), F.col("is_deleted").alias("_t_deleted"))
     changed = (good.join(current, spec.key, "left")
                .where(F.col("_t_hash").isNull() | (F.col("_t_hash") != F.col("_row_hash")) | F.col("_t_deleted"))
-               .drop("_t_hash", "_t_deleted"))
-    if changed.limit(1).count():
+               .withColumn("_t_new", F.col("_t_hash").isNull())
+               .drop("_t_hash", "_t_deleted")
+               .localCheckpoint())
+    updates = changed.where(~F.col("_t_new")).drop("_t_new")
+    if not updates.isEmpty():
         view = f"_silver_{spec.name}"
-        changed.createOrReplaceTempView(view)
-        # a version never overwrites a newer one (backfills of earlier dates are safe)
+        updates.createOrReplaceTempView(view)
         spark.sql(f"""merge into delta.`{path}` t using {view} s on t.{spec.key} = s.{spec.key}
                       when matched and (s.{version_col} > t.{version_col}
                                         or (s.{version_col} = t.{version_col} and s._logical_date >= t._logical_date))
-                        then update set *
-                      when not matched then insert *""")
+                        then update set *""")
         spark.catalog.dropTempView(view)
+    inserts = changed.where(F.col("_t_new")).drop("_t_new")
+    if not inserts.isEmpty():
+        inserts.write.format("delta").mode("append").save(path)
+    if deleted.isEmpty():
+        return
     alive = current.where(~F.col("_t_deleted")).select(spec.key)
     newly_deleted = deleted.join(alive, spec.key, "left_semi")
-    if newly_deleted.limit(1).count():
+    if not newly_deleted.isEmpty():
         view = f"_deleted_{spec.name}"
         newly_deleted.createOrReplaceTempView(view)
         spark.sql(f"""merge into delta.`{path}` t using {view} s on t.{spec.key} = s.{spec.key}
@@ -93,9 +103,10 @@ def _empty_batch(spark, lake: Lake, spec: EntitySpec, day: dt.date, t0: float) -
                 seconds=round(time.perf_counter() - t0, 2))
 
 
-def reference_frames(spark, lake: Lake, day: dt.date) -> dict:
-    """Key universes for reference checks: every key ever loaded into the target bronze table up to ``day``."""
-    targets = {(r.target, r.key) for spec in ENTITIES for r in spec.refs}
+def reference_frames(spark, lake: Lake, day: dt.date, entities: list[EntitySpec] | None = None) -> dict:
+    """Key universes for the reference checks of ``entities`` (default: all): every key ever loaded
+    into each target bronze table up to ``day``."""
+    targets = {(r.target, r.key) for spec in (entities or ENTITIES) for r in spec.refs}
     out = {}
     for target, key in targets:
         if lake.exists("bronze", target):
@@ -126,7 +137,7 @@ def write_reconciliation(ctx: RunContext, results: list[dict]) -> list[dict]:
 def run_entities(ctx: RunContext, entities: list[EntitySpec] | None = None) -> dict:
     """The organisation-database entities of silver for ``ctx.day`` (merge, quarantine, reconciliation)."""
     key = ctx.settings.secrets.pseudonym_key_bytes()
-    refs = reference_frames(ctx.spark, ctx.lake, ctx.day)
+    refs = reference_frames(ctx.spark, ctx.lake, ctx.day, entities)
 
     def one(spec: EntitySpec) -> dict:
         r = run_entity(ctx, spec, refs, key)
