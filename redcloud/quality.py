@@ -276,9 +276,9 @@ def _collect(df, exps: list, key: list[str], columns: list[str], rows: int, engi
 
 
 def _prepare(df, layer: str, table: str, key, engine: str | None, pandas_max_rows: int | None,
-             batch=None) -> _Prepared:
+             batch=None, batch_column: str | None = "_logical_date") -> _Prepared:
     """``batch``: a Spark condition selecting the rows this run committed. When given (and the table
-    has ``_logical_date``), row-level expectations check only those rows (the others passed when they
+    has ``batch_column``, when that is not None), row-level expectations check only those rows (the others passed when they
     were committed) and the :data:`TABLE_LEVEL` ones check the whole table, on the columns they name."""
     t0 = time.perf_counter()
     X = suites_module()
@@ -302,7 +302,7 @@ def _prepare(df, layer: str, table: str, key, engine: str | None, pandas_max_row
     key = [k for k in key if k in types]
     rows = df.count()
     limit = PANDAS_MAX_ROWS if pandas_max_rows is None else pandas_max_rows
-    if batch is None or "_logical_date" not in types:
+    if batch is None or (batch_column is not None and batch_column not in types):
         return _Prepared(layer, table, key, [_collect(df, runnable, key, columns, rows, engine, limit)], outcomes,
                          rows, None, t0)
     whole = [e for e in runnable if e.expectation_type in TABLE_LEVEL]
@@ -421,14 +421,18 @@ def batch_condition(df, day: dt.date):
     return cond
 
 
-def gate(ctx, layer: str, tables: list[str] | None = None, scope: str | None = None) -> list[GateResult]:
+def gate(ctx, layer: str, tables: list[str] | None = None, scope: str | None = None,
+         batches: dict | None = None) -> list[GateResult]:
     """Validate ``tables`` of ``layer`` in ``ctx.lake`` (None: every table with a suite); raise
     :class:`GateFailed` on any failure.
 
     ``scope`` (default ``[quality] silver_scope`` for silver, ``"table"`` otherwise): ``"batch"``
     checks the row-level expectations of a table with ``_logical_date`` on the rows this date
     committed (:func:`batch_condition`) and its uniqueness and row-count expectations on the whole
-    table; ``"table"`` checks every row. Tables not (yet) in the lake are skipped; a table named here
+    table; ``"table"`` checks every row. ``batches`` (table -> Spark condition) names the rows a
+    writer replaced in a table without ``_logical_date`` (the micro-batch's gold increments: the
+    days from ``from_date``); those tables are checked in batch scope on them. Tables not (yet) in
+    the lake are skipped; a table named here
     without a suite is an error (a gate never passes a table silently). Results are recorded in
     ``ops/quality_results`` before raising.
     """
@@ -450,6 +454,8 @@ def gate(ctx, layer: str, tables: list[str] | None = None, scope: str | None = N
 
     def prepare(name):
         df = lake.read(spark, layer, name)
+        if batches and name in batches:
+            return _prepare(df, layer, name, None, None, None, batches[name], batch_column=None)
         batch = batch_condition(df, _as_date(logical_date)) if scope == "batch" else None
         return _prepare(df, layer, name, None, None, None, batch)
 

@@ -16,7 +16,7 @@ day, not the next.
    recomputed from the first day the batch touched on (:func:`changed_dates`: the dates of the day's
    keys, the earlier dates of those the merge moved or deleted, and the days after the table's last
    day), its streaks continued from the rows before (:func:`redcloud.stages.gold.increment`); the
-   gold gate validates them.
+   gold gate validates the replaced rows and the tables' row counts.
 4. **alerts**: from ``[alerts] same_day_reminder_hour`` on, the day's 学习问答 and 驻村 reminders and
    escalations (:func:`redcloud.alerts.run` with :data:`ALERT_KINDS`). A message id is the alert,
    the recipient and the day, so the nightly run does not send a reminder again.
@@ -82,8 +82,9 @@ def _restore(ctx: RunContext, before: dict[tuple[str, str], int | None]) -> list
     return out
 
 
-def _gated(ctx: RunContext, layer: str, tables: list[str], step) -> dict:
-    """Run ``step`` and the ``layer`` gate on ``tables``; on failure restore them and re-raise."""
+def _gated(ctx: RunContext, layer: str, tables: list[str], step, batches: dict | None = None) -> dict:
+    """Run ``step`` and the ``layer`` gate on ``tables`` (``batches``: see :func:`redcloud.quality.gate`);
+    on failure restore them and re-raise."""
     from redcloud import quality
 
     keys = [(layer, t) for t in tables] + ([("quarantine", t) for t in tables] if layer == "silver" else [])
@@ -91,7 +92,7 @@ def _gated(ctx: RunContext, layer: str, tables: list[str], step) -> dict:
     result = step()
     try:
         with ctx.progress.step(f"quality gate {layer} ({', '.join(tables)})"):
-            gated = quality.gate(ctx, layer, tables)
+            gated = quality.gate(ctx, layer, tables, batches=batches)
     except quality.GateFailed as failed:
         failed.restored = _restore(ctx, before)
         raise
@@ -142,8 +143,10 @@ def run(ctx: RunContext, at: dt.datetime) -> dict:
             last = lake.read(ctx.spark, "gold", fact).agg(F.max("work_date")).first()[0]
             dates = set().union(*(touched[e] for e in entities))
             from_dates[fact] = min(dates | {last + dt.timedelta(days=1) if last else ctx.day, ctx.day})
+        # the gold gate checks the replaced days' rows, and the tables' row counts
         gld = _gated(ctx, "gold", list(FACTS),
-                     lambda: {fact: gold.increment(ctx, fact, d) for fact, d in from_dates.items()})
+                     lambda: {fact: gold.increment(ctx, fact, d) for fact, d in from_dates.items()},
+                     batches={fact: F.col("work_date") >= F.lit(d) for fact, d in from_dates.items()})
         done("gold")
         sent = None
         if at.hour >= ctx.settings.alerts.same_day_reminder_hour and workdays.is_workday(ctx.day):

@@ -183,3 +183,16 @@ def test_batch_scope_checks_the_days_rows_and_the_whole_tables_keys(spark, setti
     write(old_bad.limit(0))
     with pytest.raises(GateFailed, match="not_empty"):
         gate(ctx, "silver", ["organizations"])
+
+
+def test_a_writer_names_the_rows_it_replaced_in_a_gold_table(planted):
+    """``batches``: the micro-batch's gold increments are checked on the days they replaced."""
+    import datetime as dt
+
+    from redcloud.quality import GateFailed, gate
+
+    month = F.col("month")
+    [res] = gate(planted, "gold", ["fct_member_month"], batches={"fct_member_month": month >= F.lit(dt.date(2025, 12, 1))})
+    assert res.success and res.rows == 4 and res.batch_rows == 2   # member 7's bad November row is not in it
+    with pytest.raises(GateFailed, match="member_id=7, month='2025-11-01' -> 1.5"):
+        gate(planted, "gold", ["fct_member_month"], batches={"fct_member_month": month >= F.lit(dt.date(2025, 11, 1))})
