@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
-from benchmarks.run import RESULTS, Probe
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.run import RESULTS, Probe, scratch_lake
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,10 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s = get_settings()
     src = Path(args.lake_root or s.paths.lake_root)
-    base = ROOT / ".run" / "bench" / "gate"
-    shutil.rmtree(base, ignore_errors=True)
-    shutil.copytree(src / "silver", base / "lake" / "silver", symlinks=True)
-    st = s.replace(paths={"lake_root": str(base / "lake"), "run_dir": str(base / "run")})
+    st, _ = scratch_lake(s, src, "gate", ("silver",))
     lake = Lake(st.paths.lake_root)
     if args.date:
         day = args.date

@@ -24,13 +24,10 @@ import argparse
 import datetime as dt
 import json
 import random
-import shutil
-import time
 from pathlib import Path
 
-from benchmarks.run import RESULTS, Probe
+from benchmarks.run import RESULTS, Probe, scratch_lake
 
-ROOT = Path(__file__).resolve().parents[1]
 DB = "rc_bench_mb_app"
 
 
@@ -82,16 +79,10 @@ def main(argv: list[str] | None = None) -> int:
 
     s = get_settings()
     src = Path(args.lake_root or s.paths.lake_root)
-    base = ROOT / ".run" / "bench" / "microbatch"
-    shutil.rmtree(base, ignore_errors=True)
-    t = time.perf_counter()
-    shutil.copytree(src, base / "lake", symlinks=True)
-    copy_s = time.perf_counter() - t
     app_db = args.app_db or s.source_url("app").rsplit("/", 1)[1]
     postgres.copy_database(app_db, DB)
-    st = s.replace(paths={"lake_root": str(base / "lake"), "run_dir": str(base / "run")},
-                   sources={"app_url": s.sources.app_url.rsplit("/", 1)[0] + "/" + DB},
-                   alerts={"deliver": False})
+    st, copy_s = scratch_lake(s, src, "microbatch", sources={"app_url": s.sources.app_url.rsplit("/", 1)[0] + "/" + DB},
+                              alerts={"deliver": False})
     lake = Lake(st.paths.lake_root)
     last = lake.pandas("gold", "fct_learning_daily", ["work_date"])["work_date"].max()
     day = last + dt.timedelta(days=1)

@@ -67,6 +67,19 @@ INPUT_LAYERS = {"silver": ("bronze",), "gold": ("silver",), "models": ("gold",),
 # measurement
 # ---------------------------------------------------------------------------------------------
 
+def scratch_lake(settings, src: Path, name: str, layers: tuple[str, ...] = (), **sections):
+    """A copy of the lake ``src`` (only ``layers`` when given) under ``.run/bench/<name>``, for a
+    benchmark that writes; returns the settings pointing at it (plus ``sections`` changed) and the
+    copy's seconds."""
+    base = BENCH / name
+    shutil.rmtree(base, ignore_errors=True)
+    t = time.perf_counter()
+    for part in layers or ("",):
+        shutil.copytree(src / part, base / "lake" / part, symlinks=True)
+    seconds = time.perf_counter() - t
+    return settings.replace(paths={"lake_root": str(base / "lake"), "run_dir": str(base / "run")}, **sections), seconds
+
+
 class Probe:
     """Wall, CPU (process + all descendants) and peak RSS of a block of work."""
 

@@ -22,7 +22,8 @@ from spark_jobs.silver.entities import ENTITIES, EntitySpec
 
 def _merge_silver(spark, lake: Lake, spec: EntitySpec, good, deleted, version_col: str) -> None:
     """Merge the batch into ``silver/<entity>`` by key; only rows that change anything are written, so a
-    rerun of a date (same rows, same content hashes) commits no new Delta version.
+    rerun of a date (same rows, same content hashes) commits no new Delta version. ``deleted``: the
+    keys the source deleted in the batch, or None when it deleted none.
 
     The changed rows are computed once (one join with the table's keys and hashes): keys the table
     does not have yet are appended (no scan of the table), the others go through a MERGE whose
@@ -50,7 +51,7 @@ def _merge_silver(spark, lake: Lake, spec: EntitySpec, good, deleted, version_co
     inserts = changed.where(F.col("_t_new")).drop("_t_new")
     if not inserts.isEmpty():
         inserts.write.format("delta").mode("append").save(path)
-    if deleted.isEmpty():
+    if deleted is None:
         return
     alive = current.where(~F.col("_t_deleted")).select(spec.key)
     newly_deleted = deleted.join(alive, spec.key, "left_semi")
@@ -79,7 +80,7 @@ def run_entity(ctx: RunContext, spec: EntitySpec, refs: dict, key: bytes, skip_e
     n_bronze = batch.where(F.col("_op") == "U").count()
     n_good, n_bad = good.count(), bad.count()
     n_deleted = sb.deleted.count()
-    _merge_silver(spark, lake, spec, good, sb.deleted, spec.version_col)
+    _merge_silver(spark, lake, spec, good, sb.deleted if n_deleted else None, spec.version_col)
     lake.write(spark, DeltaDataSet(spec.name, "quarantine", bad.withColumn("_logical_date", F.lit(day).cast("date")),
                                    mode="replace_partition", partition_col="_logical_date", partition_value=day))
     good.unpersist()

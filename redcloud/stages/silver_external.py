@@ -61,8 +61,7 @@ def run_entity(ctx: RunContext, spec: ExternalSpec, refs: dict, key: bytes) -> d
     counts = {r["ok"]: int(r["n"]) for r in checked.groupBy((F.size("_errors") == 0).alias("ok"))
               .agg(F.count(F.lit(1)).alias("n")).collect()}
     n_good, n_bad = counts.get(True, 0), counts.get(False, 0)
-    no_deletes = eb.good.select(spec.key, "_logical_date").limit(0)
-    _merge_silver(spark, lake, spec, eb.good, no_deletes, spec.version_col)
+    _merge_silver(spark, lake, spec, eb.good, None, spec.version_col)  # exports carry no deletions
     if spec.history:
         lake.write(spark, DeltaDataSet(spec.history, "silver", eb.versions, mode="replace_partition",
                                        partition_col="_logical_date", partition_value=day,
