@@ -6,8 +6,10 @@ project also runs as a separate process (``dbt build`` from the pipeline venv, e
 ``python -m redcloud.marts env`` prints the environment it needs (lake root, logical date, jars, run
 folder for the Derby metastore and warehouse).
 
-Marts are Delta tables at ``<lake_root>/marts/<model>``. Incremental marts replace only the logical
-date's partition (date or month), so reruns change nothing and backfills touch only their date.
+Marts are Delta tables at ``<lake_root>/marts/<model>``. Incremental marts replace the logical date's
+partition (date or month) and the earlier ones whose inputs changed since the last run
+(:func:`changed_from`: late updates and deletes), so reruns change nothing, backfills touch only their
+date, and the result equals a full refresh.
 Marts over the models' score tables (tag ``model_outputs``) are built only when their score table
 exists in gold; otherwise they are skipped and the skip is logged and reported.
 """
@@ -51,6 +53,100 @@ MODEL_OUTPUT_STAGING = {
     "score_integrity_portrait": "stg_score_integrity_portrait",
     "cadre_evaluation_fairness": "stg_cadre_evaluation_fairness",
 }
+
+
+# The incremental marts and the lake tables they read: (layer, table, date column or None, columns used
+# or None for all). A run recomputes each of them from the first date whose input rows changed since
+# the last marts run (a change in a table without a date column: from var history_start), so late
+# updates and deletes reach earlier periods and the marts equal a full refresh
+# (tests/integration/test_dbt_marts.py).
+INCREMENTAL_INPUTS = {
+    "mart_member_composition": [
+        ("silver", "member_status_history", "valid_from", None),
+        ("silver", "members", None, ["member_id", "org_id", "gender", "ethnicity", "education", "occupation",
+                                     "party_status", "membership_status", "birth_date", "join_date",
+                                     "full_member_date", "is_deleted"]),
+        ("gold", "dim_organization", None, None)],
+    "mart_org_life_monthly": [
+        ("gold", "fct_branch_month", "month", None), ("gold", "fct_member_month", "month", None),
+        ("gold", "dim_organization", None, None)],
+    "mart_learning_compliance": [
+        ("gold", "fct_learning_daily", "work_date", None),
+        ("gold", "fct_cadre_year", "year", ["cadre_id", "year", "unit_org_id"]),
+        ("gold", "dim_organization", None, None)],
+    "mart_village_work": [
+        ("gold", "fct_village_work_daily", "work_date", None), ("gold", "dim_organization", None, None)],
+}
+INPUT_VERSIONS = ("ops", "mart_input_versions")  # the input versions the last marts run saw
+FROM_START = dt.date(1900, 1, 1)  # "recompute everything" (dbt clamps it to var history_start)
+
+
+def _first_changed(spark, lake, layer: str, table: str, col: str | None, cols: list[str] | None,
+                   seen: int | None) -> dt.date | None:
+    """The earliest ``col`` date among the rows of ``layer/table`` that differ between the version the
+    last marts run saw (``seen``) and now; None when nothing changed, :data:`FROM_START` when the
+    difference has no date (no date column, no record, a vacuumed version, a changed schema)."""
+    from pyspark.sql import functions as F
+
+    if not lake.exists(layer, table):
+        return None
+    if seen is None:
+        return FROM_START
+    if lake.version(layer, table) == seen:
+        return None
+    new = lake.read(spark, layer, table)
+    try:
+        old = lake.read_version(spark, layer, table, seen)
+        old.schema  # noqa: B018 - resolves the version now
+    except Exception:  # noqa: BLE001 - vacuumed or gone
+        return FROM_START
+    use = sorted(cols or new.columns)
+    if not set(use) <= set(old.columns):
+        return FROM_START
+
+    def keyed(df):
+        d = F.lit(None).cast("date") if col is None else F.col(col)
+        if col is not None and dict(df.dtypes)[col] in ("int", "bigint", "smallint"):
+            d = F.make_date(F.col(col), F.lit(1), F.lit(1))   # a year column
+        return df.select(F.xxhash64(F.to_json(F.struct(*use))).alias("_h"), d.cast("date").alias("_d"))
+
+    a, b = keyed(new), keyed(old)
+    diff = a.join(b, "_h", "left_anti").unionByName(b.join(a, "_h", "left_anti"))
+    row = diff.agg(F.count(F.lit(1)).alias("n"), F.min("_d").alias("d")).first()
+    if not row["n"]:
+        return None
+    return row["d"] if row["d"] is not None else FROM_START
+
+
+def changed_from(ctx: RunContext) -> tuple[dict[str, str], dict[str, int]]:
+    """Per incremental mart, the first date to recompute (ISO; absent: only the logical date's
+    period), and the input versions read (recorded by :func:`record_input_versions` after a build)."""
+    spark, lake = ctx.spark, ctx.lake
+    seen = {}
+    if lake.exists(*INPUT_VERSIONS):
+        seen = {r["table"]: int(r["version"]) for r in lake.pandas(*INPUT_VERSIONS).to_dict("records")}
+    found, versions, out = {}, {}, {}
+    for mart, inputs in INCREMENTAL_INPUTS.items():
+        dates = []
+        for layer, table, col, cols in inputs:
+            name = f"{layer}/{table}"
+            if name not in found:
+                versions[name] = lake.version(layer, table)
+                found[name] = _first_changed(spark, lake, layer, table, col, cols, seen.get(name))
+            if found[name] is not None:
+                dates.append(found[name])
+        if dates:
+            out[mart] = min(dates).isoformat()
+    return out, {k: v for k, v in versions.items() if v is not None}
+
+
+def record_input_versions(lake, versions: dict[str, int], day: dt.date) -> None:
+    import pyarrow as pa
+
+    lake.overwrite_arrow(*INPUT_VERSIONS, pa.table({
+        "table": list(versions), "version": [int(v) for v in versions.values()],
+        "logical_date": [day] * len(versions)}),
+        description="input table versions the last marts run read (redcloud.marts.changed_from)")
 
 
 class DbtBuildFailed(RuntimeError):
@@ -164,8 +260,8 @@ def _invoke(args: list[str], on_node=None):
     return dbtRunner(callbacks=[callback]).invoke(args)
 
 
-def _common_args(s: Settings, day: dt.date) -> list[str]:
-    vars_ = {"logical_date": day.isoformat(), "existing_marts": existing_marts(s)}
+def _common_args(s: Settings, day: dt.date, changed: dict[str, str] | None = None) -> list[str]:
+    vars_ = {"logical_date": day.isoformat(), "existing_marts": existing_marts(s), "changed_from": changed or {}}
     return ["--project-dir", s.dbt.project_dir, "--profiles-dir", s.dbt.project_dir, "--target", s.dbt.target,
             "--vars", json.dumps(vars_)]
 
@@ -201,14 +297,15 @@ class _DbtEnv:
 
 
 def build(spark, day: dt.date, settings: Settings, select: list[str] | None = None,
-          full_refresh: bool = False, on_node=None) -> dict:
+          full_refresh: bool = False, on_node=None, changed: dict[str, str] | None = None) -> dict:
     """``dbt build`` (seeds, models, data tests, unit tests) for the logical date, in-process;
-    ``on_node`` is called as each node finishes (see :func:`_invoke`)."""
+    ``on_node`` is called as each node finishes (see :func:`_invoke`); ``changed``: per incremental
+    mart, the first date to recompute (:func:`changed_from`)."""
     s = settings
     p = plan(s)
     for mart, why in p["skip"].items():
         log.warning("marts: skipping %s (%s)", mart, why)
-    args = ["build", *QUIET, *_common_args(s, day)]
+    args = ["build", *QUIET, *_common_args(s, day, changed)]
     if select:
         args += ["--select", *select]
     exclude = list(p["skip"]) + [MODEL_OUTPUT_STAGING[MODEL_OUTPUT_MARTS[m]] for m in p["skip"]]
@@ -237,9 +334,15 @@ def build(spark, day: dt.date, settings: Settings, select: list[str] | None = No
     return dict(nodes=nodes, skipped=p["skip"], seconds=seconds)
 
 
-def run(ctx: RunContext, select: list[str] | None = None) -> dict:
-    """Pipeline stage ``marts``: dbt build for the logical date; row counts of every mart built."""
+def run(ctx: RunContext, select: list[str] | None = None, full_refresh: bool = False) -> dict:
+    """Pipeline stage ``marts``: dbt build for the logical date; row counts of every mart built. The
+    incremental marts recompute the periods from the first date whose inputs changed since the last
+    run (:func:`changed_from`); ``full_refresh`` rebuilds every mart from scratch."""
     tests = {}
+    with ctx.progress.step("changed periods"):
+        changed, versions = changed_from(ctx)
+    if changed:
+        ctx.progress.note("recomputed from: " + ", ".join(f"{m} {d}" for m, d in sorted(changed.items())))
 
     def on_node(name: str, kind: str, status: str, seconds: float) -> None:
         if kind == "model":
@@ -249,7 +352,9 @@ def run(ctx: RunContext, select: list[str] | None = None) -> dict:
             tests[status] = tests.get(status, 0) + 1
 
     with ctx.progress.step("dbt build"):
-        result = build(ctx.spark, ctx.day, ctx.settings, select=select, on_node=on_node)
+        result = build(ctx.spark, ctx.day, ctx.settings, select=select, on_node=on_node, changed=changed,
+                       full_refresh=full_refresh)
+    record_input_versions(ctx.lake, versions, ctx.day)
     if tests:
         ctx.progress.note("dbt tests: " + ", ".join(f"{n} {status}" for status, n in sorted(tests.items())))
     built = [n["name"] for n in result["nodes"] if n["type"] == "model" and n["name"] in MARTS]
@@ -258,7 +363,7 @@ def run(ctx: RunContext, select: list[str] | None = None) -> dict:
         kinds.setdefault(n["type"], {}).setdefault(n["status"], 0)
         kinds[n["type"]][n["status"]] += 1
     tables = [dict(table=f"marts/{name}", rows=ctx.lake.count("marts", name)) for name in built]
-    return dict(tables=tables, run_id=ctx.run_id, logical_date=ctx.day.isoformat(),
+    return dict(tables=tables, run_id=ctx.run_id, logical_date=ctx.day.isoformat(), changed_from=changed,
                 dbt=kinds, skipped=result["skipped"], dbt_seconds=result["seconds"])
 
 

@@ -21,3 +21,20 @@
 {% macro logical_month() -%}
   trunc({{ logical_date() }}, 'MM')
 {%- endmacro %}
+
+{#- The first date an incremental run of `mart` recomputes: the earliest date whose inputs changed
+    since the last marts run (var changed_from, {mart: date}, computed by redcloud.marts), not before
+    var history_start and not after the logical date; without an entry, the logical date. -#}
+{% macro changed_from(mart) -%}
+  {%- set d = var('changed_from', {}).get(mart) -%}
+  {%- if d -%}
+  greatest(date'{{ var("history_start") }}', least(date'{{ d }}', {{ logical_date() }}))
+  {%- else -%}
+  {{ logical_date() }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- First day of the month of changed_from(mart). -#}
+{% macro changed_month(mart) -%}
+  trunc({{ changed_from(mart) }}, 'MM')
+{%- endmacro %}

@@ -2,15 +2,16 @@
   学习问答 compliance per person (cadre) and per unit, by month, on official working days.
   grain: one row per (month, grain, entity_id); grain 'cadre' (entity_id = cadre_id) or 'unit'
   (entity_id = unit org_id, the cadre's unit in fct_cadre_year for that year).
-  Incremental: a run replaces the logical date's month (days up to the logical date).
+  Incremental: a run replaces the months from the first one whose inputs changed since the last run
+  (var changed_from, set by the marts stage) to the logical date's month (days up to the logical date).
 -#}
 {{
   config(
     materialized='incremental',
     incremental_strategy='merge',
     unique_key=['month', 'grain', 'entity_id'],
-    incremental_predicates=["DBT_INTERNAL_DEST.month = " ~ logical_month()],
-    replace_predicate="DBT_INTERNAL_DEST.month = " ~ logical_month(),
+    incremental_predicates=["DBT_INTERNAL_DEST.month between " ~ changed_month('mart_learning_compliance') ~ " and " ~ logical_month()],
+    replace_predicate="DBT_INTERNAL_DEST.month between " ~ changed_month('mart_learning_compliance') ~ " and " ~ logical_month(),
   )
 }}
 
@@ -18,7 +19,7 @@ with days as (
     select * from {{ ref('int_learning_workdays') }}
     where work_date <= {{ logical_date() }}
     {% if is_incremental() -%}
-    and month = {{ logical_month() }}
+    and month >= {{ changed_month('mart_learning_compliance') }}
     {%- endif %}
 ),
 

@@ -3,14 +3,14 @@
     materialized='incremental',
     incremental_strategy='merge',
     unique_key=['as_of_date', 'org_id', 'category', 'category_value'],
-    incremental_predicates=["DBT_INTERNAL_DEST.as_of_date = " ~ logical_date()],
-    replace_predicate="DBT_INTERNAL_DEST.as_of_date = " ~ logical_date(),
+    incremental_predicates=["DBT_INTERNAL_DEST.as_of_date between " ~ changed_from('mart_member_composition') ~ " and " ~ logical_date()],
+    replace_predicate="DBT_INTERNAL_DEST.as_of_date between " ~ changed_from('mart_member_composition') ~ " and " ~ logical_date(),
     partition_by=['as_of_date'],
   )
 }}
 
 with spine as (
-    {{ snapshot_spine(is_incremental()) }}
+    {{ snapshot_spine(is_incremental(), 'mart_member_composition') }}
 ),
 
 history as (

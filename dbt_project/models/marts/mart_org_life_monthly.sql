@@ -2,15 +2,16 @@
   Branch (党支部) x month: organisational life, 三会一课 and dues. Gold computes the meetings and the
   三会一课 requirement and completion (fct_branch_month, from [rules] sanhui_required); this mart adds
   the branch's place in the tree, the attendance rate and dues paid on time (gold fct_member_month).
-  Incremental: a run replaces the logical date's month only.
+  Incremental: a run replaces the months from the first one whose inputs changed since the last run
+  (var changed_from, set by the marts stage) to the logical date's month.
 -#}
 {{
   config(
     materialized='incremental',
     incremental_strategy='merge',
     unique_key=['org_id', 'month'],
-    incremental_predicates=["DBT_INTERNAL_DEST.month = " ~ logical_month()],
-    replace_predicate="DBT_INTERNAL_DEST.month = " ~ logical_month(),
+    incremental_predicates=["DBT_INTERNAL_DEST.month between " ~ changed_month('mart_org_life_monthly') ~ " and " ~ logical_month()],
+    replace_predicate="DBT_INTERNAL_DEST.month between " ~ changed_month('mart_org_life_monthly') ~ " and " ~ logical_month(),
   )
 }}
 
@@ -18,7 +19,7 @@ with branch_months as (
     select * from {{ ref('stg_branch_months') }}
     where month <= {{ logical_month() }}
     {% if is_incremental() -%}
-    and month = {{ logical_month() }}
+    and month >= {{ changed_month('mart_org_life_monthly') }}
     {%- endif %}
 ),
 

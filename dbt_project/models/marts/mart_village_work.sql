@@ -2,15 +2,16 @@
   驻村 cadre x month: daily work records (每日工作记实) and sign-in regularity on working days.
   grain: one row per (cadre_id, assignment_id, month). sign-in regularity = share of working days
   signed in, plus the spread (standard deviation, minutes) of the first sign-in time of day.
-  Incremental: a run replaces the logical date's month.
+  Incremental: a run replaces the months from the first one whose inputs changed since the last run
+  (var changed_from, set by the marts stage) to the logical date's month.
 -#}
 {{
   config(
     materialized='incremental',
     incremental_strategy='merge',
     unique_key=['cadre_id', 'assignment_id', 'month'],
-    incremental_predicates=["DBT_INTERNAL_DEST.month = " ~ logical_month()],
-    replace_predicate="DBT_INTERNAL_DEST.month = " ~ logical_month(),
+    incremental_predicates=["DBT_INTERNAL_DEST.month between " ~ changed_month('mart_village_work') ~ " and " ~ logical_month()],
+    replace_predicate="DBT_INTERNAL_DEST.month between " ~ changed_month('mart_village_work') ~ " and " ~ logical_month(),
   )
 }}
 
@@ -18,7 +19,7 @@ with days as (
     select * from {{ ref('stg_village_work_days') }}
     where work_date <= {{ logical_date() }}
     {% if is_incremental() -%}
-    and trunc(work_date, 'MM') = {{ logical_month() }}
+    and trunc(work_date, 'MM') >= {{ changed_month('mart_village_work') }}
     {%- endif %}
 ),
 
