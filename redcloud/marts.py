@@ -77,6 +77,9 @@ INCREMENTAL_INPUTS = {
     "mart_village_work": [
         ("gold", "fct_village_work_daily", "work_date", None), ("gold", "dim_organization", None, None)],
 }
+# the run date a gold rebuild stamps on every row (fct_branch_month): no incremental mart reads it, and
+# comparing it would make every row look changed every day
+IGNORED_COLUMNS = {"as_of_date"}
 INPUT_VERSIONS = ("ops", "mart_input_versions")  # the input versions the last marts run saw
 FROM_START = dt.date(1900, 1, 1)  # "recompute everything" (dbt clamps it to var history_start)
 
@@ -100,7 +103,7 @@ def _first_changed(spark, lake, layer: str, table: str, col: str | None, cols: l
         old.schema  # noqa: B018 - resolves the version now
     except Exception:  # noqa: BLE001 - vacuumed or gone
         return FROM_START
-    use = sorted(cols or new.columns)
+    use = sorted(cols or [c for c in new.columns if c not in IGNORED_COLUMNS])
     if not set(use) <= set(old.columns):
         return FROM_START
 
@@ -186,16 +189,35 @@ def env(settings: Settings, day: dt.date | None = None) -> dict[str, str]:
     return out
 
 
+# Core marts over a gold fact the gold stage writes only once its source has an event (a young lake,
+# e.g. a 3-month city without 党务公开 yet): gold table -> (its staging model, the marts on it).
+OPTIONAL_GOLD = {
+    "fct_party_disclosure": ("stg_party_disclosures", ("mart_disclosure_timeliness",)),
+    "fct_project_support": ("stg_project_support", ("mart_project_support",)),
+    "fct_cadre_training_year": ("stg_cadre_training_years", ("mart_training_by_unit",)),
+    "fct_member_question": ("stg_member_questions", ("mart_member_questions",)),
+    "fct_volunteer_need": ("stg_volunteer_needs", ("mart_volunteer_market",)),
+}
+
+
 def plan(settings: Settings) -> dict:
-    """Which model-output marts can be built now (their score table exists in gold) and which are skipped."""
+    """Which marts can be built now and which are skipped: a model-output mart needs its score table
+    in gold, a mart of :data:`OPTIONAL_GOLD` its fact; ``exclude``: the dbt selectors to leave out
+    (a skipped staging model with everything built on it)."""
     s = settings
-    build, skip = [], {}
+    build, skip, exclude = [], {}, []
     for mart, table in MODEL_OUTPUT_MARTS.items():
         if _is_delta(f"{s.paths.lake_root}/gold/{table}"):
             build.append(mart)
         else:
             skip[mart] = f"gold/{table} does not exist yet"
-    return dict(build=build, skip=skip)
+            exclude += [mart, MODEL_OUTPUT_STAGING[table]]
+    for table, (staging, on_it) in OPTIONAL_GOLD.items():
+        if not _is_delta(f"{s.paths.lake_root}/gold/{table}"):
+            for mart in on_it:
+                skip[mart] = f"gold/{table} does not exist yet (no event in its source up to the logical date)"
+            exclude.append(f"{staging}+")
+    return dict(build=build, skip=skip, exclude=exclude)
 
 
 def existing_marts(settings: Settings) -> list[str]:
@@ -308,9 +330,8 @@ def build(spark, day: dt.date, settings: Settings, select: list[str] | None = No
     args = ["build", *QUIET, *_common_args(s, day, changed)]
     if select:
         args += ["--select", *select]
-    exclude = list(p["skip"]) + [MODEL_OUTPUT_STAGING[MODEL_OUTPUT_MARTS[m]] for m in p["skip"]]
-    if exclude:
-        args += ["--exclude", *exclude]
+    if p["exclude"]:
+        args += ["--exclude", *p["exclude"]]
     if full_refresh:
         args.append("--full-refresh")
     t0 = time.perf_counter()

@@ -50,6 +50,16 @@ def cutoffs(first: dt.date | None, day: dt.date) -> tuple[list[dt.date], list[dt
     return out, train, test
 
 
+def training_cutoffs(first: dt.date | None, day: dt.date) -> tuple[list[dt.date], list[dt.date], dt.date]:
+    """:func:`cutoffs`, refused with the rule (the models stage then skips the model) when no training
+    cut-off has a complete label year before the test cut-off (a lake younger than about two years)."""
+    all_cut, train_cut, test_cut = cutoffs(first, day)
+    if not train_cut:
+        raise common.NotEnoughHistory(f"{KEY}: the lake holds less than {features.HORIZON_DAYS} days of records "
+                                      f"before {test_cut}; a forecast needs a complete label year to train on")
+    return all_cut, train_cut, test_cut
+
+
 def _xgb(seed: int, pos_weight: float, params: dict | None = None):
     return xgb.XGBClassifier(**{**PARAMS, **(params or {})}, monotone_constraints=MONOTONE,
                              scale_pos_weight=pos_weight, random_state=seed, eval_metric="logloss")
@@ -115,10 +125,7 @@ def fit(method: str, X: pd.DataFrame, y: np.ndarray, groups: np.ndarray, seed: i
 def train(env: common.Env, df: pd.DataFrame | None = None, params: dict | None = None) -> dict:
     day, seed = env.day, env.seed()
     rec = features._records(env)
-    all_cut, train_cut, test_cut = cutoffs(features.first_record_day(rec), day)
-    if not train_cut:
-        raise ValueError(f"{KEY}: the lake holds less than {features.HORIZON_DAYS} days of records before "
-                         f"{test_cut}; a forecast needs a complete label year to train on")
+    all_cut, train_cut, test_cut = training_cutoffs(features.first_record_day(rec), day)
     pan = features.panel(env, all_cut, rec) if df is None else df
     common.check_features(pan, features.FEATURE_NAMES, KEY)
     tr, te = pan[pan.cutoff.isin(train_cut)], pan[pan.cutoff == test_cut]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,8 +13,6 @@ from redcloud.config import get_settings
 
 def _env():
     """A model environment without a lake: enough for checks that refuse before reading or logging."""
-    import datetime as dt
-
     from models.common import Env
 
     s = get_settings()
@@ -70,6 +70,12 @@ def test_short_history_is_refused_with_the_rule_not_a_numpy_error():
                                                                                   "2025-12-01"])})
     with pytest.raises(NotEnoughHistory, match="months in the lake: 3"):
         vt.train(_env(), three_months)
+    from models.integrity_portrait import train as it
+
+    day = dt.date(2025, 12, 31)
+    with pytest.raises(NotEnoughHistory, match="complete label year"):
+        it.training_cutoffs(dt.date(2025, 10, 1), day)     # a 3-month lake
+    assert it.training_cutoffs(dt.date(2023, 1, 1), day)[1]  # the 36-month lake trains
 
 
 def test_no_protected_attribute_is_a_feature():
@@ -148,8 +154,6 @@ def test_integrity_calibration_is_monotone_and_an_inverted_platt_slope_is_refuse
     """Every method's probability never falls as its raw score rises (isotonic or Platt with a positive
     slope); with few positives an inverted Platt slope is refused (isotonic instead); the cut-offs are a
     forecast's (the test cut-off's label year ends on the logical date, training years before it)."""
-    import datetime as dt
-
     from models.integrity_portrait import features as inf
     from models.integrity_portrait import train as it
     from models.integrity_portrait.model import MonotoneCalibrator
