@@ -59,7 +59,7 @@ MODEL_OUTPUT_STAGING = {
 # or None for all). A run recomputes each of them from the first date whose input rows changed since
 # the last marts run (a change in a table without a date column: from var history_start), so late
 # updates and deletes reach earlier periods and the marts equal a full refresh
-# (tests/integration/test_dbt_marts.py).
+# (tests/integration/test_incremental_equals_full.py).
 INCREMENTAL_INPUTS = {
     "mart_member_composition": [
         ("silver", "member_status_history", "valid_from", None),
@@ -85,19 +85,17 @@ FROM_START = dt.date(1900, 1, 1)  # "recompute everything" (dbt clamps it to var
 
 
 def _first_changed(spark, lake, layer: str, table: str, col: str | None, cols: list[str] | None,
-                   seen: int | None) -> dt.date | None:
+                   seen: int | None, now: int) -> dt.date | None:
     """The earliest ``col`` date among the rows of ``layer/table`` that differ between the version the
-    last marts run saw (``seen``) and now; None when nothing changed, :data:`FROM_START` when the
-    difference has no date (no date column, no record, a vacuumed version, a changed schema)."""
+    last marts run saw (``seen``) and version ``now``; None when nothing changed, :data:`FROM_START`
+    when the difference has no date (no date column, no record, a vacuumed version, a changed schema)."""
     from pyspark.sql import functions as F
 
-    if not lake.exists(layer, table):
-        return None
     if seen is None:
         return FROM_START
-    if lake.version(layer, table) == seen:
+    if now == seen:
         return None
-    new = lake.read(spark, layer, table)
+    new = lake.read_version(spark, layer, table, now)
     try:
         old = lake.read_version(spark, layer, table, seen)
         old.schema  # noqa: B018 - resolves the version now
@@ -121,9 +119,10 @@ def _first_changed(spark, lake, layer: str, table: str, col: str | None, cols: l
     return row["d"] if row["d"] is not None else FROM_START
 
 
-def changed_from(ctx: RunContext) -> tuple[dict[str, str], dict[str, int]]:
+def changed_from(ctx: RunContext, compare: bool = True) -> tuple[dict[str, str], dict[str, int]]:
     """Per incremental mart, the first date to recompute (ISO; absent: only the logical date's
-    period), and the input versions read (recorded by :func:`record_input_versions` after a build)."""
+    period), and the input versions read (recorded by :func:`record_input_versions` after a build);
+    ``compare=False`` (a full refresh) only reads the versions."""
     spark, lake = ctx.spark, ctx.lake
     seen = {}
     if lake.exists(*INPUT_VERSIONS):
@@ -134,8 +133,9 @@ def changed_from(ctx: RunContext) -> tuple[dict[str, str], dict[str, int]]:
         for layer, table, col, cols in inputs:
             name = f"{layer}/{table}"
             if name not in found:
-                versions[name] = lake.version(layer, table)
-                found[name] = _first_changed(spark, lake, layer, table, col, cols, seen.get(name))
+                versions[name] = lake.version(layer, table)   # None: the table does not exist
+                found[name] = None if not compare or versions[name] is None else \
+                    _first_changed(spark, lake, layer, table, col, cols, seen.get(name), versions[name])
             if found[name] is not None:
                 dates.append(found[name])
         if dates:
@@ -361,7 +361,7 @@ def run(ctx: RunContext, select: list[str] | None = None, full_refresh: bool = F
     run (:func:`changed_from`); ``full_refresh`` rebuilds every mart from scratch."""
     tests = {}
     with ctx.progress.step("changed periods"):
-        changed, versions = changed_from(ctx)
+        changed, versions = changed_from(ctx, compare=not full_refresh)
     if changed:
         ctx.progress.note("recomputed from: " + ", ".join(f"{m} {d}" for m, d in sorted(changed.items())))
 
