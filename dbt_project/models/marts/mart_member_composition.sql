@@ -99,9 +99,10 @@ rolled_up as (
         categorised.category,
         categorised.category_value,
         -- count(*), not count(distinct member_id): a member is on one roll period at a snapshot (the
-        -- periods of stg_member_status_history never overlap: tested there), has one value per
-        -- category (stack) and reaches each ancestor once (int_org_tree_closure is unique), so the
-        -- rows of a group are distinct members; a distinct count costs a second shuffle on member_id.
+        -- periods of stg_member_status_history never overlap), joins one stg_members row (unique),
+        -- has one value per category (stack) and reaches each ancestor once (int_org_tree_closure is
+        -- unique): all tested, so the rows of a group are distinct members; a distinct count costs a
+        -- second shuffle on member_id.
         count(*) as members
     from categorised
     inner join closure
