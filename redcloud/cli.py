@@ -36,7 +36,16 @@ def cmd_run(args) -> int:
     day = dt.date.fromisoformat(args.date) if args.date else dt.date.fromisoformat(s.synth.end)
     gold_tables = [t for t in (args.gold_tables or "").split(",") if t.strip()]
     if gold_tables and args.stage not in ("gold", "all"):
-        raise ValueError(f"--gold-tables applies to the gold stage (or all), not {args.stage}")
+        print(f"redcloud run: --gold-tables 只适用于 gold 阶段 (or all), not {args.stage}", file=sys.stderr)
+        return 2
+    if gold_tables:
+        from redcloud.stages.gold import TABLES
+
+        unknown = sorted({t.strip() for t in gold_tables} - set(TABLES))
+        if unknown:  # before any Spark session starts: a typo is a usage error, not a traceback
+            print(f"redcloud run: 未知的 gold 表 (unknown gold table) {', '.join(unknown)}; "
+                  f"the gold stage writes: {', '.join(TABLES)}", file=sys.stderr)
+            return 2
     ctx = RunContext.create(day, s, run_id=args.run_id, progress=Progress.console(),
                             gold_tables=[t.strip() for t in gold_tables])
     result = pipeline.run_main(ctx) if args.stage == "all" else pipeline.run_stage(ctx, args.stage)

@@ -42,6 +42,30 @@ def wait_for_port(host: str, port: int, timeout: float, name: str, log: Path | N
     raise RuntimeError(f"{name} did not listen on {host}:{port} within {timeout:.0f}s{tail}")
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a live process (not a zombie) is left in the process group ``pgid``."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # no procfs: ask the kernel (a zombie counts as alive there)
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()   # after "pid (comm)": state ppid pgrp ...
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
 def read_pid(name: str) -> int | None:
     f = pid_dir() / f"{name}.pid"
     if not f.exists():
@@ -50,9 +74,8 @@ def read_pid(name: str) -> int | None:
         pid = int(f.read_text().strip())
     except ValueError:
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    # the leader, or what is left of its process group (Linux reuses no PID while it names a group)
+    if not _group_alive(pid):
         f.unlink(missing_ok=True)
         return None
     return pid
@@ -74,7 +97,12 @@ def start(name: str, argv: list[str], env: dict[str, str] | None = None, cwd: st
 
 
 def stop(name: str, timeout: float = 20) -> bool:
-    """Stop a process we started (SIGTERM to its group, then SIGKILL). True if one was running."""
+    """Stop a process we started and everything in its process group: SIGTERM to the group, then
+    SIGKILL to whatever of the group is left after ``timeout``. True if one was running.
+
+    The whole group is waited for, not only its leader: a server's worker that outlives its parent
+    (Airflow's api-server after an interrupted test session did) would otherwise keep the port while
+    the PID file says the service is down."""
     pid = read_pid(name)
     if not pid:
         return False
@@ -84,20 +112,25 @@ def stop(name: str, timeout: float = 20) -> bool:
         pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        try:  # reap if it is our child
+        try:  # reap the leader if it is our child (a zombie leader keeps the group "alive")
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
+        if not _group_alive(pid):
+            break
         time.sleep(0.2)
     else:
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        kill_deadline = time.monotonic() + 5
+        while _group_alive(pid) and time.monotonic() < kill_deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.05)
     (pid_dir() / f"{name}.pid").unlink(missing_ok=True)
     return True
 
