@@ -17,6 +17,11 @@ Cases:
 - ``identity_news``: linking news articles to cadres whose name and unit both occur in the text.
   A = ``instr`` over every (article, cadre) pair, a nested loop growing with articles x cadres
   (before); B = an equi-join on the text's substrings of each name length (now).
+- ``marts_write`` (not in the default list; needs the marts built): the four incremental marts
+  rewritten over their whole period range, as a daily run does when a member's record changed.
+  A = a MERGE on the unique key restricted to the range, deleting what the batch no longer has
+  (before); B = Delta's ``insert into ... replace where <range>`` (now). Figures: dbt's node
+  seconds of the four models.
 
 Needs the benchmark's lake and PostgreSQL databases (``python -m benchmarks.run`` for that scale first).
 Writes ``benchmarks/results/ab_<label>_<time>.json`` and ``.md``.
@@ -147,6 +152,61 @@ def case_identity_news(spark, repeat: int) -> dict:
                 b="equi-join on the text's substrings of each name length (now)", a_s=ta, b_s=tb, same_result=ra == rb)
 
 
+def case_marts_write(spark, repeat: int, day: dt.date) -> dict:
+    """The four incremental marts rewritten over their whole period range (what a daily run does when a
+    member's record changed: :func:`redcloud.marts.changed_from` gives the start of history for the
+    composition mart), as a MERGE (A) and as Delta's ``insert into ... replace where`` (B). Each
+    repetition runs ``dbt build`` of the four marts and their parents (staging views, tests alongside);
+    the figure is the sum of dbt's node seconds of the four models."""
+    from redcloud import marts
+    from redcloud.config import get_settings
+
+    s = get_settings()
+    names = sorted(marts.INCREMENTAL_INPUTS)
+    from redcloud.lake import Lake
+
+    lake = Lake(s.paths.lake_root)
+    missing = [n for n in names if not lake.exists("marts", n)]
+    if missing:
+        return dict(case="marts_write", skipped=f"marts not built in this lake: {', '.join(missing)}")
+    changed = {n: marts.FROM_START.isoformat() for n in names}
+    orig = marts._common_args
+
+    def checksum():
+        out = {}
+        for n in names:
+            r = spark.sql(f"select count(*) n, sum(cast(xxhash64(to_json(struct(*))) as decimal(38, 0))) h from delta.`{lake.path('marts', n)}`").first()
+            out[n] = (int(r["n"]), int(r["h"] or 0))
+        return out
+
+    def build(mode):
+        def go():
+            def args(st, d, ch=None):
+                a = orig(st, d, ch)
+                i = a.index("--vars")
+                v = json.loads(a[i + 1])
+                v["marts_write"] = mode
+                a[i + 1] = json.dumps(v)
+                return a
+            marts._common_args = args
+            try:
+                res = marts.build(spark, day, s, select=[f"+{n}" for n in names], changed=changed)
+            finally:
+                marts._common_args = orig
+            go.seconds.append(round(sum(n["seconds"] for n in res["nodes"] if n["type"] == "model"), 2))
+            return checksum()
+        go.seconds = []
+        return go
+
+    a, b = build("merge"), build("replace_where")
+    _, _, ra, rb = _alternate(a, b, repeat)
+    rows = {n: v[0] for n, v in rb.items()}
+    return dict(case="marts_write", what=f"the 4 incremental marts over their whole range on {day} "
+                f"({', '.join(f'{n} {r:,} rows' for n, r in rows.items())}); dbt's node seconds of the 4 models",
+                a="MERGE on the unique key, range-restricted, delete when not matched by source (before)",
+                b="insert into ... replace where <range> (now)", a_s=a.seconds, b_s=b.seconds, same_result=ra == rb)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=int, default=10000)
@@ -154,9 +214,10 @@ def main(argv=None) -> int:
     ap.add_argument("--date", default="2025-12-31", help="the logical date of the lake's daily run")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cases", default="source_keys,silver_empty_batch,identity_news")
+    ap.add_argument("--driver-memory", help="Spark driver memory (default: the settings', 4g)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args(argv)
-    os.environ.update(_bench_env(args.scale, args.history_months))
+    os.environ.update(_bench_env(args.scale, args.history_months, args.driver_memory))
     from redcloud.spark import get_spark
 
     spark = get_spark()
@@ -166,7 +227,8 @@ def main(argv=None) -> int:
         print(f"== {case}", flush=True)
         r = {"source_keys": lambda: case_source_keys(spark, args.repeat),
              "silver_empty_batch": lambda: case_silver_empty_batch(spark, args.repeat, day),
-             "identity_news": lambda: case_identity_news(spark, args.repeat)}[case]()
+             "identity_news": lambda: case_identity_news(spark, args.repeat),
+             "marts_write": lambda: case_marts_write(spark, args.repeat, day)}[case]()
         if "a_s" in r:
             r["a_median_s"], r["b_median_s"] = round(statistics.median(r["a_s"]), 3), round(statistics.median(r["b_s"]), 3)
             r["ratio"] = round(r["a_median_s"] / r["b_median_s"], 2)

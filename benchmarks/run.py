@@ -293,6 +293,10 @@ def _run_stage_measured(stage: str, day: dt.date, run_id: str, lake_root: Path, 
     # where the time went inside the stage, as the stage itself reports it
     parts = {t.get("table"): t.get("seconds") for t in res.get("tables", []) if isinstance(t, dict) and t.get("seconds")}
 
+    parts.update(res.get("test_seconds") or {})   # marts: dbt's data and unit tests, summed per kind
+    for name, part in (res.get("parts") or {}).items():   # a composite stage (bronze): each part's wall
+        if isinstance(part, dict) and part.get("seconds"):
+            parts[f"({name})"] = part["seconds"]
     if parts:
         row["part_seconds"] = parts
     if isinstance(res.get("quality"), dict):
@@ -598,6 +602,30 @@ def side_by_side(runs: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def where_daily_time_went(daily: list[dict], top: int = 6) -> list[str]:
+    """Per daily stage: its quality gate, its sub-steps (a composite stage's parts; the marts' dbt data
+    and unit tests, summed) and its costliest tables as the stage reports them (seconds per table;
+    tables written side by side overlap, so they need not add up to the stage's wall)."""
+    rows = []
+    for r in daily:
+        ps = r.get("part_seconds") or {}
+        steps = [(k.strip("()"), v) for k, v in ps.items() if k.startswith("(")]
+        parts = sorted(((k, v) for k, v in ps.items() if not k.startswith("(")), key=lambda kv: -kv[1])
+        gate = (r.get("quality") or {}).get("seconds")
+        if not parts and not steps and gate is None:
+            continue
+        shown = ", ".join(f"{k.split('/')[-1]} {v:.1f}" for k, v in parts[:top])
+        rest = sum(v for _, v in parts[top:])
+        rows.append(f"| {r['stage']} | {r['wall_s']:.1f} | {'' if gate is None else f'{gate:.1f}'} | "
+                    f"{', '.join(f'{k} {v:.1f}' for k, v in steps)} | {len(parts)} | {sum(v for _, v in parts):.1f} | "
+                    f"{shown}" + (f"; {len(parts) - top} more {rest:.1f}" if rest else "") + " |")
+    if not rows:
+        return []
+    return ["Where the daily time went (each stage's own figures; tables written side by side overlap):", "",
+            "| stage | wall s | quality gate s | sub-steps s | tables | tables s | costliest tables (s) |",
+            "|---|---:|---:|---|---:|---:|---|", *rows, ""]
+
+
 def write_page(doc: dict, out_dir: Path) -> None:
     lines = ["# Benchmark results", "",
              f"Generated {doc['generated']} by `python -m benchmarks.run --scales {','.join(map(str, doc['scales']))}"
@@ -641,6 +669,7 @@ def write_page(doc: dict, out_dir: Path) -> None:
         lines += ["", f"Daily run end to end, stages that succeeded: **{sum(r['wall_s'] for r in daily):.0f} s** "
                   f"({', '.join(r['stage'] for r in daily) or 'none'})"
                   + (f"; not counted (failed / skipped / not available): {', '.join(missing)}." if missing else "."), ""]
+        lines += where_daily_time_went(daily)
         ref = run.get("reference")
         if ref and "error" not in ref:
             sp = {r["stage"]: r["wall_s"] for r in daily if r["stage"] in ("silver", "gold")}

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -359,18 +360,22 @@ def run(ctx: RunContext, select: list[str] | None = None, full_refresh: bool = F
     """Pipeline stage ``marts``: dbt build for the logical date; row counts of every mart built. The
     incremental marts recompute the periods from the first date whose inputs changed since the last
     run (:func:`changed_from`); ``full_refresh`` rebuilds every mart from scratch."""
-    tests = {}
+    tests, seconds, lock = {}, {}, threading.Lock()   # dbt calls on_node from its worker threads
     with ctx.progress.step("changed periods"):
         changed, versions = changed_from(ctx, compare=not full_refresh)
     if changed:
         ctx.progress.note("recomputed from: " + ", ".join(f"{m} {d}" for m, d in sorted(changed.items())))
 
-    def on_node(name: str, kind: str, status: str, seconds: float) -> None:
+    def on_node(name: str, kind: str, status: str, secs: float) -> None:
+        with lock:
+            seconds[name] = secs
+            if kind != "model":
+                tests[status] = tests.get(status, 0) + 1
+                kinds_s = seconds.setdefault(f"({kind}s)", 0.0)
+                seconds[f"({kind}s)"] = round(kinds_s + secs, 2)
         if kind == "model":
             rows = ctx.lake.count("marts", name) if name in MARTS and status == "success" else None
-            ctx.progress.table(f"marts/{name}", rows, seconds, status)
-        else:
-            tests[status] = tests.get(status, 0) + 1
+            ctx.progress.table(f"marts/{name}", rows, secs, status)
 
     with ctx.progress.step("dbt build"):
         result = build(ctx.spark, ctx.day, ctx.settings, select=select, on_node=on_node, changed=changed,
@@ -383,9 +388,12 @@ def run(ctx: RunContext, select: list[str] | None = None, full_refresh: bool = F
     for n in result["nodes"]:
         kinds.setdefault(n["type"], {}).setdefault(n["status"], 0)
         kinds[n["type"]][n["status"]] += 1
-    tables = [dict(table=f"marts/{name}", rows=ctx.lake.count("marts", name)) for name in built]
+    tables = [dict(table=f"marts/{name}", rows=ctx.lake.count("marts", name), seconds=seconds.get(name))
+              for name in built]
     return dict(tables=tables, run_id=ctx.run_id, logical_date=ctx.day.isoformat(), changed_from=changed,
-                dbt=kinds, skipped=result["skipped"], dbt_seconds=result["seconds"])
+                dbt=kinds, skipped=result["skipped"], dbt_seconds=result["seconds"],
+                # the data and unit tests' summed node seconds, beside the marts' (the benchmarks' breakdown)
+                test_seconds={k: v for k, v in sorted(seconds.items()) if k.startswith("(")})
 
 
 def docs(settings: Settings, spark=None, day: dt.date | None = None) -> Path:

@@ -72,6 +72,7 @@ def _run_leaf(ctx: RunContext, stage: registry.Stage) -> dict:
 
     before = _versions(ctx, stage.gate)
     result = fn(ctx)
+    t_gate = time.perf_counter()
     try:
         with ctx.progress.step(f"quality gate {stage.gate}"):
             # a partial gold rebuild validates what it rebuilt (the other tables did not change)
@@ -83,7 +84,8 @@ def _run_leaf(ctx: RunContext, stage: registry.Stage) -> dict:
         failed.restored = restored
         raise
     result["quality"] = dict(layer=stage.gate, suites=len(results), passed=True,
-                             expectations=sum(r.n_expectations for r in results))
+                             expectations=sum(r.n_expectations for r in results),
+                             seconds=round(time.perf_counter() - t_gate, 2))
     ctx.progress.note(f"quality gate {stage.gate} passed: {result['quality']['suites']} suites, "
                       f"{result['quality']['expectations']} expectations")
     return result

@@ -123,7 +123,7 @@ class DbtConfig(BaseModel):
     """dbt marts (issue: dbt marts). Owned by redcloud/marts.py."""
     project_dir: str = "dbt_project"
     target: str = "session"          # session (in-process Spark) | thrift (a Spark Thrift server / cluster)
-    threads: int = 1
+    threads: int = 2                 # models and tests run side by side (one Spark session, separate temp views)
 
     def model_post_init(self, _ctx: Any) -> None:
         self.project_dir = _resolve(self.project_dir)

@@ -48,7 +48,7 @@ def run(ctx: RunContext) -> dict:
     secs = round(time.perf_counter() - t0, 2)
     ctx.progress.table("silver/person_links", n_links, secs)
     ctx.progress.table("silver/persons", n_persons)
-    return {"tables": [dict(table="silver/person_links", rows=n_links),
+    return {"tables": [dict(table="silver/person_links", rows=n_links, seconds=secs),   # both tables' time
                        dict(table="silver/persons", rows=n_persons)],
             "links": by_source, "skipped_inputs": [n for n, df in frames.items() if df is None],
             "logical_date": day.isoformat(), "seconds": secs}
