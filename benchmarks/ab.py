@@ -22,6 +22,9 @@ Cases:
   A = a MERGE on the unique key restricted to the range, deleting what the batch no longer has
   (before); B = Delta's ``insert into ... replace where <range>`` (now). Figures: dbt's node
   seconds of the four models.
+- ``web_recheck`` (not in the default list): the news crawl the day after a full crawl against the
+  city's web server, at the client's 50 ms politeness interval. A = every known article asked
+  again (before); B = one day in 7 (now). Same list pages and no changed page either way.
 
 Needs the benchmark's lake and PostgreSQL databases (``python -m benchmarks.run`` for that scale first).
 Writes ``benchmarks/results/ab_<label>_<time>.json`` and ``.md``.
@@ -207,6 +210,57 @@ def case_marts_write(spark, repeat: int, day: dt.date) -> dict:
                 b="insert into ... replace where <range> (now)", a_s=a.seconds, b_s=b.seconds, same_result=ra == rb)
 
 
+def case_web_recheck(repeat: int, day: dt.date, scale: int) -> dict:
+    """The news crawl of the day after a full crawl, with the client's default politeness interval,
+    against the benchmark city's web server: A asks every known article again (before), B one day in
+    7 (now, ``[sources] web_article_recheck_days``). Figures: wall seconds and requests sent."""
+    import subprocess
+
+    from benchmarks.run import BENCH, SEED, _free_port
+    from redcloud.config import get_settings
+    from redcloud.services import procs
+    from redcloud.sources.web_client import ValidatorStore, WebClient
+
+    web = Path(get_settings().paths.synth_dir) / f"scale-{scale}-seed-{SEED}" / "web"
+    if not web.is_dir():
+        return dict(case="web_recheck", skipped=f"no city web data in {web} (run benchmarks.run for this scale)")
+    port = _free_port()
+    log = BENCH / f"ab_web_{port}.log"
+    srv = subprocess.Popen([sys.executable, "-m", "redcloud.demo.web_server", "--data-dir", str(web), "--port",
+                            str(port), "--seed", str(SEED), "--fault-rate", "0", "--slow-rate", "0"],
+                           cwd=ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    try:
+        procs.wait_for_port("127.0.0.1", port, 30, "web server", log)
+        base = f"http://127.0.0.1:{port}"
+        with WebClient(base) as c:
+            t0 = time.perf_counter()
+            first = list(c.iter_news())
+            first_s, first_n = time.perf_counter() - t0, c.requests_sent
+            state = ValidatorStore(c.validators.entries)
+        sent = {}
+
+        def crawl(n):
+            def go():
+                with WebClient(base, validators=ValidatorStore(state.entries), article_recheck_days=n,
+                               today=day + dt.timedelta(days=1)) as c:
+                    pages = list(c.iter_news())
+                    sent[n] = c.requests_sent
+                    return (sorted(p.url for p in pages if p.kind == "list"),
+                            sorted(p.url for p in pages if not p.unchanged))
+            return go
+
+        ta, tb, ra, rb = _alternate(crawl(1), crawl(7), repeat)
+    finally:
+        srv.terminate()
+        srv.wait(10)
+    articles = sum(p.kind == "article" for p in first)
+    return dict(case="web_recheck", what=f"the news crawl the day after a full one ({articles:,} articles; the full "
+                f"crawl: {first_n:,} requests, {first_s:.1f} s), 50 ms between requests",
+                a=f"every known article asked again: {sent[1]:,} requests (before)",
+                b=f"known articles one day in 7: {sent[7]:,} requests (now)", a_s=ta, b_s=tb,
+                same_result=ra == rb)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scale", type=int, default=10000)
@@ -228,7 +282,8 @@ def main(argv=None) -> int:
         r = {"source_keys": lambda: case_source_keys(spark, args.repeat),
              "silver_empty_batch": lambda: case_silver_empty_batch(spark, args.repeat, day),
              "identity_news": lambda: case_identity_news(spark, args.repeat),
-             "marts_write": lambda: case_marts_write(spark, args.repeat, day)}[case]()
+             "marts_write": lambda: case_marts_write(spark, args.repeat, day),
+             "web_recheck": lambda: case_web_recheck(args.repeat, day, args.scale)}[case]()
         if "a_s" in r:
             r["a_median_s"], r["b_median_s"] = round(statistics.median(r["a_s"]), 3), round(statistics.median(r["b_s"]), 3)
             r["ratio"] = round(r["a_median_s"] / r["b_median_s"], 2)

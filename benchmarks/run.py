@@ -335,8 +335,10 @@ def worker(scale: int, seed: int, out: Path, force_generate: bool, rebuild_month
     base = BENCH / label
     lake_root = Path(s.paths.lake_root)
     landing = Path(s.paths.landing_dir)
+    # web_state too: the web client's validators are keyed by URL, and this run's web server has a new
+    # port; a date's frozen validators from an earlier run would match nothing (every page a 200)
     for p in (lake_root, landing, base / "run" / "serving", base / "run" / "briefs", base / "run" / "mlflow",
-              base / "rebuild12"):
+              base / "run" / "web_state", base / "rebuild12"):
         shutil.rmtree(p, ignore_errors=True)
     (base / "run").mkdir(parents=True, exist_ok=True)
     record: list[dict] = []

@@ -79,6 +79,7 @@ class SourcesConfig(BaseModel):
     app_url: str
     web_base_url: str
     jdbc_row_threshold: int = 50000
+    web_article_recheck_days: int = 7   # a known news article is asked again on one day in n (1: daily)
 
 
 class WebConfig(BaseModel):

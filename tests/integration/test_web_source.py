@@ -212,6 +212,44 @@ def test_second_run_is_conditional_and_gets_304(server, tmp_path):
         path.write_text(original, encoding="utf-8")
 
 
+def test_known_articles_are_asked_again_once_per_cycle_new_ones_at_once(server, tmp_path):
+    """``article_recheck_days = n``: over n consecutive days every known article is asked exactly once
+    (a 304), every list page every day; an article the store does not know is asked on the first day."""
+    state = tmp_path / "validators.json"
+    with _client(server, validators=state) as c:
+        first = list(c.iter_news(page_size=2))
+        c.save_validators()
+    articles = sorted(p.url for p in first if p.kind == "article")
+    lists = sorted(p.url for p in first if p.kind == "list")
+    assert len(articles) == len(NEWS) >= 3
+    n, start = 3, dt.date(2031, 5, 5)
+    asked: dict[str, list[int]] = {}
+    for i in range(n):
+        with _client(server, validators=state, article_recheck_days=n, today=start + dt.timedelta(days=i)) as c:
+            day = list(c.iter_news(page_size=2))
+            assert sorted(p.url for p in day if p.kind == "list") == lists          # list pages: every day
+            assert all(p.status == 304 for p in day)
+            assert sorted([p.url for p in day if p.kind == "article"] + c.not_rechecked) == articles
+        for p in day:
+            if p.kind == "article":
+                asked.setdefault(p.url, []).append(i)
+    assert sorted(asked) == articles and all(len(days) == 1 for days in asked.values()), asked
+    # a rerun of a date asks the same articles
+    with _client(server, validators=state, article_recheck_days=n, today=start) as c:
+        again = [p.url for p in c.iter_news(page_size=2) if p.kind == "article"]
+    assert again == [u for u, days in asked.items() if days == [0]]
+    # an article the store has no validators for (new) is asked at once, whatever its day
+    store = json.loads(state.read_text(encoding="utf-8"))
+    not_today = next(u for u, days in asked.items() if days != [0])
+    del store["validators"][not_today]
+    state.write_text(json.dumps(store), encoding="utf-8")
+    with _client(server, validators=state, article_recheck_days=n, today=start) as c:
+        fresh = {p.url: p.status for p in c.iter_news(page_size=2) if p.kind == "article"}
+    assert fresh[not_today] == 200 and set(fresh) == set(again) | {not_today}
+    with pytest.raises(ValueError, match="article_recheck_days"):
+        _client(server, article_recheck_days=0)
+
+
 def test_private_url_refused_without_request(server):
     before = server.stats()
     with _client(server) as c:
@@ -287,8 +325,9 @@ def test_bronze_web_run_rerun_and_unchanged_day(spark, settings, server, tmp_pat
     s = settings_for(tmp_path, settings)
     ctx1, ctx2 = make_ctx(s, d1, spark), make_ctx(s, d2, spark)
     lake = ctx1.lake
+    # every known article asked again daily here (the default asks one day in 7: the test below)
     kw = dict(base_url=server.base, state_dir=str(tmp_path / "state"), page_size=3,
-              client_options=dict(min_interval=0.0, backoff_base=0.01))
+              client_options=dict(min_interval=0.0, backoff_base=0.01, article_recheck_days=1))
     before = server.stats()
     res1 = bronze_web.run(ctx1, **kw)["tables"]
     d = _delta(before, server.stats())
