@@ -163,11 +163,10 @@ def case_marts_write(spark, repeat: int, day: dt.date) -> dict:
     the figure is the sum of dbt's node seconds of the four models."""
     from redcloud import marts
     from redcloud.config import get_settings
+    from redcloud.lake import Lake
 
     s = get_settings()
     names = sorted(marts.INCREMENTAL_INPUTS)
-    from redcloud.lake import Lake
-
     lake = Lake(s.paths.lake_root)
     missing = [n for n in names if not lake.exists("marts", n)]
     if missing:

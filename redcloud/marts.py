@@ -368,11 +368,11 @@ def run(ctx: RunContext, select: list[str] | None = None, full_refresh: bool = F
 
     def on_node(name: str, kind: str, status: str, secs: float) -> None:
         with lock:
-            seconds[name] = secs
-            if kind != "model":
+            if kind == "model":
+                seconds[name] = secs
+            else:
                 tests[status] = tests.get(status, 0) + 1
-                kinds_s = seconds.setdefault(f"({kind}s)", 0.0)
-                seconds[f"({kind}s)"] = round(kinds_s + secs, 2)
+                seconds[f"({kind}s)"] = round(seconds.get(f"({kind}s)", 0.0) + secs, 2)
         if kind == "model":
             rows = ctx.lake.count("marts", name) if name in MARTS and status == "success" else None
             ctx.progress.table(f"marts/{name}", rows, secs, status)

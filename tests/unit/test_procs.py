@@ -31,14 +31,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_stop_ends_a_group_member_that_outlives_its_leader(tmp_path):
-    name = f"test-orphan-{os.getpid()}"
+def _start_leader(name: str, tmp_path) -> tuple[int, int]:
+    """Start LEADER under ``name``; (leader PID, worker PID) once the worker is up."""
     worker_file = tmp_path / "worker.pid"
     leader = procs.start(name, [sys.executable, "-c", LEADER, str(worker_file)])
     deadline = time.monotonic() + 30
     while not (worker_file.exists() and worker_file.read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    worker = int(worker_file.read_text())
+    return leader, int(worker_file.read_text())
+
+
+def test_stop_ends_a_group_member_that_outlives_its_leader(tmp_path):
+    name = f"test-orphan-{os.getpid()}"
+    leader, worker = _start_leader(name, tmp_path)
     try:
         assert procs.read_pid(name) == leader
         assert procs.stop(name, timeout=2)
@@ -53,12 +58,7 @@ def test_stop_ends_a_group_member_that_outlives_its_leader(tmp_path):
 
 def test_a_pid_file_whose_leader_died_still_names_the_live_group(tmp_path):
     name = f"test-orphan-leader-{os.getpid()}"
-    worker_file = tmp_path / "worker.pid"
-    leader = procs.start(name, [sys.executable, "-c", LEADER, str(worker_file)])
-    deadline = time.monotonic() + 30
-    while not (worker_file.exists() and worker_file.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    worker = int(worker_file.read_text())
+    leader, worker = _start_leader(name, tmp_path)
     try:
         os.kill(leader, 15)                      # the leader dies alone (as when a test run is interrupted)
         os.waitpid(leader, 0)
