@@ -92,21 +92,34 @@ categorised as (
     from with_attributes
 ),
 
-rolled_up as (
+leaf_counts as (
+    -- counted per (date, own organisation) first: a member's row then fans out to the ancestors as one
+    -- of few group rows instead of one row per member (members x categories x ancestors before).
+    -- count(*), not count(distinct member_id): a member is on one roll period at a snapshot (the
+    -- periods of stg_member_status_history never overlap), joins one stg_members row (unique) and has
+    -- one value per category (stack): all tested, so the rows of a group are distinct members.
     select
-        categorised.as_of_date,
-        closure.ancestor_org_id as org_id,
-        categorised.category,
-        categorised.category_value,
-        -- count(*), not count(distinct member_id): a member is on one roll period at a snapshot (the
-        -- periods of stg_member_status_history never overlap), joins one stg_members row (unique),
-        -- has one value per category (stack) and reaches each ancestor once (int_org_tree_closure is
-        -- unique): all tested, so the rows of a group are distinct members; a distinct count costs a
-        -- second shuffle on member_id.
+        as_of_date,
+        org_id,
+        category,
+        category_value,
         count(*) as members
     from categorised
+    group by 1, 2, 3, 4
+),
+
+rolled_up as (
+    -- each organisation reaches each ancestor once (int_org_tree_closure is unique, tested), so the
+    -- sum over descendants counts each member once
+    select
+        leaf_counts.as_of_date,
+        closure.ancestor_org_id as org_id,
+        leaf_counts.category,
+        leaf_counts.category_value,
+        sum(leaf_counts.members) as members
+    from leaf_counts
     inner join closure
-        on closure.org_id = categorised.org_id
+        on closure.org_id = leaf_counts.org_id
     group by 1, 2, 3, 4
 ),
 
