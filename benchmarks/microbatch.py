@@ -14,13 +14,16 @@ their day in the morning; then, in one warm Spark process:
 2. ``afternoon``: the micro-batch at 16:00, with the day's reminders (enqueued; SMTP delivery off);
 3. ``full_rebuild``: ``gold.run(only=FACTS)``, the nightly path for the same two tables.
 
-The JVM start is reported on its own (``spark_session``): the CLI and the Airflow task pay it on
-every micro-batch today (no warm engine yet). Writes ``results/microbatch_<members>_<stamp>.{json,md}``.
+The JVM start is reported on its own (``spark_session``): without the warm engine the CLI and the
+Airflow task pay it on every micro-batch. ``--engine connect`` measures the batches as deployed with
+the warm engine: a Spark Connect server is started here (``spark_session`` is then its start, paid
+once a day), and each batch is a new ``redcloud microbatch`` process on it, as Airflow's task runs it. Writes ``results/microbatch_<members>_<stamp>.{json,md}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import random
@@ -63,11 +66,39 @@ def _village_records(assignments: list[tuple[int, int, int]], day: dt.date, rng:
     conn.close()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli_batch(st, day: dt.date, at: dt.time) -> dict:
+    """One micro-batch as Airflow's task runs it: a new ``redcloud microbatch`` process on the warm engine."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "REDCLOUD_PATHS__LAKE_ROOT": st.paths.lake_root, "REDCLOUD_PATHS__RUN_DIR": st.paths.run_dir,
+           "REDCLOUD_SOURCES__APP_URL": st.sources.app_url, "REDCLOUD_ALERTS__DELIVER": "false",
+           "REDCLOUD_SPARK__REMOTE": st.spark.remote}
+    cp = subprocess.run([sys.executable, "-m", "redcloud.cli", "microbatch", "--date", day.isoformat(),
+                         "--at", at.strftime("%H:%M"), "--engine", "connect", "--run-id", "bench_microbatch"],
+                        env=env, capture_output=True, text=True, timeout=1800)
+    if cp.returncode:
+        raise RuntimeError(f"redcloud microbatch failed ({cp.returncode}):\n{cp.stderr[-3000:]}")
+    return json.loads(cp.stdout)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lake-root", help="the lake to copy (default: the configured lake, i.e. the demo's)")
     p.add_argument("--app-db", help="the app source database to copy (default: the configured one)")
     p.add_argument("--morning-share", type=float, default=0.6, help="obligated cadres answering before 11:00")
+    p.add_argument("--engine", choices=["local", "connect"], default="local",
+                   help="local: both batches in this process's JVM; connect: each batch a new `redcloud microbatch` "
+                        "process (as Airflow runs it) on the warm engine, a Spark Connect server started here")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
 
@@ -106,37 +137,53 @@ def main(argv: list[str] | None = None) -> int:
     members = len(lake.pandas("silver", "members", ["member_id"], alive=True))
 
     stages: dict[str, dict] = {}
-    with Probe() as pr:
-        from redcloud.spark import get_spark
+    with contextlib.ExitStack() as cleanup:   # the warm engine and the database copy go, whatever happens
+        engine = None
+        with Probe() as pr:
+            from redcloud.spark import get_spark
 
-        spark = get_spark()
-        spark.range(1).count()
-    stages["spark_session"] = pr.result
-    from redcloud.stages import gold, microbatch
+            if args.engine == "connect":
+                from redcloud.services import spark_connect
 
-    ctx = RunContext.create(day, st, run_id="bench_microbatch", spark=spark)
-    with Probe() as pr:
-        r1 = microbatch.run(ctx, dt.datetime.combine(day, dt.time(11)))
-    facts = list(microbatch.FACTS)
-    stages["morning"] = {**pr.result, "steps": r1["steps"], "rows_replaced": sum(r1["gold"][f]["rows_replaced"] for f in facts),
-                         "from_date": min(r1["gold"][f]["from_date"] for f in facts),
-                         "bronze_rows": sum(b["bronze_rows"] for b in r1["bronze"])}
-    _answers(after_lunch, day, dt.time(13), 120, rng)
-    with Probe() as pr:
-        r2 = microbatch.run(ctx, dt.datetime.combine(day, dt.time(16)))
-    stages["afternoon"] = {**pr.result, "steps": r2["steps"], "rows_replaced": sum(r2["gold"][f]["rows_replaced"] for f in facts),
-                           "bronze_rows": sum(b["bronze_rows"] for b in r2["bronze"]),
-                           "reminders": sum(r2["alerts"]["alerts_active"].get(k, 0)
-                                            for k in ("learning_reminder", "village_reminder")),
-                           "messages_new": r2["alerts"]["messages_new"]}
-    with Probe() as pr:
-        gold.run(ctx, only=set(facts))
-    rows = sum(lake.count("gold", f) for f in facts)
-    stages["full_rebuild"] = {**pr.result, "rows": rows}
-    postgres.drop_database(DB)
+                engine = spark_connect
+                st = st.replace(spark={"connect_port": _free_port()})   # a server of its own, never the demo's
+                cleanup.callback(spark_connect.stop, st)
+                print(spark_connect.start(st), flush=True)
+                st = st.replace(spark={"remote": spark_connect.url(st)})
+            spark = get_spark(st)
+            spark.range(1).count()
+        stages["spark_session"] = pr.result
+        from redcloud.stages import gold, microbatch
+
+        ctx = RunContext.create(day, st, run_id="bench_microbatch", spark=spark)
+
+        def batch(at: dt.time) -> dict:
+            if engine is None:
+                return microbatch.run(ctx, dt.datetime.combine(day, at))
+            return _cli_batch(st, day, at)
+
+        with Probe() as pr:
+            r1 = batch(dt.time(11))
+        facts = list(microbatch.FACTS)
+        stages["morning"] = {**pr.result, "steps": r1["steps"], "rows_replaced": sum(r1["gold"][f]["rows_replaced"] for f in facts),
+                             "from_date": min(r1["gold"][f]["from_date"] for f in facts),
+                             "bronze_rows": sum(b["bronze_rows"] for b in r1["bronze"])}
+        _answers(after_lunch, day, dt.time(13), 120, rng)
+        with Probe() as pr:
+            r2 = batch(dt.time(16))
+        stages["afternoon"] = {**pr.result, "steps": r2["steps"], "rows_replaced": sum(r2["gold"][f]["rows_replaced"] for f in facts),
+                               "bronze_rows": sum(b["bronze_rows"] for b in r2["bronze"]),
+                               "reminders": sum(r2["alerts"]["alerts_active"].get(k, 0)
+                                                for k in ("learning_reminder", "village_reminder")),
+                               "messages_new": r2["alerts"]["messages_new"]}
+        with Probe() as pr:
+            gold.run(ctx, only=set(facts))
+        rows = sum(lake.count("gold", f) for f in facts)
+        stages["full_rebuild"] = {**pr.result, "rows": rows}
+        postgres.drop_database(DB)
 
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
-    res = dict(members=members, obligated_cadres=len(obligated), day=day.isoformat(), lake_copy_s=round(copy_s, 1),
+    res = dict(members=members, engine=args.engine, obligated_cadres=len(obligated), day=day.isoformat(), lake_copy_s=round(copy_s, 1),
                morning_answers=len(morning), village_records=len(village), village_assignments=len(active), after_lunch_answers=len(after_lunch), stages=stages,
                ratio_full_to_afternoon_cpu=round(stages["full_rebuild"]["cpu_s"] / stages["afternoon"]["cpu_s"], 2),
                ratio_full_to_afternoon_wall=round(stages["full_rebuild"]["wall_s"] / stages["afternoon"]["wall_s"], 2))
@@ -149,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
              f"{len(village):,} of {len(active):,} 驻村 assignments record their day before 10:00.",
              f"`{'`, `'.join(facts)}`: {rows:,} rows after the day.", "",
              "| step | wall s | CPU s | peak RSS MB | notes |", "|---|---|---|---|---|"]
-    notes = {"spark_session": "JVM start, paid per CLI/Airflow micro-batch today",
+    how = ("each batch a new `redcloud microbatch --engine connect` process on the warm engine (as Airflow runs it)"
+           if engine is not None else "both batches in this process, one warm JVM")
+    lines.insert(4, f"Engine: `--engine {args.engine}`: {how}.")
+    notes = {"spark_session": ("the warm engine's start (a Spark Connect server): once a day, not per batch"
+                               if engine is not None else "JVM start, paid per CLI/Airflow micro-batch without the warm engine"),
              "morning": f"11:00: bronze -> silver -> gold, {stages['morning']['rows_replaced']:,} rows recomputed "
                         f"from {stages['morning']['from_date']}",
              "afternoon": f"16:00: the same, {stages['afternoon']['rows_replaced']:,} rows, and "

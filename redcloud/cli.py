@@ -15,7 +15,7 @@ def cmd_services(args) -> int:
     from redcloud.services import stack
 
     if args.action == "up":
-        for line in stack.up(apps=args.all):
+        for line in stack.up(apps=args.all, engine=args.engine):
             print(line)
     elif args.action == "down":
         for line in stack.down():
@@ -53,6 +53,24 @@ def cmd_run(args) -> int:
     return 0
 
 
+def engine_settings(s, engine: str):
+    """Settings for ``--engine``: ``local`` a JVM of this process's own; ``connect`` the warm engine
+    (``[spark] remote``, else this project's Spark Connect server, which must be up); ``auto`` the warm
+    engine when it is configured or up, else a JVM of our own."""
+    from redcloud.services import spark_connect
+
+    if engine == "local":
+        return s.replace(spark={"remote": ""})
+    if s.spark.remote:
+        return s
+    if spark_connect.running(s):
+        return s.replace(spark={"remote": spark_connect.url(s)})
+    if engine == "connect":
+        raise RuntimeError(f"the warm engine is not running at {spark_connect.url(s)}: "
+                           "start it with `redcloud services up --engine`")
+    return s
+
+
 def cmd_microbatch(args) -> int:
     """One 15-minute micro-batch of the app's 学习问答 and 驻村 data (bronze -> silver -> gold, same-day reminders)."""
     from redcloud.context import RunContext
@@ -60,10 +78,17 @@ def cmd_microbatch(args) -> int:
     from redcloud.stages import microbatch
 
     s = get_settings()
+    try:
+        s = engine_settings(s, args.engine)
+    except RuntimeError as e:
+        print(f"redcloud microbatch: {e}", file=sys.stderr)
+        return 2
     day = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
     at = dt.datetime.combine(day, dt.time.fromisoformat(args.at)) if args.at else dt.datetime.now()
     ctx = RunContext.create(day, s, run_id=args.run_id, progress=Progress.console())
-    print(json.dumps(microbatch.run(ctx, at), ensure_ascii=False, indent=1, default=str))
+    result = microbatch.run(ctx, at)
+    result["engine"] = s.spark.remote or f"local ({s.spark.master})"
+    print(json.dumps(result, ensure_ascii=False, indent=1, default=str))
     return 0
 
 
@@ -97,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("action", choices=["up", "down", "status"])
     sp.add_argument("--all", action="store_true",
                     help="also the application services: MLflow UI, SMTP sink, API, Superset, Airflow")
+    sp.add_argument("--engine", action="store_true",
+                    help="also the warm engine: a Spark Connect server the micro-batch runs on (no JVM per batch)")
     sp.set_defaults(fn=cmd_services)
 
     sp = sub.add_parser("run", help="run one pipeline stage for a logical date (idempotent)")
@@ -112,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--date", help="logical date YYYY-MM-DD (default: today)")
     sp.add_argument("--at", help="time of day HH:MM the batch runs up to (default: now)")
     sp.add_argument("--run-id", dest="run_id", help="run id (Airflow passes its own)")
+    sp.add_argument("--engine", choices=["auto", "local", "connect"], default="auto",
+                    help="Spark: the warm engine (Spark Connect, `services up --engine`) when it is up (auto), "
+                         "a JVM of this process (local), or the warm engine only (connect)")
     sp.set_defaults(fn=cmd_microbatch)
 
     sp = sub.add_parser("cards", help="write each model's card from its champion's MLflow run")

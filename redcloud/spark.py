@@ -59,6 +59,14 @@ def builder_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
+def from_arrow(spark, table):
+    """A Spark DataFrame of an Arrow table, with its schema given: a Spark Connect session cannot infer
+    one from an empty table (a classic session can; both get the same types)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return spark.createDataFrame(table, schema=from_arrow_schema(table.schema, prefer_timestamp_ntz=False))
+
+
 @contextlib.contextmanager
 def _jvm_stderr_to(path: Path):
     """Start the JVM with its stderr in ``path``: its start-up notice ("Using incubator modules"), log4j
@@ -82,13 +90,19 @@ def jvm_log(settings: Settings) -> Path:
 
 
 def get_spark(settings: Settings | None = None):
-    """The process's SparkSession (created once)."""
+    """The process's SparkSession (created once): a JVM of its own, or with ``[spark] remote`` a Spark
+    Connect session on that server (:mod:`redcloud.services.spark_connect`)."""
     global _session
     if _session is not None:
         return _session
     from pyspark.sql import SparkSession
 
     settings = settings or get_settings()
+    if settings.spark.remote:   # the warm engine (redcloud.services.spark_connect): no JVM of our own
+        os.environ["TZ"] = TIMEZONE
+        time.tzset()
+        _session = SparkSession.builder.remote(settings.spark.remote).getOrCreate()
+        return _session
     (Path(settings.paths.run_dir) / "spark" / "tmp").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # bind loopback only

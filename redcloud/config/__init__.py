@@ -49,6 +49,8 @@ class SparkConfig(BaseModel):
     shuffle_partitions: int = 4
     table_threads: int = 2       # tables of one stage written side by side (small tables wait on Delta commits, not CPU)
     extra: dict[str, str] = Field(default_factory=dict)
+    connect_port: int = 15002    # the warm engine's port (redcloud.services.spark_connect), on 127.0.0.1
+    remote: str = ""             # a Spark Connect URL (sc://host:port): use that server instead of a JVM of our own
 
 
 class PostgresConfig(BaseModel):

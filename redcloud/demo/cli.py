@@ -117,7 +117,7 @@ def cmd_up(args) -> int:
     from redcloud.services import stack
 
     demo_airflow_settings()
-    for line in stack.up(apps=args.all):
+    for line in stack.up(apps=args.all, engine=args.all):   # the micro-batch DAG's runs use the warm engine
         print(line)
     if (city_path(args.scale, args.seed) / "web").is_dir():
         print(start_web(args.scale, args.seed))
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     sp = sub.add_parser("up", help="start the services and the demo's web reference server")
     city_args(sp)
     sp.add_argument("--all", action="store_true",
-                    help="also the application services: MLflow UI, SMTP sink, API, Superset, Airflow")
+                    help="also the application services: MLflow UI, SMTP sink, API, Superset, Airflow, and the warm engine (Spark Connect)")
     sp.set_defaults(fn=cmd_up)
 
     sp = sub.add_parser("demo", help="services + city + sources + main job, end to end")

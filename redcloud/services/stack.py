@@ -21,9 +21,10 @@ def _app(name: str):
         raise
 
 
-def up(apps: bool = False) -> list[str]:
+def up(apps: bool = False, engine: bool = False) -> list[str]:
     """PostgreSQL (the source systems and the metadata databases), then with ``apps`` every application
-    service. The demo's web reference server is started by ``redcloud-demo up`` (redcloud.demo)."""
+    service and with ``engine`` the warm engine (:mod:`redcloud.services.spark_connect`). The demo's
+    web reference server is started by ``redcloud-demo up`` (redcloud.demo)."""
     s = get_settings()
     postgres.ensure_running()
     lines = [f"PostgreSQL: {s.postgres.host}:{s.postgres.port} user {s.postgres.user} "
@@ -39,6 +40,10 @@ def up(apps: bool = False) -> list[str]:
                 sent = outbox.deliver_pending(s)
                 if sent:
                     lines.append(sent)
+    if engine:
+        from redcloud.services import spark_connect
+
+        lines.append(spark_connect.start())
     return lines
 
 
@@ -59,4 +64,4 @@ def status() -> list[str]:
     s = get_settings()
     return [f"postgres {s.postgres.host}:{s.postgres.port}: {'up' if procs.port_open(s.postgres.host, s.postgres.port) else 'down'}",
             f"web {s.web.host}:{s.web.port}: {'up' if procs.port_open(s.web.host, s.web.port) else 'down'}"] + [
-        mod.status() for mod in map(_app, APP_SERVICES) if mod is not None]
+        mod.status() for mod in map(_app, (*APP_SERVICES, "spark_connect")) if mod is not None]

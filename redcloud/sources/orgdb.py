@@ -7,6 +7,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from redcloud.contracts import PRIMARY_KEYS
+from redcloud.spark import from_arrow
 
 
 def engine(url: str) -> sa.Engine:
@@ -86,7 +87,7 @@ def extract(spark, url: str, table: str, lo, hi, jdbc_threshold: int, partitions
                     data[f.name] = [None if v is None else bool(v) for v in data[f.name]]
             tbl = pa.table({f.name: pa.array(data[f.name], type=f.type) for f in schema}, schema=schema)
             eng.dispose()
-            return spark.createDataFrame(tbl), int(n), "sqlalchemy"
+            return from_arrow(spark, tbl), int(n), "sqlalchemy"
     eng.dispose()
     lit = lambda v: f"'{v.isoformat(sep=' ')}'"  # noqa: E731
     where = f"updated_at < {lit(hi)}" + (f" and updated_at > {lit(lo)}" if lo is not None else "")
@@ -114,6 +115,6 @@ def source_keys(spark, url: str, table: str, jdbc_threshold: int = 50000, partit
             keys = conn.execute(sa.text(f"select {pk} from {table}")).scalars().all()
     eng.dispose()
     if n <= jdbc_threshold:
-        return spark.createDataFrame(pa.table({pk: pa.array(keys, type=pa.int64())}))
+        return from_arrow(spark, pa.table({pk: pa.array(keys, type=pa.int64())}))
     df = _jdbc_key_ranges(spark, url, f"select {pk} from {table}", pk, kmin, kmax, partitions)
     return df.select(F.col(pk).cast("long").alias(pk))

@@ -94,10 +94,8 @@ def run_entity(ctx: RunContext, spec: EntitySpec, refs: dict, key: bytes, skip_e
 def _empty_batch(spark, lake: Lake, spec: EntitySpec, day: dt.date, t0: float) -> dict:
     """No bronze rows for the date: silver stays as it is (no merge, no rewrite); a rerun still clears
     the date's quarantine slice, as the full path's partition replace would."""
-    if lake.exists("quarantine", spec.name):
-        from delta.tables import DeltaTable
-
-        DeltaTable.forPath(spark, lake.path("quarantine", spec.name)).delete(F.col("_logical_date") == F.lit(day))
+    if lake.exists("quarantine", spec.name):   # SQL, not delta-spark's DeltaTable: the same on a Spark Connect session
+        spark.sql(f"delete from delta.`{lake.path('quarantine', spec.name)}` where _logical_date = date'{day.isoformat()}'")
     total = lake.count("silver", spec.name)
     return dict(entity=spec.name, table=f"silver/{spec.name}", rows=total, batch_rows=0, quarantined=0,
                 bronze_rows=0, deleted=0, batch_id=f"{spec.source}@{day.isoformat()}",

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import D1, D2, make_ctx
+from helpers import D1, D2, free_port, make_ctx
 from lakes import copy_lake
 
 from redcloud import workdays
 from redcloud.lake import Lake
-from redcloud.services import postgres
+from redcloud.services import postgres, spark_connect
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -144,14 +144,21 @@ def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_
     village = alerts[(alerts.rule == "village_reminder") & (alerts.last_seen == D3) & (alerts.status == "open")]
     assert set(village.subject_id.astype(int)) == vdue
 
-    # a later batch of the same day, through the command Airflow runs (its own JVM), sends nothing again
-    env = {**os.environ, "REDCLOUD_PATHS__LAKE_ROOT": mb.paths.lake_root, "REDCLOUD_PATHS__RUN_DIR": mb.paths.run_dir,
-           "REDCLOUD_SOURCES__APP_URL": mb.sources.app_url}
-    cli = subprocess.run([sys.executable, "-m", "redcloud.cli", "microbatch", "--date", D3.isoformat(), "--at", "16:15",
-                          "--run-id", "test__microbatch_cli"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=900)
+    # a later batch of the same day, through the command Airflow runs, on the warm engine (a Spark Connect
+    # server: the task starts no JVM of its own), sends nothing again
+    engine = mb.replace(spark={"connect_port": free_port()})
+    spark_connect.start(engine)
+    try:
+        env = {**os.environ, "REDCLOUD_PATHS__LAKE_ROOT": mb.paths.lake_root, "REDCLOUD_PATHS__RUN_DIR": mb.paths.run_dir,
+               "REDCLOUD_SOURCES__APP_URL": mb.sources.app_url, "REDCLOUD_SPARK__REMOTE": spark_connect.url(engine)}
+        cli = subprocess.run([sys.executable, "-m", "redcloud.cli", "microbatch", "--date", D3.isoformat(), "--at", "16:15",
+                              "--run-id", "test__microbatch_cli", "--engine", "connect"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=900)
+    finally:
+        spark_connect.stop(engine)
     assert cli.returncode == 0, cli.stderr[-3000:]
     r3 = json.loads(cli.stdout)
+    assert r3["engine"] == spark_connect.url(engine)
     assert r3["alerts"]["messages_new"] == 0 and len(lake.pandas("ops", "alert_outbox", ["message_id"])) == len(ob)
     # the day so far is the batch: the late answer of D2 is still in it, so D2's rows are recomputed again
     assert r3["gold"]["fct_learning_daily"]["from_date"] == D2.isoformat()
