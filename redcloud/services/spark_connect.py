@@ -13,6 +13,9 @@ for: 15-minute batches of a few thousand rows, where a JVM start and a cold JIT 
 batch (see ``benchmarks/microbatch.py``).
 
     python -m redcloud.services.spark_connect start|stop|status
+
+At start the server is warmed up (:func:`warm_up`): every lake table's Delta snapshot read once and one
+MERGE run, so the day's first micro-batch does not pay for a cold JVM.
 """
 
 from __future__ import annotations
@@ -76,18 +79,65 @@ def env(s: Settings | None = None) -> dict[str, str]:
     }
 
 
-def start(s: Settings | None = None, timeout: float = 120) -> str:
-    """Start the server (idempotent); returns one line: where it listens."""
+WARM_LAYERS = ("bronze", "silver", "gold", "ops")
+
+
+def warm_up(remote: str, lake_root: str, run_dir: str) -> str:
+    """Make the server's first job not also its JVM's first: read one row of every Delta table of the
+    lake (its snapshot then sits in the server's Delta log cache; a later job only reads the commits
+    added since) and run one small MERGE (its code paths compiled). Returns one line. Run in a process
+    of its own (:func:`start` does): a Spark Connect session beside a classic one would replace the
+    process's active session."""
+    import time
+
+    from pyspark.sql import SparkSession
+
+    from redcloud.lake import Lake
+
+    t0 = time.perf_counter()
+    lake = Lake(lake_root)
+    spark = SparkSession.builder.remote(remote).create()
+    try:
+        n = 0
+        for layer in WARM_LAYERS:
+            for table in lake.tables(layer):
+                lake.read(spark, layer, table).limit(1).collect()
+                n += 1
+        path = str(Path(run_dir) / "spark" / "warm_up")
+        spark.range(2000).selectExpr("id", "id % 7 as v").write.format("delta").mode("overwrite").save(path)
+        spark.range(1000, 3000).selectExpr("id", "id % 5 as v").createOrReplaceTempView("_warm_up")
+        spark.sql(f"merge into delta.`{path}` t using _warm_up s on t.id = s.id "
+                  "when matched then update set * when not matched then insert *")
+        spark.read.format("delta").load(path).groupBy("v").count().collect()
+    finally:
+        spark.stop()
+    return f"warmed up in {time.perf_counter() - t0:.1f} s ({n} lake tables read, one MERGE)"
+
+
+def _warm_up_process(s: Settings, timeout: float = 1800) -> str:
+    import subprocess
+
+    cp = subprocess.run([sys.executable, "-m", "redcloud.services.spark_connect", "warm", url(s), s.paths.lake_root,
+                         s.paths.run_dir], cwd=str(ROOT), capture_output=True, text=True, timeout=timeout)
+    if cp.returncode:
+        raise RuntimeError(f"Spark Connect warm-up failed:\n{cp.stderr[-3000:]}")
+    return cp.stdout.strip().splitlines()[-1]
+
+
+def start(s: Settings | None = None, timeout: float = 120, warm: bool = True) -> str:
+    """Start the server (idempotent) and, with ``warm``, :func:`warm_up` it; returns one line: where it
+    listens."""
     s = s or get_settings()
     if running(s):
         return f"Spark Connect: already up at {url(s)}"
     procs.start(name(s), argv(s), env=env(s), cwd=str(ROOT))
     try:
         procs.wait_for_port(HOST, s.spark.connect_port, timeout, "Spark Connect", procs.log_dir() / f"{name(s)}.log")
+        warmed = f"; {_warm_up_process(s)}" if warm else ""
     except Exception:
         procs.stop(name(s))
         raise
-    return f"Spark Connect: {url(s)} (master {s.spark.master}, driver memory {s.spark.driver_memory}; " \
+    return f"Spark Connect: {url(s)} (master {s.spark.master}, driver memory {s.spark.driver_memory}{warmed}; " \
            f"use it with REDCLOUD_SPARK__REMOTE={url(s)})"
 
 
@@ -99,6 +149,9 @@ def status(s: Settings | None = None) -> str:
     return f"Spark Connect {url(s)}: {'up' if running(s) else 'down'}"
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":   # start | stop | status | warm <sc://...> <lake_root> <run_dir>
     action = sys.argv[1] if len(sys.argv) > 1 else "status"
-    print({"start": start, "stop": stop, "status": status}[action]())
+    if action == "warm":
+        print(warm_up(*sys.argv[2:5]))
+    else:
+        print({"start": start, "stop": stop, "status": status}[action]())

@@ -21,6 +21,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,8 +148,10 @@ def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_
     # a later batch of the same day, through the command Airflow runs, on the warm engine (a Spark Connect
     # server: the task starts no JVM of its own), sends nothing again
     engine = mb.replace(spark={"connect_port": free_port()})
-    spark_connect.start(engine)
+    started = spark_connect.start(engine)
     try:
+        warmed = re.search(r"\((\d+) lake tables read", started)   # the warm-up read the copy's tables
+        assert warmed and int(warmed.group(1)) >= len(Lake(mb.paths.lake_root).tables("gold")) > 0, started
         env = {**os.environ, "REDCLOUD_PATHS__LAKE_ROOT": mb.paths.lake_root, "REDCLOUD_PATHS__RUN_DIR": mb.paths.run_dir,
                "REDCLOUD_SOURCES__APP_URL": mb.sources.app_url, "REDCLOUD_SPARK__REMOTE": spark_connect.url(engine)}
         cli = subprocess.run([sys.executable, "-m", "redcloud.cli", "microbatch", "--date", D3.isoformat(), "--at", "16:15",
