@@ -79,9 +79,6 @@ def env(s: Settings | None = None) -> dict[str, str]:
     }
 
 
-WARM_LAYERS = ("bronze", "silver", "gold", "ops")
-
-
 def warm_up(remote: str, lake_root: str, run_dir: str) -> str:
     """Make the server's first job not also its JVM's first: read one row of every Delta table of the
     lake (its snapshot then sits in the server's Delta log cache; a later job only reads the commits
@@ -92,14 +89,14 @@ def warm_up(remote: str, lake_root: str, run_dir: str) -> str:
 
     from pyspark.sql import SparkSession
 
-    from redcloud.lake import Lake
+    from redcloud.lake import LAYERS, Lake
 
     t0 = time.perf_counter()
     lake = Lake(lake_root)
     spark = SparkSession.builder.remote(remote).create()
     try:
         n = 0
-        for layer in WARM_LAYERS:
+        for layer in LAYERS:
             for table in lake.tables(layer):
                 lake.read(spark, layer, table).limit(1).collect()
                 n += 1
