@@ -8,7 +8,7 @@ log ``<run_dir>/logs/spark-connect-<port>.log``.
 
 A process uses it when ``[spark] remote`` is set (``REDCLOUD_SPARK__REMOTE=sc://127.0.0.1:15002``):
 :func:`redcloud.spark.get_spark` then returns a Spark Connect session instead of starting a JVM.
-The micro-batch (Airflow's ``app_microbatch`` DAG and ``redcloud microbatch``) is the job it is
+The micro-batch (Airflow's ``microbatch`` DAG and ``redcloud microbatch``) is the job it is
 for: 15-minute batches of a few thousand rows, where a JVM start and a cold JIT cost more than the
 batch (see ``benchmarks/microbatch.py``).
 
@@ -83,8 +83,8 @@ def warm_up(remote: str, lake_root: str, run_dir: str) -> str:
     """Make the server's first job not also its JVM's first: read one row of every Delta table of the
     lake (its snapshot then sits in the server's Delta log cache; a later job only reads the commits
     added since) and run one small MERGE (its code paths compiled). Returns one line. Run in a process
-    of its own (:func:`start` does): a Spark Connect session beside a classic one would replace the
-    process's active session."""
+    of its own (:func:`start` does): run in a process that already had a classic session (the test
+    suite's), it failed the micro-batch test; the cause was not pinned down."""
     import time
 
     from pyspark.sql import SparkSession
