@@ -23,7 +23,9 @@ import os
 import sys
 import threading
 import time
+from functools import reduce
 from pathlib import Path
+from typing import NamedTuple
 
 from redcloud.config import Settings
 from redcloud.context import RunContext
@@ -56,17 +58,40 @@ MODEL_OUTPUT_STAGING = {
 }
 
 
-# The incremental marts and the lake tables they read: (layer, table, date column or None, columns used
-# or None for all). A run recomputes each of them from the first date whose input rows changed since
-# the last marts run (a change in a table without a date column: from var history_start), so late
-# updates and deletes reach earlier periods and the marts equal a full refresh
-# (tests/integration/test_incremental_equals_full.py).
+class Interval(NamedTuple):
+    """A validity-period date spec (SCD2): rows valid on ``[start, end)`` (``end`` NULL = open).
+    A row whose only change is its ``end`` changes the tables read at dates from the earlier of its
+    two ends on, not from its ``start`` (closing a member's open period today leaves the earlier
+    snapshots as they were)."""
+    start: str
+    end: str
+
+
+class Via(NamedTuple):
+    """A date spec for a table without dates of its own: a changed row's first date is the earliest
+    ``date`` of its ``key`` in another lake table (either version the two runs saw); a row whose key
+    has no row there is not read by the mart at any date (e.g. a member with no status history is on
+    no roll)."""
+    layer: str
+    table: str
+    key: str
+    date: str
+
+
+# The incremental marts and the lake tables they read: (layer, table, date spec, columns used or None
+# for all). The date spec is a date column, an :class:`Interval`, a :class:`Via`, or None (a change
+# there recomputes from var history_start). A run recomputes each mart from the first date whose
+# input rows changed since the last marts run, so late updates and deletes reach earlier periods and
+# the marts equal a full refresh (tests/integration/test_incremental_equals_full.py).
+# mart_member_composition reads the member's roll periods from the history and only the attributes
+# below from silver/members (stg_members drops deleted members).
 INCREMENTAL_INPUTS = {
     "mart_member_composition": [
-        ("silver", "member_status_history", "valid_from", None),
-        ("silver", "members", None, ["member_id", "org_id", "gender", "ethnicity", "education", "occupation",
-                                     "party_status", "membership_status", "birth_date", "join_date",
-                                     "full_member_date", "is_deleted"]),
+        ("silver", "member_status_history", Interval("valid_from", "valid_to"),
+         ["member_id", "org_id", "party_status", "is_on_roll", "valid_from", "valid_to"]),
+        ("silver", "members", Via("silver", "member_status_history", "member_id", "valid_from"),
+         ["member_id", "gender", "ethnicity", "education", "occupation", "birth_date", "join_date",
+          "is_deleted"]),
         ("gold", "dim_organization", None, None)],
     "mart_org_life_monthly": [
         ("gold", "fct_branch_month", "month", None), ("gold", "fct_member_month", "month", None),
@@ -85,11 +110,12 @@ INPUT_VERSIONS = ("ops", "mart_input_versions")  # the input versions the last m
 FROM_START = dt.date(1900, 1, 1)  # "recompute everything" (dbt clamps it to var history_start)
 
 
-def _first_changed(spark, lake, layer: str, table: str, col: str | None, cols: list[str] | None,
-                   seen: int | None, now: int) -> dt.date | None:
-    """The earliest ``col`` date among the rows of ``layer/table`` that differ between the version the
-    last marts run saw (``seen``) and version ``now``; None when nothing changed, :data:`FROM_START`
-    when the difference has no date (no date column, no record, a vacuumed version, a changed schema)."""
+def _first_changed(spark, lake, layer: str, table: str, col, cols: list[str] | None,
+                   seen: int | None, now: int, seen_versions: dict[str, int] | None = None) -> dt.date | None:
+    """The earliest date among the rows of ``layer/table`` that differ between the version the last
+    marts run saw (``seen``) and version ``now``, by the date spec ``col`` (see
+    :data:`INCREMENTAL_INPUTS`); None when nothing changed, :data:`FROM_START` when the difference
+    has no date (no date spec, no record, a vacuumed version, a changed schema)."""
     from pyspark.sql import functions as F
 
     if seen is None:
@@ -106,15 +132,49 @@ def _first_changed(spark, lake, layer: str, table: str, col: str | None, cols: l
     if not set(use) <= set(old.columns):
         return FROM_START
 
-    def keyed(df):
-        d = F.lit(None).cast("date") if col is None else F.col(col)
-        if col is not None and dict(df.dtypes)[col] in ("int", "bigint", "smallint"):
-            d = F.make_date(F.col(col), F.lit(1), F.lit(1))   # a year column
-        return df.select(F.xxhash64(F.to_json(F.struct(*use))).alias("_h"), d.cast("date").alias("_d"))
+    def hashed(columns):
+        return F.xxhash64(F.to_json(F.struct(*sorted(columns))))
 
-    a, b = keyed(new), keyed(old)
-    diff = a.join(b, "_h", "left_anti").unionByName(b.join(a, "_h", "left_anti"))
-    row = diff.agg(F.count(F.lit(1)).alias("n"), F.min("_d").alias("d")).first()
+    a = new.select(*use, hashed(use).alias("_h"))
+    b = old.select(*use, hashed(use).alias("_h"))
+    only_new, only_old = a.join(b.select("_h"), "_h", "left_anti"), b.join(a.select("_h"), "_h", "left_anti")
+
+    def as_date(c):
+        if col is not None and not isinstance(col, (Interval, Via)) and dict(new.dtypes)[col] in ("int", "bigint",
+                                                                                                  "smallint"):
+            return F.make_date(c, F.lit(1), F.lit(1)).cast("date")   # a year column
+        return c.cast("date")
+
+    if isinstance(col, Interval):
+        # pair the rows that differ only in their end: such a pair differs from the earlier end on
+        pair = [c for c in use if c != col.end]
+
+        def side(df, tag):
+            return (df.groupBy(hashed(pair).alias("_p"))
+                    .agg(F.count(F.lit(1)).alias(f"n_{tag}"), F.min(col.start).alias(f"s_{tag}"),
+                         F.first(col.end).alias(f"e_{tag}")))
+
+        j = side(only_new, "a").join(side(only_old, "b"), "_p", "full")
+        paired = (F.col("n_a") == 1) & (F.col("n_b") == 1)
+        d = F.when(paired, F.coalesce(F.least("e_a", "e_b"), F.least("s_a", "s_b"))).otherwise(F.least("s_a", "s_b"))
+        row = j.agg(F.count(F.lit(1)).alias("n"), F.min(as_date(d)).alias("d")).first()
+    elif isinstance(col, Via):
+        keys = only_new.select(col.key).unionByName(only_old.select(col.key)).distinct()
+        via = f"{col.layer}/{col.table}"
+        versions = {lake.version(col.layer, col.table), (seen_versions or {}).get(via)} - {None}
+        if not versions:
+            return FROM_START
+        dates = reduce(lambda x, y: x.unionByName(y),
+                       [lake.read_version(spark, col.layer, col.table, v).select(col.key, col.date)
+                        for v in sorted(versions)])
+        row = keys.join(dates, col.key, "left").agg(
+            F.count(F.lit(1)).alias("n"), F.min(as_date(F.col(col.date))).alias("d")).first()
+        if row["n"] and row["d"] is None:
+            return None   # no changed key has a date there: the mart reads none of them
+    else:
+        d = F.lit(None).cast("date") if col is None else as_date(F.col(col))
+        row = only_new.select(d.alias("_d")).unionByName(only_old.select(d.alias("_d"))).agg(
+            F.count(F.lit(1)).alias("n"), F.min("_d").alias("d")).first()
     if not row["n"]:
         return None
     return row["d"] if row["d"] is not None else FROM_START
@@ -136,7 +196,7 @@ def changed_from(ctx: RunContext, compare: bool = True) -> tuple[dict[str, str],
             if name not in found:
                 versions[name] = lake.version(layer, table)   # None: the table does not exist
                 found[name] = None if not compare or versions[name] is None else \
-                    _first_changed(spark, lake, layer, table, col, cols, seen.get(name), versions[name])
+                    _first_changed(spark, lake, layer, table, col, cols, seen.get(name), versions[name], seen)
             if found[name] is not None:
                 dates.append(found[name])
         if dates:

@@ -1,0 +1,99 @@
+"""Which snapshot dates an incremental mart must recompute (redcloud.marts._first_changed), on real
+Spark + Delta: a closed validity period changes the snapshots from its end on, not from its start; a
+member's changed attribute reaches back to the member's first roll period; a plain date column
+gives the earliest changed row's date."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from redcloud.lake import DeltaDataSet, Lake
+from redcloud.marts import FROM_START, INCREMENTAL_INPUTS, Interval, Via, _first_changed
+
+D = dt.date
+HISTORY = "member_id long, org_id long, party_status string, is_on_roll boolean, valid_from date, valid_to date"
+MEMBERS = "member_id long, gender string, education string, org_id long"
+HISTORY_COLS = ["member_id", "org_id", "party_status", "is_on_roll", "valid_from", "valid_to"]
+
+
+@pytest.fixture()
+def lake(tmp_path):
+    return Lake(tmp_path / "lake")
+
+
+def _write(spark, lake, name, rows, schema) -> int:
+    lake.write(spark, DeltaDataSet(name, "silver", spark.createDataFrame(rows, schema), mode="overwrite"))
+    return lake.version("silver", name)
+
+
+def _history(spark, lake, rows) -> int:
+    return _write(spark, lake, "member_status_history", rows, HISTORY)
+
+
+def _first(spark, lake, table, spec, cols, seen, now, seen_versions=None):
+    return _first_changed(spark, lake, "silver", table, spec, cols, seen, now, seen_versions)
+
+
+BASE = [(1, 10, "正式党员", True, D(2010, 5, 1), None),
+        (2, 10, "预备党员", True, D(2024, 3, 1), None)]
+
+
+def test_the_composition_mart_reads_the_history_by_period_and_members_through_it():
+    spec = {table: date for _, table, date, _ in INCREMENTAL_INPUTS["mart_member_composition"]}
+    assert isinstance(spec["member_status_history"], Interval)
+    assert isinstance(spec["members"], Via) and spec["members"].table == "member_status_history"
+
+
+def test_closing_an_open_period_changes_the_snapshots_from_its_end(spark, lake):
+    v0 = _history(spark, lake, BASE)
+    # member 1 transfers on 2025-12-20: the open period closes, a new one opens
+    v1 = _history(spark, lake, [(1, 10, "正式党员", True, D(2010, 5, 1), D(2025, 12, 20)),
+                                (1, 11, "正式党员", True, D(2025, 12, 20), None), BASE[1]])
+    spec = Interval("valid_from", "valid_to")
+    assert _first(spark, lake, "member_status_history", spec, HISTORY_COLS, v0, v1) == D(2025, 12, 20)
+    # the plain date column would have gone back to the period's start
+    assert _first(spark, lake, "member_status_history", "valid_from", HISTORY_COLS, v0, v1) == D(2010, 5, 1)
+    assert _first(spark, lake, "member_status_history", spec, HISTORY_COLS, v1, v1) is None
+
+
+def test_a_changed_period_attribute_or_a_removed_period_reaches_its_start(spark, lake):
+    v0 = _history(spark, lake, BASE)
+    # member 2's period is corrected to another organisation: every snapshot of it changes
+    v1 = _history(spark, lake, [BASE[0], (2, 12, "预备党员", True, D(2024, 3, 1), None)])
+    spec = Interval("valid_from", "valid_to")
+    assert _first(spark, lake, "member_status_history", spec, HISTORY_COLS, v0, v1) == D(2024, 3, 1)
+    v2 = _history(spark, lake, [BASE[0]])   # member 2 deleted
+    assert _first(spark, lake, "member_status_history", spec, HISTORY_COLS, v1, v2) == D(2024, 3, 1)
+    # a column the mart does not read changes nothing
+    v3 = _write(spark, lake, "member_status_history", [(*BASE[0], True)],
+                HISTORY + ", is_current boolean")
+    v4 = _write(spark, lake, "member_status_history", [(*BASE[0], False)],
+                HISTORY + ", is_current boolean")
+    assert _first(spark, lake, "member_status_history", spec, HISTORY_COLS, v3, v4) is None
+
+
+def test_a_member_attribute_reaches_back_to_the_members_first_period(spark, lake):
+    h = _history(spark, lake, [*BASE, (1, 10, "正式党员", False, D(2008, 1, 1), D(2010, 5, 1))])
+    via = Via("silver", "member_status_history", "member_id", "valid_from")
+    cols = ["member_id", "gender", "education"]
+    m0 = _write(spark, lake, "members", [(1, "男", "大学", 10), (2, "女", "高中", 10)], MEMBERS)
+    m1 = _write(spark, lake, "members", [(1, "男", "大学", 11), (2, "女", "大学", 10)], MEMBERS)
+    assert _first(spark, lake, "members", via, cols, m0, m1) == D(2024, 3, 1)   # org_id is not read
+    m2 = _write(spark, lake, "members", [(1, "男", "研究生", 11), (2, "女", "大学", 10)], MEMBERS)
+    assert _first(spark, lake, "members", via, cols, m1, m2, {"silver/member_status_history": h}) == D(2008, 1, 1)
+    # a new member with no status history is on no roll: nothing to recompute
+    m3 = _write(spark, lake, "members", [(1, "男", "研究生", 11), (2, "女", "大学", 10), (3, "女", "大学", 10)],
+                MEMBERS)
+    assert _first(spark, lake, "members", via, cols, m2, m3) is None
+    # no version seen before: everything
+    assert _first(spark, lake, "members", via, cols, None, m3) == FROM_START
+
+
+def test_a_plain_date_column_gives_the_earliest_changed_row(spark, lake):
+    schema = "record_id long, work_date date, hours double"
+    v0 = _write(spark, lake, "work", [(1, D(2025, 10, 3), 2.0), (2, D(2025, 11, 4), 3.0)], schema)
+    v1 = _write(spark, lake, "work", [(2, D(2025, 11, 4), 3.0), (3, D(2025, 12, 30), 1.0)], schema)
+    assert _first(spark, lake, "work", "work_date", None, v0, v1) == D(2025, 10, 3)
+    assert _first(spark, lake, "work", None, None, v0, v1) == FROM_START
