@@ -17,6 +17,10 @@ Cases:
 - ``identity_news``: linking news articles to cadres whose name and unit both occur in the text.
   A = ``instr`` over every (article, cadre) pair, a nested loop growing with articles x cadres
   (before); B = an equi-join on the text's substrings of each name length (now).
+- ``identity_inputs``: the identity stage on the lake as it stands (its writes are skipped: the
+  links are those already there). A = every input cached for the stage, the 数据铁笼 tables with
+  all their columns (before); B = only members, cadres and organisations cached, the others read
+  once for the columns linking needs (now).
 - ``marts_write`` (not in the default list; needs the marts built): the four incremental marts
   rewritten over their whole period range, as a daily run does when a member's record changed.
   A = a MERGE on the unique key restricted to the range, deleting what the batch no longer has
@@ -155,6 +159,26 @@ def case_identity_news(spark, repeat: int) -> dict:
                 b="equi-join on the text's substrings of each name length (now)", a_s=ta, b_s=tb, same_result=ra == rb)
 
 
+def case_identity_inputs(spark, repeat: int, day: dt.date) -> dict:
+    from redcloud.config import get_settings
+    from redcloud.context import RunContext
+    from redcloud.stages import identity
+
+    ctx = RunContext.create(day, get_settings(), spark=spark)
+
+    def run(persist):
+        def go():
+            r = identity.run(ctx, persist=persist)
+            return r["links"], [t["rows"] for t in r["tables"]], ctx.lake.version("silver", "person_links")
+        return go
+
+    ta, tb, ra, rb = _alternate(run(identity.INPUTS), run(identity.SHARED), repeat)
+    return dict(case="identity_inputs", what=f"identity stage, {sum(ra[1][:1]):,} links (writes skipped: unchanged)",
+                a="every input cached, the 数据铁笼 tables whole (before)",
+                b="members, cadres, organisations cached; the rest read once (now)", a_s=ta, b_s=tb,
+                same_result=ra == rb)
+
+
 def case_marts_write(spark, repeat: int, day: dt.date) -> dict:
     """The four incremental marts rewritten over their whole period range (what a daily run does when a
     member's record changed: :func:`redcloud.marts.changed_from` gives the start of history for the
@@ -281,6 +305,7 @@ def main(argv=None) -> int:
         r = {"source_keys": lambda: case_source_keys(spark, args.repeat),
              "silver_empty_batch": lambda: case_silver_empty_batch(spark, args.repeat, day),
              "identity_news": lambda: case_identity_news(spark, args.repeat),
+             "identity_inputs": lambda: case_identity_inputs(spark, args.repeat, day),
              "marts_write": lambda: case_marts_write(spark, args.repeat, day),
              "web_recheck": lambda: case_web_recheck(args.repeat, day, args.scale)}[case]()
         if "a_s" in r:

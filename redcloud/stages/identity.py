@@ -16,17 +16,20 @@ from spark_jobs.identity import build_identity
 
 INPUTS = ("members", "cadres", "organizations", "power_operations", "duty_records", "complaints", "penalties",
           "enforcement", "news")
+# the inputs several joins read (kept in memory for the stage); the others are read once, for the few
+# columns linking needs (caching the 数据铁笼 tables whole cost their every column at 300k members)
+SHARED = ("members", "cadres", "organizations")
 
 
-def run(ctx: RunContext) -> dict:
-    """Rebuild ``silver/person_links`` and ``silver/persons`` (the date is recorded, not used to filter)."""
+def run(ctx: RunContext, persist: tuple[str, ...] = SHARED) -> dict:
+    """Rebuild ``silver/person_links`` and ``silver/persons`` (the date is recorded, not used to filter);
+    ``persist``: the inputs cached for the stage (:data:`SHARED`; ``benchmarks.ab`` compares others)."""
     spark, lake, day = ctx.spark, ctx.lake, ctx.day
     t0 = time.perf_counter()
     frames = {name: lake.read(spark, "silver", name) if lake.exists("silver", name) else None for name in INPUTS}
     if frames["members"] is None:
         return {"tables": [], "skipped": "no silver/members table", "logical_date": day.isoformat()}
-    # small tables used by several joins: read each once
-    inputs = {n: (df.persist() if df is not None else None) for n, df in frames.items()}
+    inputs = {n: (df.persist() if df is not None and n in persist else df) for n, df in frames.items()}
     res = build_identity(**inputs)
     links = res.links.persist()
     lake.write(spark, DeltaDataSet("person_links", "silver", links, mode="overwrite",
@@ -39,7 +42,7 @@ def run(ctx: RunContext) -> dict:
     summary = (links.groupBy("source", "status").agg(F.count(F.lit(1)).alias("n"))
                .orderBy("source", "status").collect())
     n_persons = persons.count()
-    for df in [links, persons, *[d for d in inputs.values() if d is not None]]:
+    for df in [links, persons, *[d for n, d in inputs.items() if d is not None and n in persist]]:
         df.unpersist()
     by_source: dict[str, dict[str, int]] = {}
     for r in summary:
