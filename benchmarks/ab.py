@@ -208,8 +208,8 @@ def case_marts_write(spark, repeat: int, day: dt.date) -> dict:
 
     def build(mode):
         def go():
-            def args(st, d, ch=None):
-                a = orig(st, d, ch)
+            def args(st, d, ch=None, bases=None):
+                a = orig(st, d, ch, bases)
                 i = a.index("--vars")
                 v = json.loads(a[i + 1])
                 v["marts_write"] = mode

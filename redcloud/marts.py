@@ -106,7 +106,7 @@ INCREMENTAL_INPUTS = {
 # the run date a gold rebuild stamps on every row (fct_branch_month): no incremental mart reads it, and
 # comparing it would make every row look changed every day
 IGNORED_COLUMNS = {"as_of_date"}
-INPUT_VERSIONS = ("ops", "mart_input_versions")  # the input versions the last marts run saw
+INPUT_VERSIONS = ("ops", "mart_input_versions")  # per mart, the input versions its last build read
 FROM_START = dt.date(1900, 1, 1)  # "recompute everything" (dbt clamps it to var history_start)
 
 
@@ -180,37 +180,117 @@ def _first_changed(spark, lake, layer: str, table: str, col, cols: list[str] | N
     return row["d"] if row["d"] is not None else FROM_START
 
 
-def changed_from(ctx: RunContext, compare: bool = True) -> tuple[dict[str, str], dict[str, int]]:
+# Marts updated from their last build instead of recounted (var update_from): additive counts whose
+# rows on a date are the sum of each member's contribution, so a change of the listed inputs only
+# moves the contributions of the members it touches. A change of any other input (the organisation
+# tree) recounts. -> the inputs whose changes the update handles.
+UPDATED_MARTS = {"mart_member_composition": ("silver/members", "silver/member_status_history")}
+
+
+class Seen(NamedTuple):
+    """What a mart's last build read: ``versions`` of its inputs and of the mart itself
+    (``marts/<mart>``), its logical date, the latest logical date it has been built for (``through``)
+    and whether every row it holds was computed from those versions (``consistent``: built forward
+    from a full refresh; a backfill of an earlier date leaves the later dates as they were)."""
+    versions: dict[str, int]
+    logical_date: dt.date
+    through: dt.date
+    consistent: bool
+
+
+def seen_inputs(lake) -> dict[str, Seen]:
+    """Per mart, what its last build read (:func:`record_input_versions`); empty for a table of the
+    former layout (one version per input for all marts): every mart then recomputes once."""
+    if not lake.exists(*INPUT_VERSIONS):
+        return {}
+    df = lake.pandas(*INPUT_VERSIONS)
+    if "mart" not in df.columns:
+        return {}
+    out = {}
+    for mart, rows in df.groupby("mart"):
+        first = rows.iloc[0]
+        out[mart] = Seen({r.table: int(r.version) for r in rows.itertuples()}, first.logical_date, first.through,
+                         bool(first.consistent))
+    return out
+
+
+def changed_from(ctx: RunContext, compare: bool = True) -> tuple[dict[str, str], dict[str, int], dict[str, dict]]:
     """Per incremental mart, the first date to recompute (ISO; absent: only the logical date's
-    period), and the input versions read (recorded by :func:`record_input_versions` after a build);
-    ``compare=False`` (a full refresh) only reads the versions."""
+    period); the input versions read now; and, per mart of :data:`UPDATED_MARTS` that can be updated
+    from its last build, that build's versions (``{"marts/<mart>": v, input: v, ...}``, dbt var
+    ``update_from``). ``compare=False`` (a full refresh) only reads the versions."""
     spark, lake = ctx.spark, ctx.lake
-    seen = {}
-    if lake.exists(*INPUT_VERSIONS):
-        seen = {r["table"]: int(r["version"]) for r in lake.pandas(*INPUT_VERSIONS).to_dict("records")}
-    found, versions, out = {}, {}, {}
+    seen = seen_inputs(lake) if compare else {}
+    found, versions, out, bases = {}, {}, {}, {}
     for mart, inputs in INCREMENTAL_INPUTS.items():
-        dates = []
+        last = seen.get(mart)
+        last_versions = last.versions if last else {}
+        dates, changed = [], {}
         for layer, table, col, cols in inputs:
             name = f"{layer}/{table}"
-            if name not in found:
+            if name not in versions:
                 versions[name] = lake.version(layer, table)   # None: the table does not exist
-                found[name] = None if not compare or versions[name] is None else \
-                    _first_changed(spark, lake, layer, table, col, cols, seen.get(name), versions[name], seen)
-            if found[name] is not None:
-                dates.append(found[name])
+            key = (name, last_versions.get(name))
+            if key not in found:
+                found[key] = None if not compare or versions[name] is None else \
+                    _first_changed(spark, lake, layer, table, col, cols, key[1], versions[name], last_versions)
+            if found[key] is not None:
+                dates.append(found[key])
+                changed[name] = found[key]
         if dates:
             out[mart] = min(dates).isoformat()
-    return out, {k: v for k, v in versions.items() if v is not None}
+        updatable = UPDATED_MARTS.get(mart, ())
+        base, held = f"marts/{mart}", lake.version("marts", mart) if updatable else None
+        if (changed and updatable and last is not None and last.consistent and ctx.day >= last.through
+                and set(changed) <= set(updatable) and FROM_START not in changed.values()
+                and all(t in last_versions for t in (base, *updatable))
+                and held is not None and held >= last_versions[base]):
+            bases[mart] = {t: last_versions[t] for t in (base, *updatable)}
+    return out, {k: v for k, v in versions.items() if v is not None}, bases
 
 
-def record_input_versions(lake, versions: dict[str, int], day: dt.date) -> None:
+def _latest_date(lake, mart: str) -> dt.date:
+    """The latest snapshot date the mart holds (``as_of_date``)."""
+    import pyarrow.compute as pc
+
+    latest = pc.max(lake.arrow("marts", mart, ["as_of_date"])["as_of_date"]).as_py()
+    return latest or dt.date.min
+
+
+def record_input_versions(lake, versions: dict[str, int], day: dt.date, built: list[str],
+                          full_refresh: bool = False) -> None:
+    """Record, for each incremental mart ``built``, the input versions it read and its own version
+    now; the other marts keep their records (see :class:`Seen`)."""
     import pyarrow as pa
 
-    lake.overwrite_arrow(*INPUT_VERSIONS, pa.table({
-        "table": list(versions), "version": [int(v) for v in versions.values()],
-        "logical_date": [day] * len(versions)}),
-        description="input table versions the last marts run read (redcloud.marts.changed_from)")
+    seen = seen_inputs(lake)
+    rows = []
+    for mart, inputs in INCREMENTAL_INPUTS.items():
+        last = seen.get(mart)
+        if mart in built:
+            mine = {f"{layer}/{table}": versions[f"{layer}/{table}"] for layer, table, _, _ in inputs
+                    if f"{layer}/{table}" in versions}
+            mine[f"marts/{mart}"] = lake.version("marts", mart)
+            through = day if full_refresh or last is None else max(last.through, day)
+            if full_refresh:
+                consistent = True
+            elif last is None:   # built whole, or recounted from var history_start (nothing seen)
+                consistent = mart not in UPDATED_MARTS or _latest_date(lake, mart) <= day
+            else:
+                consistent = last.consistent and day >= last.through
+            record = Seen(mine, day, through, consistent)
+        elif last is not None:
+            record = last
+        else:
+            continue
+        rows += [dict(mart=mart, table=t, version=int(v), logical_date=record.logical_date, through=record.through,
+                      consistent=record.consistent) for t, v in record.versions.items() if v is not None]
+    if not rows:
+        return
+    lake.overwrite_arrow(*INPUT_VERSIONS, pa.Table.from_pylist(rows, schema=pa.schema([
+        ("mart", pa.string()), ("table", pa.string()), ("version", pa.int64()), ("logical_date", pa.date32()),
+        ("through", pa.date32()), ("consistent", pa.bool_())])),
+        description="per incremental mart, the input versions its last build read (redcloud.marts.changed_from)")
 
 
 class DbtBuildFailed(RuntimeError):
@@ -343,8 +423,10 @@ def _invoke(args: list[str], on_node=None):
     return dbtRunner(callbacks=[callback]).invoke(args)
 
 
-def _common_args(s: Settings, day: dt.date, changed: dict[str, str] | None = None) -> list[str]:
-    vars_ = {"logical_date": day.isoformat(), "existing_marts": existing_marts(s), "changed_from": changed or {}}
+def _common_args(s: Settings, day: dt.date, changed: dict[str, str] | None = None,
+                 bases: dict[str, dict] | None = None) -> list[str]:
+    vars_ = {"logical_date": day.isoformat(), "existing_marts": existing_marts(s), "changed_from": changed or {},
+             "update_from": bases or {}}
     return ["--project-dir", s.dbt.project_dir, "--profiles-dir", s.dbt.project_dir, "--target", s.dbt.target,
             "--vars", json.dumps(vars_)]
 
@@ -380,7 +462,8 @@ class _DbtEnv:
 
 
 def build(spark, day: dt.date, settings: Settings, select: list[str] | None = None,
-          full_refresh: bool = False, on_node=None, changed: dict[str, str] | None = None) -> dict:
+          full_refresh: bool = False, on_node=None, changed: dict[str, str] | None = None,
+          bases: dict[str, dict] | None = None) -> dict:
     """``dbt build`` (seeds, models, data tests, unit tests) for the logical date, in-process;
     ``on_node`` is called as each node finishes (see :func:`_invoke`); ``changed``: per incremental
     mart, the first date to recompute (:func:`changed_from`)."""
@@ -388,7 +471,7 @@ def build(spark, day: dt.date, settings: Settings, select: list[str] | None = No
     p = plan(s)
     for mart, why in p["skip"].items():
         log.warning("marts: skipping %s (%s)", mart, why)
-    args = ["build", *QUIET, *_common_args(s, day, changed)]
+    args = ["build", *QUIET, *_common_args(s, day, changed, None if full_refresh else bases)]
     if select:
         args += ["--select", *select]
     if p["exclude"]:
@@ -422,9 +505,11 @@ def run(ctx: RunContext, select: list[str] | None = None, full_refresh: bool = F
     run (:func:`changed_from`); ``full_refresh`` rebuilds every mart from scratch."""
     tests, seconds, lock = {}, {}, threading.Lock()   # dbt calls on_node from its worker threads
     with ctx.progress.step("changed periods"):
-        changed, versions = changed_from(ctx, compare=not full_refresh)
+        changed, versions, bases = changed_from(ctx, compare=not full_refresh)
     if changed:
         ctx.progress.note("recomputed from: " + ", ".join(f"{m} {d}" for m, d in sorted(changed.items())))
+    if bases:
+        ctx.progress.note("updated from the last build: " + ", ".join(sorted(bases)))
 
     def on_node(name: str, kind: str, status: str, secs: float) -> None:
         with lock:
@@ -439,11 +524,12 @@ def run(ctx: RunContext, select: list[str] | None = None, full_refresh: bool = F
 
     with ctx.progress.step("dbt build"):
         result = build(ctx.spark, ctx.day, ctx.settings, select=select, on_node=on_node, changed=changed,
-                       full_refresh=full_refresh)
-    record_input_versions(ctx.lake, versions, ctx.day)
+                       full_refresh=full_refresh, bases=bases)
+    built = [n["name"] for n in result["nodes"] if n["type"] == "model" and n["name"] in MARTS
+             and n["status"] == "success"]
+    record_input_versions(ctx.lake, versions, ctx.day, built, full_refresh)
     if tests:
         ctx.progress.note("dbt tests: " + ", ".join(f"{n} {status}" for status, n in sorted(tests.items())))
-    built = [n["name"] for n in result["nodes"] if n["type"] == "model" and n["name"] in MARTS]
     kinds = {}
     for n in result["nodes"]:
         kinds.setdefault(n["type"], {}).setdefault(n["status"], 0)
@@ -451,6 +537,7 @@ def run(ctx: RunContext, select: list[str] | None = None, full_refresh: bool = F
     tables = [dict(table=f"marts/{name}", rows=ctx.lake.count("marts", name), seconds=seconds.get(name))
               for name in built]
     return dict(tables=tables, run_id=ctx.run_id, logical_date=ctx.day.isoformat(), changed_from=changed,
+                updated_from=bases,
                 dbt=kinds, skipped=result["skipped"], dbt_seconds=result["seconds"],
                 # the data and unit tests' summed node seconds, beside the marts' (the benchmarks' breakdown)
                 test_seconds={k: v for k, v in sorted(seconds.items()) if k.startswith("(")})

@@ -7,7 +7,8 @@ databases, the sources change on 2026-01-01 in ways that reach back into earlier
 - a November answer of a cadre who had not answered that day arrives late;
 - a 驻村 每日工作记实 of November is deleted;
 - an October meeting (and its attendance) is deleted;
-- a member's education is corrected.
+- a member's education is corrected;
+- a member's death on 2025-11-15 is recorded late, and another member is deleted at the source.
 
 The day runs the incremental way (bronze by watermark, silver merged by key, gold, the incremental
 marts recomputing only the periods whose inputs changed, :func:`redcloud.marts.changed_from`). Then:
@@ -95,15 +96,28 @@ def late(city_lake, spark, tmp_path_factory):
                        "where m.membership_status = '在册' order by m.member_id limit 1")
     postgres.execute(ORG, "update members set education = %s, updated_at = %s where member_id = %s",
                      member[2], AT, member[0])
-    changes = dict(oct_answer=oct_answer, nov_answer=nov_answer, record=record, meeting=meeting, member=member)
+    # two members on the roll since before 2025 (their open period started then; in silver, not quarantined)
+    periods = lake.pandas("silver", "member_status_history", ["member_id", "valid_from", "valid_to", "is_on_roll"])
+    open_since = periods[periods.valid_to.isna() & periods.is_on_roll & (periods.valid_from < dt.date(2025, 1, 1))]
+    steady = sorted(int(i) for i in open_since.member_id if int(i) != int(member[0]))
+    died = _one(ORG, "select member_id, org_id from members where member_id = %s", steady[0])
+    postgres.execute(ORG, "insert into member_status_changes (change_id, member_id, change_type, change_date, "
+                     "from_org_id, to_org_id, updated_at) select max(change_id) + 1, %s, '去世', '2025-11-15', %s, "
+                     "null, %s from member_status_changes", died[0], died[1], AT)
+    gone = (steady[-1],)
+    postgres.execute(ORG, "delete from members where member_id = %s", gone[0])
+    changes = dict(oct_answer=oct_answer, nov_answer=nov_answer, record=record, meeting=meeting, member=member,
+                   died=died, gone=gone)
     before = {m: _content(s.paths.lake_root, m) for m in INCREMENTAL}
 
     ctx = make_ctx(s, D3, spark, "test__late")
     try:
-        bronze_orgdb.run(ctx, systems={"org": ["members"], "app": ["learning_answers", "village_work_records",
-                                                                   "meetings", "meeting_attendance"]})
-        silver.run_entities(ctx, entities=[BY_NAME[n] for n in ("members", "learning_answers", "village_work_records",
-                                                                 "meetings", "meeting_attendance")])
+        bronze_orgdb.run(ctx, systems={"org": ["members", "member_status_changes"],
+                                       "app": ["learning_answers", "village_work_records", "meetings",
+                                               "meeting_attendance"]})
+        silver.run_entities(ctx, entities=[BY_NAME[n] for n in (
+            "members", "member_status_changes", "learning_answers", "village_work_records", "meetings",
+            "meeting_attendance")])
         history.run(ctx)
         gold.run(ctx)
         incremental = marts.run(ctx, select=SELECT)
@@ -121,6 +135,22 @@ def test_the_marts_recompute_the_changed_periods(late):
     assert changed["mart_village_work"] <= "2025-11-30"
     assert changed["mart_org_life_monthly"] <= "2025-10-31"
     assert changed["mart_member_composition"] < "2023-01-01"   # an attribute changed: every snapshot
+    # only members' records and periods changed: the composition's held snapshots were updated from
+    # the last build (the changed members' contributions), not recounted
+    assert set(late["incremental"]["updated_from"]) == {"mart_member_composition"}
+    assert late["full"]["updated_from"] == {}
+
+
+def test_a_late_death_and_a_deleted_member_leave_the_counts(late):
+    """Both were on the roll all of 2025 (joined before, no change in 2025): the deleted member leaves
+    every snapshot, the member who died on 2025-11-15 the snapshots from then on."""
+    before, after = late["before"]["mart_member_composition"], late["inc"]["mart_member_composition"]
+
+    def city(df, day):
+        return int(df[(df.as_of_date == day) & (df.category == "total")].members.astype(int).max())
+
+    assert city(after, "2025-09-30") == city(before, "2025-09-30") - 1
+    assert city(after, "2025-12-31") == city(before, "2025-12-31") - 2
 
 
 def test_late_changes_reach_earlier_months_and_snapshots(late):

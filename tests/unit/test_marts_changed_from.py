@@ -1,7 +1,9 @@
 """Which snapshot dates an incremental mart must recompute (redcloud.marts._first_changed), on real
 Spark + Delta: a closed validity period changes the snapshots from its end on, not from its start; a
 member's changed attribute reaches back to the member's first roll period; a plain date column
-gives the earliest changed row's date."""
+gives the earliest changed row's date. Which marts are updated from their last build instead of
+recounted (changed_from's bases), and when a mart's rows stop matching the versions it recorded (a
+backfill)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,16 @@ import datetime as dt
 import pytest
 
 from redcloud.lake import DeltaDataSet, Lake
-from redcloud.marts import FROM_START, INCREMENTAL_INPUTS, Interval, Via, _first_changed
+from redcloud.marts import (
+    FROM_START,
+    INCREMENTAL_INPUTS,
+    Interval,
+    Via,
+    _first_changed,
+    changed_from,
+    record_input_versions,
+    seen_inputs,
+)
 
 D = dt.date
 HISTORY = "member_id long, org_id long, party_status string, is_on_roll boolean, valid_from date, valid_to date"
@@ -97,3 +108,66 @@ def test_a_plain_date_column_gives_the_earliest_changed_row(spark, lake):
     v1 = _write(spark, lake, "work", [(2, D(2025, 11, 4), 3.0), (3, D(2025, 12, 30), 1.0)], schema)
     assert _first(spark, lake, "work", "work_date", None, v0, v1) == D(2025, 10, 3)
     assert _first(spark, lake, "work", None, None, v0, v1) == FROM_START
+
+
+COMPOSITION = "mart_member_composition"
+ROLL = ("member_id long, gender string, ethnicity string, education string, occupation string, birth_date date, "
+        "join_date date, is_deleted boolean")
+
+
+def _roll(spark, lake, education):
+    return _write(spark, lake, "members", [(1, "男", "汉族", education, "工人", D(1980, 1, 1), D(2010, 5, 1), False),
+                                           (2, "女", "汉族", "高中", "农民", D(1990, 1, 1), D(2024, 3, 1), False)], ROLL)
+
+
+def _state(spark, lake, day):
+    """Enough of a lake for the composition mart's inputs, the mart itself, and a run context."""
+    from types import SimpleNamespace
+
+    _history(spark, lake, BASE)
+    _roll(spark, lake, "大学")
+    lake.write(spark, DeltaDataSet("dim_organization", "gold", spark.createDataFrame(
+        [(10, "第一支部")], "org_id long, org_name string"), mode="overwrite"))
+    lake.write(spark, DeltaDataSet(COMPOSITION, "marts", spark.createDataFrame(
+        [(D(2025, 9, 30), 10, 2), (day, 10, 2)], "as_of_date date, org_id long, members long"), mode="overwrite"))
+    return SimpleNamespace(spark=spark, lake=lake, day=day)
+
+
+def _record(ctx, day, full_refresh=False, built=(COMPOSITION,)):
+    _, versions, _ = changed_from(ctx, compare=False)
+    record_input_versions(ctx.lake, versions, day, list(built), full_refresh)
+    return seen_inputs(ctx.lake)[COMPOSITION]
+
+
+def test_a_mart_is_updated_from_its_last_build_only_when_members_alone_changed(spark, lake):
+    ctx = _state(spark, lake, D(2026, 1, 1))
+    first = _record(ctx, ctx.day)
+    assert first.consistent and first.through == ctx.day
+    assert first.versions["marts/" + COMPOSITION] == lake.version("marts", COMPOSITION)
+    assert changed_from(ctx)[2] == {}    # nothing changed: only the logical date's snapshot
+
+    _roll(spark, lake, "研究生")
+    changed, _, bases = changed_from(ctx)
+    assert changed[COMPOSITION] == "2010-05-01"
+    assert bases == {COMPOSITION: {"marts/" + COMPOSITION: first.versions["marts/" + COMPOSITION],
+                                   "silver/members": first.versions["silver/members"],
+                                   "silver/member_status_history": first.versions["silver/member_status_history"]}}
+
+    # the organisation tree changed too: recount
+    lake.write(spark, DeltaDataSet("dim_organization", "gold", spark.createDataFrame(
+        [(10, "第一党支部")], "org_id long, org_name string"), mode="overwrite"))
+    assert changed_from(ctx)[2] == {}
+
+
+def test_a_backfill_stops_updates_until_a_full_refresh(spark, lake):
+    ctx = _state(spark, lake, D(2026, 1, 1))
+    _record(ctx, ctx.day)
+    back = _record(ctx, D(2025, 11, 30))   # the later snapshots keep the rows of the earlier versions
+    assert not back.consistent and back.through == D(2026, 1, 1) and back.logical_date == D(2025, 11, 30)
+    _roll(spark, lake, "研究生")
+    assert COMPOSITION in changed_from(ctx)[0] and changed_from(ctx)[2] == {}
+    assert not _record(ctx, D(2026, 1, 2)).consistent
+    assert _record(ctx, D(2026, 1, 2), full_refresh=True).consistent
+    # a run that did not build the mart keeps its record
+    kept = _record(ctx, D(2026, 1, 3), built=())
+    assert kept.logical_date == D(2026, 1, 2) and kept.consistent

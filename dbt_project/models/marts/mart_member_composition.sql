@@ -1,16 +1,20 @@
+{%- set mart = 'mart_member_composition' -%}
+{#- The last build's versions when only members' records and periods changed since (redcloud.marts
+    UPDATED_MARTS; none on a full build): the held snapshots are then updated, not recounted. -#}
+{%- set base = var('update_from', {}).get(mart) if is_incremental() else none -%}
 {{
   config(
     materialized='incremental',
     incremental_strategy='merge',
     unique_key=['as_of_date', 'org_id', 'category', 'category_value'],
-    incremental_predicates=["DBT_INTERNAL_DEST.as_of_date between " ~ changed_from('mart_member_composition') ~ " and " ~ logical_date()],
-    replace_predicate="DBT_INTERNAL_DEST.as_of_date between " ~ changed_from('mart_member_composition') ~ " and " ~ logical_date(),
+    incremental_predicates=["DBT_INTERNAL_DEST.as_of_date between " ~ changed_from(mart) ~ " and " ~ logical_date()],
+    replace_predicate="DBT_INTERNAL_DEST.as_of_date between " ~ changed_from(mart) ~ " and " ~ logical_date(),
     partition_by=['as_of_date'],
   )
 }}
 
 with spine as (
-    {{ snapshot_spine(is_incremental(), 'mart_member_composition') }}
+    {{ snapshot_spine(is_incremental(), mart) }}
 ),
 
 history as (
@@ -28,40 +32,60 @@ organizations as (
 closure as (
     select * from {{ ref('int_org_tree_closure') }}
 ),
+{%- if base %}
 
-on_roll as (
-    select
-        spine.as_of_date,
-        history.member_id,
-        history.org_id,
-        history.party_status
-    from spine
-    inner join history
-        on history.valid_from <= spine.as_of_date
-        and (history.valid_to is null or history.valid_to > spine.as_of_date)
-    where history.is_on_roll
+{#- The counts are additive: a snapshot's row is the sum of its members' contributions. A snapshot
+    the last build holds becomes its rows plus the changed members' contributions now minus their
+    contributions then (the inputs at the versions that build read); a snapshot it does not hold
+    (the logical date, a new period end) is counted in full. A member is "changed" when any of its
+    staged rows differs between the two versions (a superset is harmless: an unchanged member's
+    two contributions cancel). The organisation tree is the same at both versions (a change there
+    recounts, see redcloud.marts.changed_from). -#}
+held_dates as (
+    select distinct as_of_date
+    from {{ this }} version as of {{ base['marts/' ~ mart] | int }}
+    where as_of_date between {{ changed_from(mart) }} and {{ logical_date() }}
 ),
 
-with_attributes as (
-    select
-        on_roll.as_of_date,
-        on_roll.org_id,
-        on_roll.member_id,
-        on_roll.party_status,
-        members.gender,
-        members.ethnicity,
-        members.education,
-        members.occupation,
-        {{ age_band('members.birth_date', 'on_roll.as_of_date') }} as age_band,
-        {{ party_years_band('members.join_date', 'on_roll.as_of_date') }} as party_years_band,
-        organizations.org_type,
-        organizations.county_name
-    from on_roll
-    inner join members
-        on members.member_id = on_roll.member_id
-    left join organizations
-        on organizations.org_id = on_roll.org_id
+counted_dates as (
+    select spine.as_of_date from spine left anti join held_dates on held_dates.as_of_date = spine.as_of_date
 ),
+
+updated_dates as (
+    select spine.as_of_date from spine left semi join held_dates on held_dates.as_of_date = spine.as_of_date
+),
+
+history_then as (
+    {{ stg_member_status_history_select(at_version(source('silver', 'member_status_history'),
+                                                   base['silver/member_status_history'])) }}
+),
+
+members_then as (
+    {{ stg_members_select(at_version(source('silver', 'members'), base['silver/members'])) }}
+),
+
+history_added as (select * from history except select * from history_then),
+history_removed as (select * from history_then except select * from history),
+members_added as (select * from members except select * from members_then),
+members_removed as (select * from members_then except select * from members),
+
+changed_members as (
+    select member_id from history_added
+    union select member_id from history_removed
+    union select member_id from members_added
+    union select member_id from members_removed
+),
+
+history_now_changed as (select * from history left semi join changed_members using (member_id)),
+members_now_changed as (select * from members left semi join changed_members using (member_id)),
+history_then_changed as (select * from history_then left semi join changed_members using (member_id)),
+members_then_changed as (select * from members_then left semi join changed_members using (member_id)),
+{%- set parts = [('counted', 'counted_dates', 'history', 'members', ''),
+                 ('now', 'updated_dates', 'history_now_changed', 'members_now_changed', ''),
+                 ('then', 'updated_dates', 'history_then_changed', 'members_then_changed', '-')] %}
+{%- else %}
+{%- set parts = [('counted', 'spine', 'history', 'members', '')] %}
+{%- endif %}
 
 {#- category -> expression over with_attributes; var composition_categories selects a subset (unit tests). -#}
 {%- set categories = {
@@ -79,7 +103,43 @@ with_attributes as (
 } -%}
 {%- set wanted = var('composition_categories', categories.keys() | list) -%}
 
-categorised as (
+{%- for part, dates, part_history, part_members, sign in parts %}
+
+on_roll_{{ part }} as (
+    select
+        dates.as_of_date,
+        h.member_id,
+        h.org_id,
+        h.party_status
+    from {{ dates }} as dates
+    inner join {{ part_history }} as h
+        on h.valid_from <= dates.as_of_date
+        and (h.valid_to is null or h.valid_to > dates.as_of_date)
+    where h.is_on_roll
+),
+
+with_attributes_{{ part }} as (
+    select
+        on_roll.as_of_date,
+        on_roll.org_id,
+        on_roll.member_id,
+        on_roll.party_status,
+        m.gender,
+        m.ethnicity,
+        m.education,
+        m.occupation,
+        {{ age_band('m.birth_date', 'on_roll.as_of_date') }} as age_band,
+        {{ party_years_band('m.join_date', 'on_roll.as_of_date') }} as party_years_band,
+        organizations.org_type,
+        organizations.county_name
+    from on_roll_{{ part }} as on_roll
+    inner join {{ part_members }} as m
+        on m.member_id = on_roll.member_id
+    left join organizations
+        on organizations.org_id = on_roll.org_id
+),
+
+categorised_{{ part }} as (
     select
         as_of_date,
         org_id,
@@ -89,10 +149,10 @@ categorised as (
             '{{ name }}', {{ categories[name] }}
         {%- endfor %}
         ) as (category, category_value)
-    from with_attributes
+    from with_attributes_{{ part }}
 ),
 
-leaf_counts as (
+leaf_counts_{{ part }} as (
     -- counted per (date, own organisation) first: a member's row then fans out to the ancestors as one
     -- of few group rows instead of one row per member (members x categories x ancestors before).
     -- count(*), not count(distinct member_id): a member is on one roll period at a snapshot (the
@@ -103,9 +163,19 @@ leaf_counts as (
         org_id,
         category,
         category_value,
-        count(*) as members
-    from categorised
+        {{ sign }}count(*) as members
+    from categorised_{{ part }}
     group by 1, 2, 3, 4
+),
+{%- endfor %}
+
+leaf_counts as (
+    {%- for part, _, _, _, _ in parts %}
+    select * from leaf_counts_{{ part }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 ),
 
 rolled_up as (
@@ -122,20 +192,41 @@ rolled_up as (
         on closure.org_id = leaf_counts.org_id
     group by 1, 2, 3, 4
 ),
+{%- if base %}
+
+counts as (
+    -- the held rows of the updated snapshots plus the changes; a group left with no member is gone
+    select as_of_date, org_id, category, category_value, sum(members) as members
+    from (
+        select as_of_date, org_id, category, category_value, members from rolled_up
+        union all
+        select held.as_of_date, held.org_id, held.category, held.category_value, held.members
+        from {{ this }} version as of {{ base['marts/' ~ mart] | int }} as held
+        left semi join updated_dates on updated_dates.as_of_date = held.as_of_date
+    )
+    group by 1, 2, 3, 4
+    having sum(members) <> 0
+),
+{%- else %}
+
+counts as (
+    select * from rolled_up
+),
+{%- endif %}
 
 final as (
     select
-        rolled_up.as_of_date,
-        rolled_up.org_id,
+        counts.as_of_date,
+        counts.org_id,
         organizations.org_name,
         organizations.org_level,
         organizations.county_name,
-        rolled_up.category,
-        rolled_up.category_value,
-        cast(rolled_up.members as bigint) as members
-    from rolled_up
+        counts.category,
+        counts.category_value,
+        cast(counts.members as bigint) as members
+    from counts
     left join organizations
-        on organizations.org_id = rolled_up.org_id
+        on organizations.org_id = counts.org_id
 )
 
 select * from final
