@@ -26,6 +26,7 @@ rebuild in ``tests/unit/test_gold_incremental.py`` and ``test_microbatch.py``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -51,6 +52,20 @@ def _content(root: str, name: str) -> pd.DataFrame:
     df = DeltaTable(f"{root}/marts/{name}").to_pandas()
     df = df[sorted(df.columns)]
     return df.astype(str).sort_values(list(df.columns)).reset_index(drop=True)
+
+
+def _data_tests(s) -> dict[str, dict]:
+    """The last dbt build's data tests of the incremental marts: {test id: {mart, kind, sql (compiled)}}."""
+    target = Path(s.paths.run_dir) / "dbt" / "target"
+    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+    out = {}
+    for r in json.loads((target / "run_results.json").read_text())["results"]:
+        node = nodes.get(r["unique_id"], {})   # unit tests are not among the nodes
+        mart = (node.get("attached_node") or "").rsplit(".", 1)[-1]
+        if node.get("resource_type") == "test" and mart in INCREMENTAL:
+            assert r["status"] == "pass", r
+            out[r["unique_id"]] = dict(mart=mart, kind=node["test_metadata"]["name"], sql=r["compiled_code"])
+    return out
 
 
 def _one(db: str, sql: str, *args):
@@ -122,8 +137,10 @@ def late(city_lake, spark, tmp_path_factory):
         gold.run(ctx)
         incremental = marts.run(ctx, select=SELECT)
         inc = {m: _content(s.paths.lake_root, m) for m in INCREMENTAL}
+        inc_tests = _data_tests(s)
         full = marts.run(ctx, select=SELECT, full_refresh=True)
-        yield dict(settings=s, changes=changes, before=before, incremental=incremental, inc=inc, full=full)
+        yield dict(settings=s, changes=changes, before=before, incremental=incremental, inc=inc, full=full,
+                   tests=dict(incremental=inc_tests, full=_data_tests(s)))
     finally:
         postgres.drop_database(APP)
         postgres.drop_database(ORG)
@@ -171,6 +188,24 @@ def test_late_changes_reach_earlier_months_and_snapshots(late):
         b, a = before[mart], after[mart]
         assert not b[b[col] == period].reset_index(drop=True).equals(a[a[col] == period].reset_index(drop=True)), \
             f"{mart} {period} did not change"
+
+
+def test_an_incremental_run_tests_the_rewritten_range_only(late):
+    """The data tests of an incremental run read the periods it rewrote (the mart's replace_predicate),
+    except the relationships tests (the other table may have changed); a full refresh tests every row.
+    (dbt_project/macros/tested_rows.sql)"""
+    inc, full = late["tests"]["incremental"], late["tests"]["full"]
+    assert set(inc) == set(full) and {t["mart"] for t in inc.values()} == set(INCREMENTAL)
+
+    def ranged(t):
+        return ("as_of_date between" if t["mart"] == "mart_member_composition" else "month between") in t["sql"]
+
+    scoped = {name for name, t in inc.items() if ranged(t)}
+    whole = set(inc) - scoped
+    assert whole and all(inc[n]["kind"] == "relationships" for n in whole), sorted(whole)
+    assert {inc[n]["kind"] for n in scoped} >= {"not_null", "unique_combination", "expression_is_true"}
+    assert {inc[n]["mart"] for n in scoped} == set(INCREMENTAL)
+    assert not any(ranged(t) for t in full.values())
 
 
 @pytest.mark.parametrize("mart", INCREMENTAL)
