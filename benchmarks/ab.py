@@ -26,6 +26,10 @@ Cases:
   A = a MERGE on the unique key restricted to the range, deleting what the batch no longer has
   (before); B = Delta's ``insert into ... replace where <range>`` (now). Figures: dbt's node
   seconds of the four models.
+- ``test_scope`` (not in the default list; needs the marts built): the data tests of the four
+  incremental marts on a daily run (the logical date's period rewritten). A = every test reads the
+  whole mart (before); B = the row-level and key tests read the rewritten range
+  (``dbt_project/macros/tested_rows.sql``, now). Figures: dbt's node seconds of the tests.
 - ``web_recheck`` (not in the default list): the news crawl the day after a full crawl against the
   city's web server, at the client's 50 ms politeness interval. A = every known article asked
   again (before); B = one day in 7 (now). Same list pages and no changed page either way.
@@ -180,6 +184,20 @@ def case_identity_inputs(spark, repeat: int, day: dt.date) -> dict:
                 same_result=ra == rb)
 
 
+def _with_vars(extra: dict):
+    """``redcloud.marts._common_args`` with ``extra`` added to dbt's ``--vars``."""
+    from redcloud import marts
+
+    orig = marts._common_args
+
+    def args(st, d, ch=None, bases=None):
+        a = orig(st, d, ch, bases)
+        i = a.index("--vars")
+        a[i + 1] = json.dumps({**json.loads(a[i + 1]), **extra})
+        return a
+    return args
+
+
 def case_marts_write(spark, repeat: int, day: dt.date) -> dict:
     """The four incremental marts rewritten over their whole period range (what a daily run does when a
     member's record changed: :func:`redcloud.marts.changed_from` gives the start of history for the
@@ -208,14 +226,7 @@ def case_marts_write(spark, repeat: int, day: dt.date) -> dict:
 
     def build(mode):
         def go():
-            def args(st, d, ch=None, bases=None):
-                a = orig(st, d, ch, bases)
-                i = a.index("--vars")
-                v = json.loads(a[i + 1])
-                v["marts_write"] = mode
-                a[i + 1] = json.dumps(v)
-                return a
-            marts._common_args = args
+            marts._common_args = _with_vars({"marts_write": mode})
             try:
                 res = marts.build(spark, day, s, select=[f"+{n}" for n in names], changed=changed)
             finally:
@@ -232,6 +243,42 @@ def case_marts_write(spark, repeat: int, day: dt.date) -> dict:
                 f"({', '.join(f'{n} {r:,} rows' for n, r in rows.items())}); dbt's node seconds of the 4 models",
                 a="MERGE on the unique key, range-restricted, delete when not matched by source (before)",
                 b="insert into ... replace where <range> (now)", a_s=a.seconds, b_s=b.seconds, same_result=ra == rb)
+
+
+def case_test_scope(spark, repeat: int, day: dt.date) -> dict:
+    """The data tests of the four incremental marts on a daily run (each repetition: ``dbt build`` of
+    the four marts and their parents, which rewrites the logical date's period), every test reading the
+    whole mart (A) or the rewritten range (B); the figure is the sum of dbt's node seconds of the tests."""
+    from redcloud import marts
+    from redcloud.config import get_settings
+    from redcloud.lake import Lake
+
+    s = get_settings()
+    names = sorted(marts.INCREMENTAL_INPUTS)
+    missing = [n for n in names if not Lake(s.paths.lake_root).exists("marts", n)]
+    if missing:
+        return dict(case="test_scope", skipped=f"marts not built in this lake: {', '.join(missing)}")
+    orig = marts._common_args
+
+    def build(scope):
+        def go():
+            marts._common_args = _with_vars({"test_scope": scope})
+            try:
+                res = marts.build(spark, day, s, select=[f"+{n}" for n in names])
+            finally:
+                marts._common_args = orig
+            tests = [n for n in res["nodes"] if n["type"] == "test" and n["tested"] in names]
+            go.seconds.append(round(sum(n["seconds"] for n in tests), 2))
+            return sorted((n["name"], n["status"]) for n in tests)
+        go.seconds = []
+        return go
+
+    a, b = build("all"), build("rewritten")
+    _, _, ra, rb = _alternate(a, b, repeat)
+    return dict(case="test_scope", what=f"the {len(rb)} data tests of the 4 incremental marts on a daily run "
+                f"for {day}; dbt's node seconds of the tests", a="every test reads the whole mart (before)",
+                b="row-level and key tests read the rewritten range (now)", a_s=a.seconds, b_s=b.seconds,
+                same_result=ra == rb)
 
 
 def case_web_recheck(repeat: int, day: dt.date, scale: int) -> dict:
@@ -308,6 +355,7 @@ def main(argv=None) -> int:
              "identity_news": lambda: case_identity_news(spark, args.repeat),
              "identity_inputs": lambda: case_identity_inputs(spark, args.repeat, day),
              "marts_write": lambda: case_marts_write(spark, args.repeat, day),
+             "test_scope": lambda: case_test_scope(spark, args.repeat, day),
              "web_recheck": lambda: case_web_recheck(args.repeat, day, args.scale)}[case]()
         if "a_s" in r:
             r["a_median_s"], r["b_median_s"] = round(statistics.median(r["a_s"]), 3), round(statistics.median(r["b_s"]), 3)

@@ -314,6 +314,26 @@ def _run_stage_measured(stage: str, day: dt.date, run_id: str, lake_root: Path, 
     return err is None
 
 
+def machine_speed() -> dict:
+    """The CPU model and the seconds a fixed single-threaded workload takes (SHA-256 of 256 MiB, then
+    sorting 2 M seeded random floats): measured at the start of every worker, so figures taken on
+    different machines (sessions move between hosts) can be put side by side: compare ``speed_s``
+    before comparing stage seconds."""
+    import hashlib
+    import random
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    t0 = time.process_time()
+    block, h = bytes(range(256)) * 4096, hashlib.sha256()
+    for _ in range(256):
+        h.update(block)
+    rnd = random.Random(20251231)
+    sorted(rnd.random() for _ in range(2_000_000))
+    return dict(cpu_model=model, speed_s=round(time.process_time() - t0, 2))
+
+
 def _jvm_alive() -> bool:
     try:
         from redcloud.spark import get_spark
@@ -342,7 +362,8 @@ def worker(scale: int, seed: int, out: Path, force_generate: bool, rebuild_month
         shutil.rmtree(p, ignore_errors=True)
     (base / "run").mkdir(parents=True, exist_ok=True)
     record: list[dict] = []
-    res = dict(scale=scale, seed=seed, host=platform.node(), cpus=os.cpu_count(), started=dt.datetime.now().isoformat(),
+    res = dict(scale=scale, seed=seed, host=platform.node(), cpus=os.cpu_count(), machine_speed=machine_speed(),
+               started=dt.datetime.now().isoformat(),
                python=sys.version.split()[0], stages=record, complete=False, history_months=history_months,
                period=dict(start=s.synth.start, end=s.synth.end), driver_memory=s.spark.driver_memory)
 
@@ -647,7 +668,10 @@ def write_page(doc: dict, out_dir: Path) -> None:
         hm = run.get("history_months")
         lines += [f"## {run['scale']:,} members{' — ' + str(hm) + '-month history' if hm else ''}{partial}", "",
                   f"City period {period.get('start', '?')} → {period.get('end', '?')}; Spark driver memory "
-                  f"{run.get('driver_memory', '?')}; events generated: {sum((run.get('city') or {}).get('counts', {}).values()):,} rows.",
+                  f"{run.get('driver_memory', '?')}; events generated: {sum((run.get('city') or {}).get('counts', {}).values()):,} rows"
+                  + (f"; machine: {run['machine_speed']['cpu_model']}, fixed CPU workload "
+                     f"{run['machine_speed']['speed_s']} s (`benchmarks.run.machine_speed`: compare it before "
+                     "comparing runs of different days)." if run.get("machine_speed") else "."),
                   "",
                   "| phase | stage | status | wall s | CPU s | peak RSS MB | rows in | rows out | bytes out | tables | max files/table | load 1m start→end |",
                   "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]

@@ -491,7 +491,9 @@ def build(spark, day: dt.date, settings: Settings, select: list[str] | None = No
         nodes.append(dict(name=node.name, type=node.resource_type.value if hasattr(node.resource_type, "value")
                           else str(node.resource_type), status=str(r.status.value if hasattr(r.status, "value")
                                                                    else r.status),
-                          seconds=round(r.execution_time or 0, 2), message=r.message))
+                          seconds=round(r.execution_time or 0, 2), message=r.message,
+                          # a data test's model ("model.redcloud.<name>"; None for other nodes)
+                          tested=(getattr(node, "attached_node", None) or "").rsplit(".", 1)[-1] or None))
     failed = [n for n in nodes if n["status"] in ("error", "fail", "runtime error")]
     if not res.success or failed:
         detail = "; ".join(f"{n['type']} {n['name']}: {n['status']} {n['message'] or ''}"[:400] for n in failed)

@@ -13,7 +13,8 @@
   - a first build, a `--full-refresh`, and any mart that is not incremental: all rows are new.
 
   The test's own `where` config still applies (and-ed). This overrides dbt's
-  `default__get_where_subquery`, which dbt calls for the model a generic test reads.
+  `default__get_where_subquery`, which dbt calls for the model a generic test reads. The var
+  `test_scope: all` makes every test read every row (`python -m benchmarks.ab --cases test_scope`).
 -#}
 {% macro spark__get_where_subquery(relation) -%}
   {%- set filters = [] -%}
@@ -30,7 +31,7 @@
 
 {#- The predicate of the range this run of the tested mart rewrote, or none (test every row). -#}
 {% macro rewritten_range() -%}
-  {%- if not execute or flags.FULL_REFRESH or model.resource_type != 'test' -%}
+  {%- if not execute or flags.FULL_REFRESH or model.resource_type != 'test' or var('test_scope', 'rewritten') == 'all' -%}
     {%- do return(none) -%}
   {%- endif -%}
   {%- if (model.test_metadata or {}).get('name') == 'relationships' -%}
