@@ -21,13 +21,13 @@ Cases:
   links are those already there). A = every input cached for the stage, the 数据铁笼 tables with
   all their columns (before); B = only members, cadres and organisations cached, the others read
   once for the columns linking needs (now).
-- ``marts_write`` (not in the default list; needs the marts built): the four incremental marts
+- ``marts_write`` (not in the default list; needs the marts built): the incremental marts
   rewritten over their whole period range, as a daily run does when a member's record changed.
   A = a MERGE on the unique key restricted to the range, deleting what the batch no longer has
   (before); B = Delta's ``insert into ... replace where <range>`` (now). Figures: dbt's node
   seconds of the four models.
-- ``test_scope`` (not in the default list; needs the marts built): the data tests of the four
-  incremental marts on a daily run (the logical date's period rewritten). A = every test reads the
+- ``test_scope`` (not in the default list; needs the marts built): the data tests of the
+  incremental marts (four until 2026-12-07, then five with ``mart_power_operation_monthly``) on a daily run (the logical date's period rewritten). A = every test reads the
   whole mart (before); B = the row-level and key tests read the rewritten range
   (``dbt_project/macros/tested_rows.sql``, now). Figures: dbt's node seconds of the tests.
 - ``web_recheck`` (not in the default list): the news crawl the day after a full crawl against the
@@ -199,11 +199,11 @@ def _with_vars(extra: dict):
 
 
 def case_marts_write(spark, repeat: int, day: dt.date) -> dict:
-    """The four incremental marts rewritten over their whole period range (what a daily run does when a
+    """The incremental marts rewritten over their whole period range (what a daily run does when a
     member's record changed: :func:`redcloud.marts.changed_from` gives the start of history for the
     composition mart), as a MERGE (A) and as Delta's ``insert into ... replace where`` (B). Each
-    repetition runs ``dbt build`` of the four marts and their parents (staging views, tests alongside);
-    the figure is the sum of dbt's node seconds of the four models."""
+    repetition runs ``dbt build`` of the marts and their parents (staging views, tests alongside);
+    the figure is the sum of dbt's node seconds of the marts' models."""
     from redcloud import marts
     from redcloud.config import get_settings
     from redcloud.lake import Lake
@@ -239,15 +239,15 @@ def case_marts_write(spark, repeat: int, day: dt.date) -> dict:
     a, b = build("merge"), build("replace_where")
     _, _, ra, rb = _alternate(a, b, repeat)
     rows = {n: v[0] for n, v in rb.items()}
-    return dict(case="marts_write", what=f"the 4 incremental marts over their whole range on {day} "
-                f"({', '.join(f'{n} {r:,} rows' for n, r in rows.items())}); dbt's node seconds of the 4 models",
+    return dict(case="marts_write", what=f"the {len(names)} incremental marts over their whole range on {day} "
+                f"({', '.join(f'{n} {r:,} rows' for n, r in rows.items())}); dbt's node seconds of the {len(names)} models",
                 a="MERGE on the unique key, range-restricted, delete when not matched by source (before)",
                 b="insert into ... replace where <range> (now)", a_s=a.seconds, b_s=b.seconds, same_result=ra == rb)
 
 
 def case_test_scope(spark, repeat: int, day: dt.date) -> dict:
-    """The data tests of the four incremental marts on a daily run (each repetition: ``dbt build`` of
-    the four marts and their parents, which rewrites the logical date's period), every test reading the
+    """The data tests of the incremental marts on a daily run (each repetition: ``dbt build`` of
+    the marts and their parents, which rewrites the logical date's period), every test reading the
     whole mart (A) or the rewritten range (B); the figure is the sum of dbt's node seconds of the tests."""
     from redcloud import marts
     from redcloud.config import get_settings
@@ -275,7 +275,7 @@ def case_test_scope(spark, repeat: int, day: dt.date) -> dict:
 
     a, b = build("all"), build("rewritten")
     _, _, ra, rb = _alternate(a, b, repeat)
-    return dict(case="test_scope", what=f"the {len(rb)} data tests of the 4 incremental marts on a daily run "
+    return dict(case="test_scope", what=f"the {len(rb)} data tests of the {len(names)} incremental marts on a daily run "
                 f"for {day}; dbt's node seconds of the tests", a="every test reads the whole mart (before)",
                 b="row-level and key tests read the rewritten range (now)", a_s=a.seconds, b_s=b.seconds,
                 same_result=ra == rb)

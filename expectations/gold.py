@@ -177,6 +177,14 @@ SUITES: dict[str, TableSuite] = {
         *a_at_least_b("classes_planned", "classes_attended"),
     ], description="One row per cadre and year of 干部调训: classes planned, attended and missed, 学时 against "
                    "the yearly requirement, and the year-end shortfall warning."),
+    "fct_power_operation": TableSuite("gold", "fct_power_operation", ["op_id"], [
+        *min_rows(1),
+        *key_unique("op_id", alive_only=False),
+        *not_null("dept_code", "month", "received_at", "is_on_time", "is_overdue", "complaints", "as_of_date"),
+        *between("complaints", 0, None),
+        *a_at_least_b("completed_at", "received_at"),
+    ], description="One row per 数据铁笼 operation received up to the logical date: on time, overdue or open "
+                   "as of that day, and its complaints."),
     "fct_member_question": TableSuite("gold", "fct_member_question", ["question_id"], [
         *min_rows(1),
         *key_unique("question_id", alive_only=False),

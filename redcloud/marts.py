@@ -102,6 +102,9 @@ INCREMENTAL_INPUTS = {
         ("gold", "dim_organization", None, None)],
     "mart_village_work": [
         ("gold", "fct_village_work_daily", "work_date", None), ("gold", "dim_organization", None, None)],
+    # gold classifies every operation as of the logical date: a verdict that moved (a deadline passed
+    # today, a late 办结) is a changed row in the month the operation was received
+    "mart_power_operation_monthly": [("gold", "fct_power_operation", "month", None)],
 }
 # the run date a gold rebuild stamps on every row (fct_branch_month): no incremental mart reads it, and
 # comparing it would make every row look changed every day
@@ -334,6 +337,7 @@ def env(settings: Settings, day: dt.date | None = None) -> dict[str, str]:
 # e.g. a 3-month city without 党务公开 yet): gold table -> (its staging model, the marts on it).
 OPTIONAL_GOLD = {
     "fct_party_disclosure": ("stg_party_disclosures", ("mart_disclosure_timeliness",)),
+    "fct_power_operation": ("stg_power_operations", ("mart_power_operation_monthly",)),
     "fct_project_support": ("stg_project_support", ("mart_project_support",)),
     "fct_cadre_training_year": ("stg_cadre_training_years", ("mart_training_by_unit",)),
     "fct_member_question": ("stg_member_questions", ("mart_member_questions",)),

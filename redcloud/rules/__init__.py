@@ -22,6 +22,7 @@ who is 在册                             membership status (vocab.ON_ROLL)     
                                        ``training_warning_workdays``
 党员疑难问题 answered in time             ``question_answer_workdays``                gold fct_member_question
 志愿服务 need matched in time            ``volunteer_match_workdays``                gold fct_volunteer_need
+数据铁笼 办件 on time / overdue            (the operation's own deadline)              gold fct_power_operation
 帮扶 project without measures           ``project_measure_workdays``                gold fct_project_support.measures_missing
 党务公开 时限 and escalation              ``disclosure_due_workdays``,                gold fct_party_disclosure
                                        ``disclosure_escalate_after``

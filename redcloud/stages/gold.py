@@ -84,9 +84,9 @@ def increment(ctx: RunContext, table: str, from_date: dt.date) -> dict:
 # every table the stage writes, in the order it writes them
 TABLES = ("dim_organization", "dim_member", "fct_member_month", "fct_meeting_signals", "fct_branch_month",
           "fct_branch_quarter", "fct_learning_daily", "fct_village_work_daily", "fct_project_lifecycle",
-          "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month", "fct_unit_leadership", "fct_cadre_change",
-          "fct_party_disclosure", "fct_project_support", "fct_cadre_training_year",
-          "fct_member_question", "fct_volunteer_need")
+          "fct_project_status", "fct_power_operation", "fct_cadre_year", "fct_cadre_duty_month",
+          "fct_unit_leadership", "fct_cadre_change", "fct_party_disclosure", "fct_project_support",
+          "fct_cadre_training_year", "fct_member_question", "fct_volunteer_need")
 
 
 def run(ctx: RunContext, only: set[str] | None = None) -> dict:
@@ -150,11 +150,14 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
           X.fct_project_lifecycle.__doc__)
     write("fct_project_status", X.fct_project_status(s("poverty_projects"), g("fct_project_lifecycle"), day),
           X.fct_project_status.__doc__)
+    if all(lake.exists("silver", t) for t in ("power_operations", "complaints")):
+        write("fct_power_operation", X.fct_power_operation(s("power_operations"), s("complaints"), day),
+              X.fct_power_operation.__doc__)
     ironcage, ironcage_since, ic_keys = None, None, None
     if all(lake.exists("silver", t) for t in ("power_operations", "complaints", "duty_records", "person_links",
                                               "persons")):
         ic_keys = X.ironcage_cadre_keys(s("person_links"), s("persons")).cache()
-        ironcage = X.ironcage_cadre_year(s("power_operations"), s("complaints"), s("duty_records"), ic_keys, day)
+        ironcage = X.ironcage_cadre_year(g("fct_power_operation"), s("complaints"), s("duty_records"), ic_keys, day)
         duty_since = _min_date(s("duty_records"), "duty_month")
         firsts = [x for x in (_min_date(s("power_operations"), "received_at"), duty_since) if x is not None]
         ironcage_since = min(x.year for x in firsts) if firsts else None   # a timestamp and a date

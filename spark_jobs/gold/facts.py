@@ -672,12 +672,40 @@ def ironcage_cadre_keys(person_links: DataFrame, persons: DataFrame) -> DataFram
             .dropDuplicates(["identity_key"]))
 
 
-def ironcage_cadre_year(power_operations: DataFrame, complaints: DataFrame, duty_records: DataFrame,
+def fct_power_operation(power_operations: DataFrame, complaints: DataFrame, as_of: dt.date) -> DataFrame:
+    """One row per 数据铁笼 operation (办件) received up to the end of ``as_of``, classified as of then.
+
+    The one home of the 办件 timeliness rule, read by the 权力运行 mart and the cadre-year fact:
+    - ``completed_at``: the 办结 time when it happened by the end of as_of, else NULL;
+    - ``is_on_time``: 办结 by the deadline; ``is_overdue``: 办结 after the deadline, or still open with the
+      deadline passed by the end of as_of; neither: open and not yet due;
+    - ``complaints``: complaints about the operation received by the end of as_of.
+
+    op_id, identity_key, dept_code, dept_name, item_name, handler_name, month (of receipt), received_at,
+    deadline_at, completed_at, is_on_time, is_overdue, complaints, as_of_date.
+    """
+    end = F.lit(as_of + dt.timedelta(days=1)).cast("timestamp")
+    done = F.col("completed_at").isNotNull() & (F.col("completed_at") < end)
+    per_op = (_alive(complaints).where(F.col("op_id").isNotNull() & (F.col("received_at") < end))
+              .groupBy("op_id").agg(F.count(F.lit(1)).alias("complaints")))
+    ops = _alive(power_operations).where(F.col("received_at") < end)
+    return (ops.join(per_op, "op_id", "left").select(
+        "op_id", "identity_key", "dept_code", "dept_name", "item_name", "handler_name",
+        F.trunc(F.to_date("received_at"), "MM").alias("month"), "received_at",
+        F.col("deadline").alias("deadline_at"),
+        F.when(done, F.col("completed_at")).alias("completed_at"),
+        (done & (F.col("completed_at") <= F.col("deadline"))).alias("is_on_time"),
+        ((done & (F.col("completed_at") > F.col("deadline"))) | (~done & (F.col("deadline") < end))).alias("is_overdue"),
+        F.coalesce(F.col("complaints"), F.lit(0)).cast("long").alias("complaints"),
+        _d(as_of).alias("as_of_date")))
+
+
+def ironcage_cadre_year(operations: DataFrame, complaints: DataFrame, duty_records: DataFrame,
                         keys: DataFrame, as_of: dt.date) -> DataFrame:
     """cadre_id x year of the 数据铁笼 records linked to a cadre (by the year received / recorded, up to as_of).
 
-    - ``ironcage_items_handled``: operations received; ``ironcage_overdue_items``: 办结 after the deadline,
-      or still open with the deadline passed by the end of as_of (the rule of the 权力运行 mart);
+    - ``ironcage_items_handled``: operations received; ``ironcage_overdue_items``: those
+      :func:`fct_power_operation` classifies overdue at as_of (``operations`` is that fact);
       ``ironcage_timely_rate``: on time / (on time + overdue), NULL when none is decided yet;
     - ``ironcage_complaints``: complaints about the cadre as handler;
     - 岗位责任工作记实 (四位一体 绩): ``duty_targets``, ``duty_completed`` (summed over the months),
@@ -685,13 +713,9 @@ def ironcage_cadre_year(power_operations: DataFrame, complaints: DataFrame, duty
     """
     end = F.lit(as_of + dt.timedelta(days=1)).cast("timestamp")
     k = keys.select("identity_key", "cadre_id")
-    po = (_alive(power_operations).where(F.col("received_at") < end).join(k, "identity_key")
-          .withColumn("_done", F.col("completed_at").isNotNull() & (F.col("completed_at") < end)))
-    late = (F.col("_done") & (F.col("completed_at") > F.col("deadline"))) | (~F.col("_done") & (F.col("deadline") < end))
-    ontime = F.col("_done") & (F.col("completed_at") <= F.col("deadline"))
-    ops = po.groupBy("cadre_id", F.year("received_at").alias("year")).agg(
-        F.count("*").alias("ironcage_items_handled"), F.sum(late.cast("long")).alias("ironcage_overdue_items"),
-        F.sum(ontime.cast("long")).alias("_ontime"))
+    ops = operations.join(k, "identity_key").groupBy("cadre_id", F.year("received_at").alias("year")).agg(
+        F.count("*").alias("ironcage_items_handled"), F.sum(F.col("is_overdue").cast("long")).alias("ironcage_overdue_items"),
+        F.sum(F.col("is_on_time").cast("long")).alias("_ontime"))
     cp = (_alive(complaints).where(F.col("received_at") < end).join(k, "identity_key")
           .groupBy("cadre_id", F.year("received_at").alias("year")).agg(F.count("*").alias("ironcage_complaints")))
     du = (_alive(duty_records).where(F.col("duty_month") <= F.lit(as_of)).join(k, "identity_key")

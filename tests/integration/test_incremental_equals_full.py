@@ -8,7 +8,9 @@ databases, the sources change on 2026-01-01 in ways that reach back into earlier
 - a 驻村 每日工作记实 of November is deleted;
 - an October meeting (and its attendance) is deleted;
 - a member's education is corrected;
-- a member's death on 2025-11-15 is recorded late, and another member is deleted at the source.
+- a member's death on 2025-11-15 is recorded late, and another member is deleted at the source;
+- a 数据铁笼 export of the day corrects the 办结 time of an October operation completed on time to
+  two days past its deadline (and a day later, operations still open pass their deadlines).
 
 The day runs the incremental way (bronze by watermark, silver merged by key, gold, the incremental
 marts recomputing only the periods whose inputs changed, :func:`redcloud.marts.changed_from`). Then:
@@ -44,7 +46,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 D3 = dt.date(2026, 1, 1)
 AT = dt.datetime(2026, 1, 1, 9, 30)
 APP, ORG = "rc_test_late_app", "rc_test_late_org"
-INCREMENTAL = ("mart_member_composition", "mart_org_life_monthly", "mart_learning_compliance", "mart_village_work")
+INCREMENTAL = ("mart_member_composition", "mart_org_life_monthly", "mart_learning_compliance", "mart_village_work",
+               "mart_power_operation_monthly")
 SELECT = [f"+{m}" for m in INCREMENTAL]
 
 
@@ -68,6 +71,27 @@ def _data_tests(s) -> dict[str, dict]:
     return out
 
 
+def _late_completion(s, lake) -> pd.Series:
+    """Write a 数据铁笼 export of D3 re-exporting an October operation completed on time, now 办结 two
+    days after its deadline (a corrected 办结时间): its October verdict moves from on time to overdue.
+    Returns the operation's gold row before."""
+    from redcloud.contracts import IRONCAGE_HEADERS
+
+    ops = lake.pandas("gold", "fct_power_operation", ["op_id", "dept_code", "item_name", "handler_name", "month",
+                                                      "is_on_time"])
+    op = ops[(ops.month == dt.date(2025, 10, 1)) & ops.is_on_time].sort_values("op_id").iloc[0]
+    raw = lake.pandas("bronze", "ironcage__power_operations")
+    row = raw[raw.op_id == op.op_id].sort_values(["_logical_date", "_file", "_line"]).iloc[-1]
+    headers = IRONCAGE_HEADERS["power_operations"]
+    rec = {c: row[c] for c in headers}
+    rec["completed_at"] = (pd.Timestamp(row.deadline) + pd.Timedelta(days=2, hours=10)).strftime("%Y-%m-%d %H:%M:%S")
+    rec["status"] = "超时办结"
+    frame = pd.DataFrame([rec])[list(headers)].rename(columns=headers)
+    path = Path(s.paths.landing_dir) / f"power_operations_{D3:%Y%m%d}.csv"
+    path.write_bytes(frame.to_csv(index=False, lineterminator="\n").encode("utf-8-sig"))
+    return op
+
+
 def _one(db: str, sql: str, *args):
     rows = postgres.execute(db, sql, *args)
     assert rows, sql
@@ -77,8 +101,9 @@ def _one(db: str, sql: str, *args):
 @pytest.fixture(scope="module")
 def late(city_lake, spark, tmp_path_factory):
     """The copy after the incremental day D3; yields (settings, what changed, marts before, run results)."""
-    from redcloud.stages import bronze_orgdb, gold, history, silver
+    from redcloud.stages import bronze_ironcage, bronze_orgdb, gold, history, silver, silver_external
     from spark_jobs.silver.entities import BY_NAME
+    from spark_jobs.silver.external import BY_NAME as EXTERNAL
 
     postgres.copy_database("rc_test_app", APP)
     postgres.copy_database("rc_test_org", ORG)
@@ -121,8 +146,9 @@ def late(city_lake, spark, tmp_path_factory):
                      "null, %s from member_status_changes", died[0], died[1], AT)
     gone = (steady[-1],)
     postgres.execute(ORG, "delete from members where member_id = %s", gone[0])
+    late_op = _late_completion(s, lake)
     changes = dict(oct_answer=oct_answer, nov_answer=nov_answer, record=record, meeting=meeting, member=member,
-                   died=died, gone=gone)
+                   died=died, gone=gone, late_op=late_op)
     before = {m: _content(s.paths.lake_root, m) for m in INCREMENTAL}
 
     ctx = make_ctx(s, D3, spark, "test__late")
@@ -130,9 +156,11 @@ def late(city_lake, spark, tmp_path_factory):
         bronze_orgdb.run(ctx, systems={"org": ["members", "member_status_changes"],
                                        "app": ["learning_answers", "village_work_records", "meetings",
                                                "meeting_attendance"]})
+        bronze_ironcage.run(ctx)
         silver.run_entities(ctx, entities=[BY_NAME[n] for n in (
             "members", "member_status_changes", "learning_answers", "village_work_records", "meetings",
             "meeting_attendance")])
+        silver_external.run(ctx, entities=[EXTERNAL["power_operations"]])
         history.run(ctx)
         gold.run(ctx)
         incremental = marts.run(ctx, select=SELECT)
@@ -152,6 +180,9 @@ def test_the_marts_recompute_the_changed_periods(late):
     assert changed["mart_village_work"] <= "2025-11-30"
     assert changed["mart_org_life_monthly"] <= "2025-10-31"
     assert changed["mart_member_composition"] < "2023-01-01"   # an attribute changed: every snapshot
+    # the corrected 办结 (not a recount of every month: operations open past their deadline for longer
+    # were already overdue the day before)
+    assert "2025-01-01" <= changed["mart_power_operation_monthly"] <= "2025-10-31"
     # only members' records and periods changed: the composition's held snapshots were updated from
     # the last build (the changed members' contributions), not recounted
     assert set(late["incremental"]["updated_from"]) == {"mart_member_composition"}
@@ -182,6 +213,15 @@ def test_late_changes_reach_earlier_months_and_snapshots(late):
     lb, la = before["mart_learning_compliance"], after["mart_learning_compliance"]
     assert cadre_month(la, oct_answer.cadre_id, "2025-10-01") == cadre_month(lb, oct_answer.cadre_id, "2025-10-01") - 1
     assert cadre_month(la, nov_answer.cadre_id, "2025-11-01") == cadre_month(lb, nov_answer.cadre_id, "2025-11-01") + 1
+    op = late["changes"]["late_op"]
+    key = ["month", "dept_code", "item_name", "handler_name"]
+
+    def op_row(df):
+        rows = df.set_index(key).loc[("2025-10-01", op.dept_code, op.item_name, op.handler_name if isinstance(op.handler_name, str) else "未知")]
+        return int(rows.on_time), int(rows.overdue)
+
+    pb, pa = before["mart_power_operation_monthly"], after["mart_power_operation_monthly"]
+    assert op_row(pa) == (op_row(pb)[0] - 1, op_row(pb)[1] + 1)
     for mart, col, period in (("mart_village_work", "month", "2025-11-01"),
                               ("mart_org_life_monthly", "month", "2025-10-01"),
                               ("mart_member_composition", "as_of_date", "2025-09-30")):

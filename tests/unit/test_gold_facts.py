@@ -143,7 +143,8 @@ def test_cadre_year_learning_inputs_from_the_daily_fact(learning_unit, spark):
 
 def test_cadre_year_ironcage_inputs_reach_only_linked_cadres(spark):
     """数据铁笼 records count for a cadre only through a linked identity; overdue = late, or open past the
-    deadline at the end of as_of; the duty completion rate sums targets over the months."""
+    deadline at the end of as_of (gold fct_power_operation decides, the cadre year counts its verdicts);
+    the duty completion rate sums targets over the months."""
     as_of = D(2025, 10, 17)
     links = spark.createDataFrame([("ironcage", "d1|张三|-", "p1", "linked"), ("ironcage", "d1|李四|-", "p2", "ambiguous"),
                                    ("web", "x", "p1", "linked")],
@@ -151,24 +152,35 @@ def test_cadre_year_ironcage_inputs_reach_only_linked_cadres(spark):
     persons = spark.createDataFrame([("p1", 1), ("p2", 2)], "person_key string, cadre_id long")
     keys = G.ironcage_cadre_keys(links, persons)
     assert sorted(map(tuple, keys.collect())) == [("d1|张三|-", 1)]
-    po = spark.createDataFrame(_alive([
+    po = spark.createDataFrame(_alive([(*r[:2], "D001", "民政局", "低保审批", "张三", *r[2:]) for r in [
         ("o1", "d1|张三|-", TS(2025, 3, 1, 9), TS(2025, 3, 10, 17), TS(2025, 3, 9, 10)),    # on time
         ("o2", "d1|张三|-", TS(2025, 4, 1, 9), TS(2025, 4, 10, 17), TS(2025, 4, 12, 10)),   # late
         ("o3", "d1|张三|-", TS(2025, 10, 1, 9), TS(2025, 10, 16, 17), None),                # open, deadline passed
         ("o4", "d1|张三|-", TS(2025, 10, 15, 9), TS(2025, 10, 30, 17), None),               # open, not yet due
         ("o5", "d1|张三|-", TS(2024, 5, 1, 9), TS(2024, 5, 2, 17), TS(2024, 5, 2, 9)),
         ("o6", "d1|李四|-", TS(2025, 5, 1, 9), TS(2025, 5, 2, 17), None),                   # ambiguous: nobody's
-    ]), f"op_id string, identity_key string, received_at timestamp, deadline timestamp, completed_at timestamp, {META}")
-    cp = spark.createDataFrame(_alive([("c1", "d1|张三|-", TS(2025, 6, 1, 9)), ("c2", "d1|张三|-", TS(2025, 11, 1, 9))]),
-                               f"complaint_id string, identity_key string, received_at timestamp, {META}")
+        ("o7", "d1|张三|-", TS(2025, 10, 1, 9), TS(2025, 10, 10, 17), TS(2025, 10, 20, 9)),  # 办结 after as_of: overdue
+        ("o8", "d1|张三|-", TS(2025, 10, 18, 9), TS(2025, 10, 30, 17), None),               # received after as_of
+    ]]), f"op_id string, identity_key string, dept_code string, dept_name string, item_name string, "
+         f"handler_name string, received_at timestamp, deadline timestamp, completed_at timestamp, {META}")
+    cp = spark.createDataFrame(_alive([("c1", "o2", "d1|张三|-", TS(2025, 6, 1, 9)),
+                                       ("c2", "o3", "d1|张三|-", TS(2025, 11, 1, 9))]),      # after as_of
+                               f"complaint_id string, op_id string, identity_key string, received_at timestamp, {META}")
+    ops = G.fct_power_operation(po, cp, as_of)
+    got = ops.toPandas().set_index("op_id")
+    assert sorted(got.index) == ["o1", "o2", "o3", "o4", "o5", "o6", "o7"]
+    assert list(got.loc[["o1", "o2", "o3", "o4", "o7"], "is_on_time"]) == [True, False, False, False, False]
+    assert list(got.loc[["o1", "o2", "o3", "o4", "o7"], "is_overdue"]) == [False, True, True, False, True]
+    assert pd.isna(got.loc["o7", "completed_at"]) and got.loc["o2", "complaints"] == 1 and got.loc["o3", "complaints"] == 0
+    assert got.loc["o2", "month"] == D(2025, 4, 1) and (got.as_of_date == as_of).all()
     du = spark.createDataFrame(_alive([("r1", "d1|张三|-", D(2025, 1, 1), 10, 8, 80.0),
                                        ("r2", "d1|张三|-", D(2025, 2, 1), 10, 10, 90.0)]),
                                f"record_id string, identity_key string, duty_month date, target_count int, "
                                f"completed_count int, review_score double, {META}")
-    ic = G.ironcage_cadre_year(po, cp, du, keys, as_of).toPandas().set_index(["cadre_id", "year"])
+    ic = G.ironcage_cadre_year(ops, cp, du, keys, as_of).toPandas().set_index(["cadre_id", "year"])
     r = ic.loc[(1, 2025)]
-    assert (r.ironcage_items_handled, r.ironcage_overdue_items, r.ironcage_complaints) == (4, 2, 1)
-    assert r.ironcage_timely_rate == pytest.approx(1 / 3)          # o4 is not decided yet
+    assert (r.ironcage_items_handled, r.ironcage_overdue_items, r.ironcage_complaints) == (5, 3, 1)
+    assert r.ironcage_timely_rate == pytest.approx(1 / 4)          # o4 is not decided yet
     assert (r.duty_targets, r.duty_completed, r.duty_target_completion_rate, r.duty_review_score) == (20, 18, 0.9, 85.0)
     assert ic.loc[(1, 2024)].ironcage_timely_rate == 1.0 and 2 not in ic.index.get_level_values(0)
 

@@ -34,7 +34,7 @@ def test_every_silver_entity_and_gold_table_has_a_suite():
     specific = {"silver": silver_suites.SUITES, "gold": gold_suites.SUITES}
     assert set(specific["silver"]) == set(BY_NAME)
     assert set(specific["gold"]) == {"dim_organization", "dim_member", "fct_member_month", "fct_project_lifecycle",
-                                     "fct_project_status", "fct_cadre_year", "fct_cadre_duty_month",
+                                     "fct_project_status", "fct_power_operation", "fct_cadre_year", "fct_cadre_duty_month",
                                      "fct_unit_leadership", "fct_cadre_change", "fct_party_disclosure",
                                      "fct_project_support", "fct_cadre_training_year",
                                      "fct_member_question", "fct_volunteer_need"}

@@ -1,11 +1,29 @@
 {#-
   数据铁笼 power operation by department x item x handler x month of receipt: operations, on time,
   overdue, open, complaints, and the monthly rankings (department among departments, handler within
-  the department, by on-time rate then volume). Full rebuild each run: completions arrive late and
-  change earlier months, so a month is never final.
+  the department, by on-time rate then volume). Gold (fct_power_operation) classifies each operation
+  at the end of the logical date; this mart counts its verdicts.
+  Incremental: a month is never final (a late completion, or an open operation passing its deadline,
+  changes the month it was received in), so a run replaces the months from the first one holding an
+  operation whose row or verdict changed since the last run (var changed_from, set by the marts stage
+  from gold fct_power_operation) to the logical date's month. Rankings are within a month.
 -#}
+{{
+  config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key=['month', 'dept_code', 'item_name', 'handler_name'],
+    incremental_predicates=["DBT_INTERNAL_DEST.month between " ~ changed_month('mart_power_operation_monthly') ~ " and " ~ logical_month()],
+    replace_predicate="DBT_INTERNAL_DEST.month between " ~ changed_month('mart_power_operation_monthly') ~ " and " ~ logical_month(),
+  )
+}}
+
 with operations as (
-    select * from {{ ref('int_power_operations_classified') }}
+    select * from {{ ref('stg_power_operations') }}
+    where month <= {{ logical_month() }}
+    {% if is_incremental() -%}
+    and month >= {{ changed_month('mart_power_operation_monthly') }}
+    {%- endif %}
 ),
 
 per_handler as (

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('silver', 'power_operations') }}
+    select * from {{ source('gold', 'fct_power_operation') }}
 ),
 
 renamed as (
@@ -10,14 +10,18 @@ renamed as (
         -- text
         dept_name,
         item_name,
-        handler_name,
-        status as op_status,
-        -- timestamps
+        coalesce(handler_name, '未知') as handler_name,
+        -- numbers
+        complaints,
+        -- flags (the rule's verdict, from gold)
+        is_on_time,
+        is_overdue,
+        -- dates and timestamps
+        month,
         received_at,
-        deadline as deadline_at,
+        deadline_at,
         completed_at
     from source
-    where not coalesce(is_deleted, false)
 )
 
 select * from renamed
