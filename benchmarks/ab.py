@@ -27,7 +27,9 @@ Cases:
   (before); B = Delta's ``insert into ... replace where <range>`` (now). Figures: dbt's node
   seconds of the four models.
 - ``test_scope`` (not in the default list; needs the marts built): the data tests of the
-  incremental marts (four until 2026-12-07, then five with ``mart_power_operation_monthly``) on a daily run (the logical date's period rewritten). A = every test reads the
+  incremental marts (``redcloud.marts.INCREMENTAL_INPUTS``: four until 2026-12-07, five with
+  ``mart_power_operation_monthly``, six with ``mart_vitality_by_unit``) on a daily run (the logical
+  date's period rewritten). A = every test reads the
   whole mart (before); B = the row-level and key tests read the rewritten range
   (``dbt_project/macros/tested_rows.sql``, now). Figures: dbt's node seconds of the tests.
 - ``web_recheck`` (not in the default list): the news crawl the day after a full crawl against the

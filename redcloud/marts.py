@@ -105,6 +105,14 @@ INCREMENTAL_INPUTS = {
     # gold classifies every operation as of the logical date: a verdict that moved (a deadline passed
     # today, a late 办结) is a changed row in the month the operation was received
     "mart_power_operation_monthly": [("gold", "fct_power_operation", "month", None)],
+    # a month's distribution changes with its members' scores (a full rescore rewrites every row with a
+    # new scored_at: only the index is compared), and every month a member was scored in changes when
+    # the member moves to another organisation or is deleted at the source
+    "mart_vitality_by_unit": [
+        ("gold", "score_member_vitality", "month", ["member_id", "month", "vitality_index"]),
+        ("silver", "members", Via("gold", "score_member_vitality", "member_id", "month"),
+         ["member_id", "org_id", "is_deleted"]),
+        ("gold", "dim_organization", None, None)],
 }
 # the run date a gold rebuild stamps on every row (fct_branch_month): no incremental mart reads it, and
 # comparing it would make every row look changed every day
@@ -233,7 +241,8 @@ def changed_from(ctx: RunContext, compare: bool = True) -> tuple[dict[str, str],
             name = f"{layer}/{table}"
             if name not in versions:
                 versions[name] = lake.version(layer, table)   # None: the table does not exist
-            key = (name, last_versions.get(name))
+            # one comparison per table, version seen and date spec (two marts may read a table differently)
+            key = (name, last_versions.get(name), repr(col), tuple(cols or ()))
             if key not in found:
                 found[key] = None if not compare or versions[name] is None else \
                     _first_changed(spark, lake, layer, table, col, cols, key[1], versions[name], last_versions)

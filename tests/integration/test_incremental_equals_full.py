@@ -47,7 +47,7 @@ D3 = dt.date(2026, 1, 1)
 AT = dt.datetime(2026, 1, 1, 9, 30)
 APP, ORG = "rc_test_late_app", "rc_test_late_org"
 INCREMENTAL = ("mart_member_composition", "mart_org_life_monthly", "mart_learning_compliance", "mart_village_work",
-               "mart_power_operation_monthly")
+               "mart_power_operation_monthly", "mart_vitality_by_unit")
 SELECT = [f"+{m}" for m in INCREMENTAL]
 
 
@@ -147,8 +147,11 @@ def late(city_lake, spark, tmp_path_factory):
     gone = (steady[-1],)
     postgres.execute(ORG, "delete from members where member_id = %s", gone[0])
     late_op = _late_completion(s, lake)
+    scores = lake.pandas("gold", "score_member_vitality", ["member_id", "month", "org_id"])
+    gone_scores = scores[scores.member_id == gone[0]]
+    assert len(gone_scores) >= 12, "the deleted member should have been scored for a year at least"
     changes = dict(oct_answer=oct_answer, nov_answer=nov_answer, record=record, meeting=meeting, member=member,
-                   died=died, gone=gone, late_op=late_op)
+                   died=died, gone=gone, late_op=late_op, gone_scores=gone_scores)
     before = {m: _content(s.paths.lake_root, m) for m in INCREMENTAL}
 
     ctx = make_ctx(s, D3, spark, "test__late")
@@ -183,6 +186,10 @@ def test_the_marts_recompute_the_changed_periods(late):
     # the corrected 办结 (not a recount of every month: operations open past their deadline for longer
     # were already overdue the day before)
     assert "2025-01-01" <= changed["mart_power_operation_monthly"] <= "2025-10-31"
+    # the member deleted at the source leaves the vitality distribution of every month they were scored
+    # in, and no earlier month is recounted (the city's models did not rerun: the scores are unchanged)
+    first_scored = pd.Timestamp(late["changes"]["gone_scores"].month.min()).date().isoformat()
+    assert changed["mart_vitality_by_unit"] == first_scored
     # only members' records and periods changed: the composition's held snapshots were updated from
     # the last build (the changed members' contributions), not recounted
     assert set(late["incremental"]["updated_from"]) == {"mart_member_composition"}
@@ -222,6 +229,12 @@ def test_late_changes_reach_earlier_months_and_snapshots(late):
 
     pb, pa = before["mart_power_operation_monthly"], after["mart_power_operation_monthly"]
     assert op_row(pa) == (op_row(pb)[0] - 1, op_row(pb)[1] + 1)
+    # the deleted member is no longer counted in their branch, in any month they were scored in
+    vb, va = (df.set_index(["month", "org_id"]).members_scored.astype(int)
+              for df in (before["mart_vitality_by_unit"], after["mart_vitality_by_unit"]))
+    for r in late["changes"]["gone_scores"].itertuples():
+        key = (pd.Timestamp(r.month).date().isoformat(), str(r.org_id))
+        assert va.get(key, 0) == vb[key] - 1, key
     for mart, col, period in (("mart_village_work", "month", "2025-11-01"),
                               ("mart_org_life_monthly", "month", "2025-10-01"),
                               ("mart_member_composition", "as_of_date", "2025-09-30")):

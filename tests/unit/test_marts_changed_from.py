@@ -171,3 +171,47 @@ def test_a_backfill_stops_updates_until_a_full_refresh(spark, lake):
     # a run that did not build the mart keeps its record
     kept = _record(ctx, D(2026, 1, 3), built=())
     assert kept.logical_date == D(2026, 1, 2) and kept.consistent
+
+
+VITALITY = "mart_vitality_by_unit"
+
+
+def test_two_marts_reading_one_table_differently_get_their_own_dates(spark, lake):
+    """The composition mart reads members' attributes through their roll periods, the vitality mart
+    their organisation through their scored months: a transfer changes only the latter, from the
+    member's first scored month (one comparison per table *and* date spec, not per table)."""
+    from types import SimpleNamespace
+
+    day = D(2026, 1, 1)
+    ctx = SimpleNamespace(spark=spark, lake=lake, day=day)
+    _history(spark, lake, BASE)
+    members = ROLL + ", org_id long"
+    _write(spark, lake, "members", [(1, "男", "汉族", "大学", "工人", D(1980, 1, 1), D(2010, 5, 1), False, 10),
+                                    (2, "女", "汉族", "高中", "农民", D(1990, 1, 1), D(2024, 3, 1), False, 10)], members)
+    lake.write(spark, DeltaDataSet("dim_organization", "gold", spark.createDataFrame(
+        [(10, "第一支部"), (11, "第二支部")], "org_id long, org_name string"), mode="overwrite"))
+    lake.write(spark, DeltaDataSet("score_member_vitality", "gold", spark.createDataFrame(
+        [(1, D(2025, 6, 1), 55.0), (1, D(2025, 7, 1), 60.0), (2, D(2025, 7, 1), 70.0)],
+        "member_id long, month date, vitality_index double"), mode="overwrite"))
+    for mart in (COMPOSITION, VITALITY):
+        lake.write(spark, DeltaDataSet(mart, "marts", spark.createDataFrame([(day, 10)], "as_of_date date, org_id long"),
+                                       mode="overwrite"))
+    def changed():   # the other incremental marts read tables this lake does not have, or never recorded
+        return {m: d for m, d in changed_from(ctx)[0].items() if m in (COMPOSITION, VITALITY)}
+
+    _, versions, _ = changed_from(ctx, compare=False)
+    record_input_versions(lake, versions, day, [COMPOSITION, VITALITY])
+    assert changed() == {}
+
+    # member 1 moves to branch 11: no attribute the composition reads from members changed
+    _write(spark, lake, "members", [(1, "男", "汉族", "大学", "工人", D(1980, 1, 1), D(2010, 5, 1), False, 11),
+                                    (2, "女", "汉族", "高中", "农民", D(1990, 1, 1), D(2024, 3, 1), False, 10)], members)
+    assert changed() == {VITALITY: "2025-06-01"}
+    record_input_versions(lake, changed_from(ctx, compare=False)[1], day, [VITALITY])
+    assert changed() == {}
+    # a rescore writes every row again with its own scored_at: only member 2's moved July index counts
+    lake.write(spark, DeltaDataSet("score_member_vitality", "gold", spark.createDataFrame(
+        [(1, D(2025, 6, 1), 55.0, "2026-01-02"), (1, D(2025, 7, 1), 60.0, "2026-01-02"),
+         (2, D(2025, 7, 1), 71.0, "2026-01-02")],
+        "member_id long, month date, vitality_index double, scored_at string"), mode="overwrite"))
+    assert changed() == {VITALITY: "2025-07-01"}

@@ -1,6 +1,27 @@
-{#- Member vitality index (党员活力指数) distribution per organisation (subtree roll-up) and month. -#}
+{#-
+  Member vitality index (党员活力指数) distribution per organisation (subtree roll-up) and month, by
+  the member's current organisation.
+  Incremental: a run replaces the months from the first one whose scores changed, or that holds a
+  score of a member who moved or was deleted since the last run (var changed_from, set by the marts
+  stage), to the logical date's month. The median is exact, so a month recomputed alone equals the
+  same month of a full refresh.
+-#}
+{{
+  config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key=['month', 'org_id'],
+    incremental_predicates=["DBT_INTERNAL_DEST.month between " ~ changed_month('mart_vitality_by_unit') ~ " and " ~ logical_month()],
+    replace_predicate="DBT_INTERNAL_DEST.month between " ~ changed_month('mart_vitality_by_unit') ~ " and " ~ logical_month(),
+  )
+}}
+
 with scores as (
     select * from {{ ref('stg_score_member_vitality') }}
+    where month <= {{ logical_month() }}
+    {% if is_incremental() -%}
+    and month >= {{ changed_month('mart_vitality_by_unit') }}
+    {%- endif %}
 ),
 
 members as (
@@ -27,7 +48,7 @@ rolled_up as (
         closure.ancestor_org_id as org_id,
         count(*) as members_scored,
         avg(scored.vitality_index) as mean_vitality,
-        percentile_approx(scored.vitality_index, 0.5) as median_vitality,
+        percentile(scored.vitality_index, 0.5) as median_vitality,
         count(case when scored.vitality_index < 40 then 1 end) as members_low,
         count(case when scored.vitality_index >= 40 and scored.vitality_index < 70 then 1 end) as members_mid,
         count(case when scored.vitality_index >= 70 then 1 end) as members_high
