@@ -29,6 +29,12 @@ class Scored:
     table: str          # gold table
     frame: pd.DataFrame
     schema: str         # Spark DDL of the table
+    partition_by: str | None = None   # the table's partition column
+    # None: ``frame`` is the whole table; a predicate: ``frame`` replaces the rows matching it; "": nothing
+    # changed since the last write, which stands
+    where: str | None = None
+    record: dict | None = None        # what the rows were scored from (the commit's userMetadata)
+    note: str = ""                    # why the whole table was scored again, when it was not needed
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,13 @@ def _train_vitality(env: Env) -> dict:
 def _score_vitality(env: Env, at: dt.datetime) -> list[Scored]:
     from models.member_vitality import score
 
-    return [Scored(score.TABLE, score.score(env, scored_at=at), score.SCHEMA)]
+    c = score.score_changes(env, scored_at=at)
+    if c.months is None:
+        where = None
+    else:
+        where = f"month in ({', '.join(repr(m.isoformat()) for m in c.months)})" if c.months else ""
+    return [Scored(score.TABLE, c.frame, score.SCHEMA, partition_by="month", where=where, record=c.record,
+                   note=c.reason)]
 
 
 def _train_integrity(env: Env) -> dict:

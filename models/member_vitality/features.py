@@ -24,9 +24,16 @@ INDICATORS: dict[str, tuple[str, str, bool]] = {
 INDICATOR_NAMES = list(INDICATORS)
 
 
+SOURCE = ("gold", "fct_member_month")
+
+
 def build(env: Env) -> pd.DataFrame:
     """member_id, month (date), org_id and the indicators (missing ones filled neutrally)."""
-    mm = env.read("gold", "fct_member_month")
+    return from_member_month(env.read(*SOURCE))
+
+
+def from_member_month(mm: pd.DataFrame) -> pd.DataFrame:
+    """:func:`build` from the rows of ``gold/fct_member_month`` (any version of it)."""
     mm = mm.astype({"member_id": "int64"})
     mm["month"] = pd.to_datetime(mm.month).dt.date
     mm["meetings_absent"] = (mm.meetings_expected - mm.meetings_attended - mm.meetings_excused).clip(lower=0)

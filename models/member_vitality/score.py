@@ -1,8 +1,18 @@
-"""Batch scoring of the member vitality index from ``models:/<name>@champion``."""
+"""Batch scoring of the member vitality index from ``models:/<name>@champion``.
+
+The index of a member-month is a function of that row's indicators alone (the champion's fixed
+bounds and weights), so a daily run rescores only the months whose rows changed since the scores'
+last write (:func:`score_changes`): the table is partitioned by month and the write replaces those
+months. The commit records what it was scored from (``userMetadata``: the ``fct_member_month``
+version and the champion's version); without that record, a new champion, a changed table layout or
+an unreadable (vacuumed) version, every month is scored again.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -31,3 +41,84 @@ def score(env: common.Env, df: pd.DataFrame | None = None, scored_at: dt.datetim
     res["model_version"] = version
     res["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.timezone.utc))
     return res
+
+
+class Changes(NamedTuple):
+    """What :func:`score_changes` scored: ``frame`` holds every row of ``months`` (None: of every
+    month, a full rescore, with ``reason``); ``record`` is the commit's ``userMetadata``."""
+    frame: pd.DataFrame
+    months: list[dt.date] | None
+    reason: str
+    record: dict
+
+
+def last_record(env: common.Env) -> dict | None:
+    """The ``userMetadata`` of the score table's latest commit (None: no table, or not ours)."""
+    if not env.lake.exists("gold", TABLE):
+        return None
+    from deltalake import DeltaTable
+
+    meta = (DeltaTable(env.lake.path("gold", TABLE)).history(1) or [{}])[0].get("userMetadata")
+    try:
+        rec = json.loads(meta) if meta else None
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def changed_months(then: pd.DataFrame, now: pd.DataFrame) -> list[dt.date]:
+    """The months in which some member's row of indicators (or organisation) differs between two
+    feature frames of :func:`features.from_member_month`, or exists in only one."""
+    cols = ["member_id", "month", "org_id", *features.INDICATOR_NAMES]
+    h_then = pd.util.hash_pandas_object(then[cols], index=False)
+    h_now = pd.util.hash_pandas_object(now[cols], index=False)
+    months = pd.concat([now.month[~h_now.isin(h_then).to_numpy()], then.month[~h_then.isin(h_now).to_numpy()]])
+    return sorted(set(months))
+
+
+def score_changes(env: common.Env, scored_at: dt.datetime | None = None) -> Changes:
+    """Score the months whose indicators changed since the scores' last write, or every month when
+    the last write cannot tell (see the module's docstring)."""
+    layer, name = features.SOURCE
+    version = env.lake.version(layer, name)
+    now = features.build(env)
+    champion = env.champion(KEY)
+    record = {f"{layer}/{name}": version, "model_version": str(champion.version) if champion else None}
+    last = last_record(env)
+    seen = (last or {}).get(f"{layer}/{name}")
+    if last is None or seen is None:
+        reason = "no record of the last scoring"
+    elif last.get("model_version") != record["model_version"]:
+        reason = f"champion v{record['model_version']} replaces v{last.get('model_version')}"
+    elif _columns(env) != _columns_of(SCHEMA) or _partitions(env) != ["month"]:
+        reason = "the score table's layout changed"
+    else:
+        try:
+            then = features.from_member_month(env.lake.arrow(layer, name, version=int(seen)).to_pandas())
+        except Exception as e:  # noqa: BLE001 - vacuumed or unreadable: score everything
+            reason = f"{layer}/{name} v{seen} unreadable ({type(e).__name__})"
+        else:
+            months = changed_months(then, now) if int(seen) != version else []
+            part = now[now.month.isin(months)] if months else now.iloc[:0]
+            return Changes(score(env, part, scored_at) if len(part) else _empty(), months, "", record)
+    return Changes(score(env, now, scored_at), None, reason, record)
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=_columns_of(SCHEMA))
+
+
+def _columns_of(schema: str) -> list[str]:
+    return [c.strip().split(" ")[0] for c in schema.split(",")]
+
+
+def _columns(env: common.Env) -> list[str]:
+    from deltalake import DeltaTable
+
+    return [f.name for f in DeltaTable(env.lake.path("gold", TABLE)).schema().fields]
+
+
+def _partitions(env: common.Env) -> list[str]:
+    from deltalake import DeltaTable
+
+    return list(DeltaTable(env.lake.path("gold", TABLE)).metadata().partition_columns)

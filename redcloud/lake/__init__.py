@@ -92,9 +92,10 @@ class Lake:
     def read_version(self, spark, layer: str, name: str, version: int):
         return spark.read.format("delta").option("versionAsOf", version).load(self.path(layer, name))
 
-    def arrow(self, layer: str, name: str, columns: list[str] | None = None, filters=None):
+    def arrow(self, layer: str, name: str, columns: list[str] | None = None, filters=None,
+              version: int | None = None):
         """The table (some columns, a list of ``(column, op, value)`` filters, all of which must hold)
-        as an Arrow table, with delta-rs (no JVM).
+        as an Arrow table, with delta-rs (no JVM); its latest version, or ``version``.
 
         Filters on boolean columns are applied after the read, not pushed down: Spark records no
         min/max statistics for booleans, and delta-rs (1.6) skips every file whose statistics lack
@@ -103,7 +104,7 @@ class Lake:
         import pyarrow.compute as pc
         from deltalake import DeltaTable
 
-        dt_ = DeltaTable(self.path(layer, name))
+        dt_ = DeltaTable(self.path(layer, name), version=version)
         if not filters:
             return dt_.to_pyarrow_table(columns=columns)
         bools = {f.name for f in dt_.schema().fields if str(f.type) == 'PrimitiveType("boolean")'}
@@ -187,8 +188,10 @@ class Lake:
         assert ds.where, f"{ds.name}: replace_where needs a predicate"
         if not self.exists(ds.layer, ds.name):
             raise RuntimeError(f"{ds.table} does not exist: build it in full before replacing part of it")
-        (ds.df.write.format("delta").mode("overwrite").option("replaceWhere", ds.where)
-         .save(self.path(ds.layer, ds.name)))
+        w = ds.df.write.format("delta").mode("overwrite").option("replaceWhere", ds.where)
+        if ds.description:
+            w = w.option("userMetadata", ds.description[:200])
+        w.save(self.path(ds.layer, ds.name))
 
     def _merge(self, spark, ds: DeltaDataSet) -> None:
         """Upsert by ``keys``: matched rows are updated when they changed, new rows inserted."""

@@ -13,6 +13,7 @@ run in its own process.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 
@@ -101,11 +102,17 @@ def score(ctx: RunContext) -> dict:
         for out in outputs:
             struct = spark.createDataFrame([], out.schema).schema
             pdf = out.frame[struct.fieldNames()]   # createDataFrame maps columns by position
-            df = spark.createDataFrame(pdf, schema=struct) if len(pdf) else spark.createDataFrame([], struct)
-            lake.write(spark, DeltaDataSet(out.table, "gold", df, mode="overwrite"))
-            row = dict(table=f"gold/{out.table}", rows=int(len(pdf)), seconds=round(time.perf_counter() - t0, 1))
+            if out.where != "":   # "": nothing changed since the last write
+                df = spark.createDataFrame(pdf, schema=struct) if len(pdf) else spark.createDataFrame([], struct)
+                meta = json.dumps(out.record, sort_keys=True) if out.record else ""
+                lake.write(spark, DeltaDataSet(out.table, "gold", df, partition_col=out.partition_by,
+                                               description=meta, mode="overwrite" if out.where is None else
+                                               "replace_where", where=out.where or ""))
+            row = dict(table=f"gold/{out.table}", rows=int(len(pdf)), seconds=round(time.perf_counter() - t0, 1),
+                       rescored="all" if out.where is None else out.where or "none")
+            if out.note:
+                row["rescored_all_because"] = out.note
             ctx.progress.table(row["table"], row["rows"], row["seconds"])
             tables.append(row)
-        first = outputs[0].frame
-        versions[spec.key] = str(first.model_version.iat[0]) if len(first) else None
+        versions[spec.key] = str(env.champion(spec.key).version)
     return {"tables": tables, "model_versions": versions, "skipped": skipped}

@@ -30,10 +30,35 @@ def _read_all(lake):
     return {t: lake.pandas("gold", t) for t in [*TABLES, "integrity_evidence"]}
 
 
+def _change_member_months(spark, lake) -> dict:
+    """A late correction and a deletion in two earlier months of gold/fct_member_month (a new version
+    of the table, as a gold rebuild writes it): one row's learning days set to 0, one row removed."""
+    from pyspark.sql import functions as F
+
+    from redcloud.lake import DeltaDataSet
+
+    mm = lake.pandas("gold", "fct_member_month")
+    months = sorted(mm.month.unique())
+    m_fix, m_del = months[len(months) // 2], months[1]
+    fixed = mm[(mm.month == m_fix) & (mm.learning_days > 0)].iloc[0]
+    dropped = mm[mm.month == m_del].iloc[0]
+    df = lake.read(spark, "gold", "fct_member_month").cache()
+    df.count()
+    is_fixed = (F.col("member_id") == int(fixed.member_id)) & (F.col("month") == F.lit(m_fix))
+    df2 = (df.where(~((F.col("member_id") == int(dropped.member_id)) & (F.col("month") == F.lit(m_del))))
+           .withColumn("learning_days", F.when(is_fixed, F.lit(0)).otherwise(F.col("learning_days"))
+                       .cast(dict(df.dtypes)["learning_days"])))
+    lake.write(spark, DeltaDataSet("fct_member_month", "gold", df2, mode="overwrite"))
+    df.unpersist()
+    return dict(months=sorted([m_fix, m_del]), fixed=(int(fixed.member_id), m_fix),
+                dropped=(int(dropped.member_id), m_del))
+
+
 @pytest.fixture(scope="session")
 def models_stage(spark, city_lake, tmp_path_factory):
     """The city lake's models stage (the first run: train, validate, promote, score), and a rerun of the
-    whole stage on a copy with its own registry copy: champions exist, so it only re-scores."""
+    whole stage on a copy with its own registry copy: champions exist, so it only re-scores. Before the
+    rerun, two earlier months of the copy's member-months change (:func:`_change_member_months`)."""
     from redcloud import pipeline
 
     first = city_lake.summary["models"]["parts"]
@@ -44,11 +69,12 @@ def models_stage(spark, city_lake, tmp_path_factory):
     settings = copy_lake(city_lake, dest, mlflow={"tracking_uri": f"sqlite:///{reg}/mlflow.db",
                                                   "artifact_root": str(reg / "artifacts")})
     ctx = make_ctx(settings, D2, spark, "test__models_rerun")
+    changed = _change_member_months(spark, ctx.lake)
     t0 = time.perf_counter()
     second = pipeline.run_stage(ctx, "models")["parts"]
     return dict(first=first, second=second, tables=_read_all(city_lake.ctx().lake), tables_rerun=_read_all(ctx.lake),
                 ctx=ctx, env=Env.from_context(ctx), seconds_rescore=time.perf_counter() - t0,
-                truth=city_lake.city / "truth", lake=city_lake)
+                truth=city_lake.city / "truth", lake=city_lake, changed=changed)
 
 
 def test_stage_trains_then_rescores_and_writes_gold(models_stage):
@@ -241,10 +267,43 @@ def test_every_integrity_tag_has_evidence(models_stage):
     assert (s[s.flag_gate].risk_probability >= thr).all()
 
 
+def test_vitality_rescores_only_the_changed_months_and_equals_a_full_rescore(models_stage):
+    """The rerun replaced the two changed months and nothing else: the other months' rows are the first
+    run's (their scored_at too), and the table equals scoring every month again from the same inputs."""
+    from models.member_vitality import score as vs
+
+    changed, t = models_stage["changed"], "score_member_vitality"
+    row = next(r for r in models_stage["second"]["models_score"]["tables"] if r["table"] == f"gold/{t}")
+    first, now = models_stage["tables"][t], models_stage["tables_rerun"][t]
+    assert row["rescored"] == f"month in ({', '.join(repr(m.isoformat()) for m in changed['months'])})", row
+    assert row["rows"] == now.month.isin(changed["months"]).sum() > 0
+    kept = now[~now.month.isin(changed["months"])]
+    assert len(kept) == (~first.month.isin(changed["months"])).sum()
+    assert set(kept.scored_at) == set(first.scored_at)            # not rewritten
+    assert set(now[now.month.isin(changed["months"])].scored_at).isdisjoint(set(first.scored_at))
+    keys = ["member_id", "month"]
+    assert not now.set_index(keys).index.isin([changed["dropped"]]).any()
+    before = first.set_index(keys).vitality_index[changed["fixed"]]
+    assert now.set_index(keys).vitality_index[changed["fixed"]] < before   # learning days 0: a lower index
+    full = vs.score(models_stage["env"])                           # every month, from the copy's gold
+    a, b = now.drop(columns=["scored_at"]), full.drop(columns=["scored_at"])[list(now.columns.drop("scored_at"))]
+    pd.testing.assert_frame_equal(a.sort_values(keys).reset_index(drop=True).astype(str),
+                                  b.sort_values(keys).reset_index(drop=True).astype(str), check_exact=True)
+    # and a rerun with nothing changed writes nothing
+    again = vs.score_changes(models_stage["env"])
+    assert again.months == [] and again.frame.empty, again.reason
+
+
 def test_scoring_is_deterministic(models_stage):
+    """The rerun on the copy scores the same rows again. Member vitality rescored only the changed
+    months: its determinism is the test above (the first run's rows of the other months against a
+    full rescore)."""
+    changed = models_stage["changed"]["months"]
     for t in [*TABLES, "integrity_evidence"]:
         a = models_stage["tables"][t].drop(columns=["scored_at"], errors="ignore")
         b = models_stage["tables_rerun"][t].drop(columns=["scored_at"], errors="ignore")
+        if t == "score_member_vitality":
+            a, b = a[~a.month.isin(changed)], b[~b.month.isin(changed)]
         keys = TABLES.get(t, ["cadre_id", "tag", "record_id"])
         a = a.sort_values(keys).reset_index(drop=True)
         b = b.sort_values(keys).reset_index(drop=True)
