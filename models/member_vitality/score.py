@@ -52,18 +52,22 @@ class Changes(NamedTuple):
     record: dict
 
 
-def last_record(env: common.Env) -> dict | None:
-    """The ``userMetadata`` of the score table's latest commit (None: no table, or not ours)."""
+def last_record(env: common.Env) -> tuple[dict | None, bool]:
+    """The ``userMetadata`` of the score table's latest commit (None: no table, or not ours), and
+    whether the table's columns and partitioning are those of :data:`SCHEMA` by month."""
     if not env.lake.exists("gold", TABLE):
-        return None
+        return None, False
     from deltalake import DeltaTable
 
-    meta = (DeltaTable(env.lake.path("gold", TABLE)).history(1) or [{}])[0].get("userMetadata")
+    table = DeltaTable(env.lake.path("gold", TABLE))
+    layout = ([f.name for f in table.schema().fields] == _columns_of(SCHEMA)
+              and list(table.metadata().partition_columns) == ["month"])
+    meta = (table.history(1) or [{}])[0].get("userMetadata")
     try:
         rec = json.loads(meta) if meta else None
     except ValueError:
-        return None
-    return rec if isinstance(rec, dict) else None
+        return None, layout
+    return (rec if isinstance(rec, dict) else None), layout
 
 
 def changed_months(then: pd.DataFrame, now: pd.DataFrame) -> list[dt.date]:
@@ -84,13 +88,13 @@ def score_changes(env: common.Env, scored_at: dt.datetime | None = None) -> Chan
     now = features.build(env)
     champion = env.champion(KEY)
     record = {f"{layer}/{name}": version, "model_version": str(champion.version) if champion else None}
-    last = last_record(env)
+    last, layout = last_record(env)
     seen = (last or {}).get(f"{layer}/{name}")
     if last is None or seen is None:
         reason = "no record of the last scoring"
     elif last.get("model_version") != record["model_version"]:
         reason = f"champion v{record['model_version']} replaces v{last.get('model_version')}"
-    elif _columns(env) != _columns_of(SCHEMA) or _partitions(env) != ["month"]:
+    elif not layout:
         reason = "the score table's layout changed"
     else:
         try:
@@ -111,14 +115,3 @@ def _empty() -> pd.DataFrame:
 def _columns_of(schema: str) -> list[str]:
     return [c.strip().split(" ")[0] for c in schema.split(",")]
 
-
-def _columns(env: common.Env) -> list[str]:
-    from deltalake import DeltaTable
-
-    return [f.name for f in DeltaTable(env.lake.path("gold", TABLE)).schema().fields]
-
-
-def _partitions(env: common.Env) -> list[str]:
-    from deltalake import DeltaTable
-
-    return list(DeltaTable(env.lake.path("gold", TABLE)).metadata().partition_columns)

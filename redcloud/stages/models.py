@@ -104,6 +104,8 @@ def score(ctx: RunContext) -> dict:
             pdf = out.frame[struct.fieldNames()]   # createDataFrame maps columns by position
             if out.where != "":   # "": nothing changed since the last write
                 df = spark.createDataFrame(pdf, schema=struct) if len(pdf) else spark.createDataFrame([], struct)
+                if out.partition_by:   # one file per partition, not one per Arrow batch and partition
+                    df = df.repartition(out.partition_by)
                 meta = json.dumps(out.record, sort_keys=True) if out.record else ""
                 lake.write(spark, DeltaDataSet(out.table, "gold", df, partition_col=out.partition_by,
                                                description=meta, mode="overwrite" if out.where is None else

@@ -289,6 +289,11 @@ def test_vitality_rescores_only_the_changed_months_and_equals_a_full_rescore(mod
     a, b = now.drop(columns=["scored_at"]), full.drop(columns=["scored_at"])[list(now.columns.drop("scored_at"))]
     pd.testing.assert_frame_equal(a.sort_values(keys).reset_index(drop=True).astype(str),
                                   b.sort_values(keys).reset_index(drop=True).astype(str), check_exact=True)
+    # one file per month: the write is partitioned by month, not split by Arrow batch as well
+    from deltalake import DeltaTable
+
+    files = DeltaTable(models_stage["ctx"].lake.path("gold", t)).file_uris()
+    assert len(files) == now.month.nunique(), len(files)
     # and a rerun with nothing changed writes nothing
     again = vs.score_changes(models_stage["env"])
     assert again.months == [] and again.frame.empty, again.reason
