@@ -236,6 +236,7 @@ def _open_dashboard(page, url: str, d: dict, shot) -> None:
 
     from redcloud.services.browser import screenshot
 
+    shot.unlink(missing_ok=True)   # a screenshot of an earlier run's miss would mislead
     for attempt in (1, 2):
         page.goto(f"{url}/superset/dashboard/{d['id']}/")
         try:
