@@ -4,14 +4,17 @@ The index of a member-month is a function of that row's indicators alone (the ch
 bounds and weights), so a daily run rescores only the months whose rows changed since the scores'
 last write (:func:`score_changes`): the table is partitioned by month and the write replaces those
 months. The commit records what it was scored from (``userMetadata``: the ``fct_member_month``
-version and the champion's version); without that record, a new champion, a changed table layout or
-an unreadable (vacuumed) version, every month is scored again.
+version, the champion's version and :func:`identity`); without that record, a new champion, another
+identity (registered model, run, scoring code, source table), a changed table layout or an unreadable
+(vacuumed) version, every month is scored again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
@@ -87,13 +90,16 @@ def score_changes(env: common.Env, scored_at: dt.datetime | None = None) -> Chan
     version = env.lake.version(layer, name)
     now = features.build(env)
     champion = env.champion(KEY)
-    record = {f"{layer}/{name}": version, "model_version": str(champion.version) if champion else None}
+    record = {f"{layer}/{name}": version, "model_version": str(champion.version) if champion else None,
+              "identity": identity(env, champion)}
     last, layout = last_record(env)
     seen = (last or {}).get(f"{layer}/{name}")
     if last is None or seen is None:
         reason = "no record of the last scoring"
     elif last.get("model_version") != record["model_version"]:
         reason = f"champion v{record['model_version']} replaces v{last.get('model_version')}"
+    elif last.get("identity") != record["identity"]:
+        reason = "the registered model, its run, the scoring code or the source table changed"
     elif not layout:
         reason = "the score table's layout changed"
     else:
@@ -106,6 +112,23 @@ def score_changes(env: common.Env, scored_at: dt.datetime | None = None) -> Chan
             part = now[now.month.isin(months)] if months else now.iloc[:0]
             return Changes(score(env, part, scored_at) if len(part) else _empty(), months, "", record)
     return Changes(score(env, now, scored_at), None, reason, record)
+
+
+def identity(env: common.Env, champion) -> str:
+    """What a month's scores depend on besides its indicator rows and the champion's version number:
+    the registered name and the champion's run (a rebuilt registry numbers its versions from 1 again),
+    this package's code (levels, features, the model's scoring) and the source table's Delta id (a
+    table dropped and rebuilt numbers its versions from 0 again). A 16-hex digest."""
+    from deltalake import DeltaTable
+
+    layer, name = features.SOURCE
+    h = hashlib.sha256()
+    h.update(env.registered_name(KEY).encode())
+    h.update(str(getattr(champion, "run_id", None)).encode())
+    h.update(DeltaTable(env.lake.path(layer, name)).metadata().id.encode())
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _empty() -> pd.DataFrame:

@@ -107,6 +107,8 @@ def score(ctx: RunContext) -> dict:
                 if out.partition_by:   # one file per partition, not one per Arrow batch and partition
                     df = df.repartition(out.partition_by)
                 meta = json.dumps(out.record, sort_keys=True) if out.record else ""
+                if len(meta) > 200:   # the lake keeps 200 characters of userMetadata: a cut record is unreadable
+                    raise ValueError(f"gold/{out.table}: the scoring record is {len(meta)} characters, over 200")
                 lake.write(spark, DeltaDataSet(out.table, "gold", df, partition_col=out.partition_by,
                                                description=meta, mode="overwrite" if out.where is None else
                                                "replace_where", where=out.where or ""))

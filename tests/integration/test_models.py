@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -297,6 +298,10 @@ def test_vitality_rescores_only_the_changed_months_and_equals_a_full_rescore(mod
     # and a rerun with nothing changed writes nothing
     again = vs.score_changes(models_stage["env"])
     assert again.months == [] and again.frame.empty, again.reason
+    # another champion run under the same version number (a rebuilt registry) is another identity
+    champion = models_stage["env"].champion(vs.KEY)
+    assert again.record["identity"] == vs.identity(models_stage["env"], champion)
+    assert vs.identity(models_stage["env"], SimpleNamespace(run_id="another-run")) != again.record["identity"]
 
 
 def test_scoring_is_deterministic(models_stage):
