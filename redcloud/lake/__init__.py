@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 LAYERS = ("bronze", "silver", "gold", "marts", "quarantine", "ops")  # marts: built by dbt (dbt_project/)
+DESCRIPTION_CHARS = 200   # of a write's description kept as its commit's userMetadata
 
 
 @dataclass
@@ -44,6 +45,11 @@ class DeltaDataSet:
     @property
     def table(self) -> str:
         return f"{self.layer}/{self.name}"
+
+
+def _with_description(writer, ds: DeltaDataSet):
+    """``writer`` with the first :data:`DESCRIPTION_CHARS` of ``ds.description`` as the commit's userMetadata."""
+    return writer.option("userMetadata", ds.description[:DESCRIPTION_CHARS]) if ds.description else writer
 
 
 def _lit(value) -> str:
@@ -189,9 +195,7 @@ class Lake:
         if not self.exists(ds.layer, ds.name):
             raise RuntimeError(f"{ds.table} does not exist: build it in full before replacing part of it")
         w = ds.df.write.format("delta").mode("overwrite").option("replaceWhere", ds.where)
-        if ds.description:
-            w = w.option("userMetadata", ds.description[:200])
-        w.save(self.path(ds.layer, ds.name))
+        _with_description(w, ds).save(self.path(ds.layer, ds.name))
 
     def _merge(self, spark, ds: DeltaDataSet) -> None:
         """Upsert by ``keys``: matched rows are updated when they changed, new rows inserted."""
@@ -233,9 +237,7 @@ class Lake:
         w = ds.df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if ds.partition_col:
             w = w.partitionBy(ds.partition_col)
-        if ds.description:
-            w = w.option("userMetadata", ds.description[:200])
-        w.save(self.path(ds.layer, ds.name))
+        _with_description(w, ds).save(self.path(ds.layer, ds.name))
 
     # -- write (Arrow, no JVM: the small tables of the auto-flow) --------------------------------
     def overwrite_arrow(self, layer: str, name: str, data, description: str = "") -> None:

@@ -85,7 +85,7 @@ def promote(ctx: RunContext) -> dict:
 
 def score(ctx: RunContext) -> dict:
     from models import MODELS
-    from redcloud.lake import DeltaDataSet
+    from redcloud.lake import DESCRIPTION_CHARS, DeltaDataSet
 
     env = _env(ctx)
     spark, lake = ctx.spark, ctx.lake
@@ -93,7 +93,8 @@ def score(ctx: RunContext) -> dict:
     scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     tables, versions, skipped = [], {}, {}
     for spec in MODELS:
-        if env.champion(spec.key) is None:
+        champion = env.champion(spec.key)
+        if champion is None:
             skipped[spec.key] = "no champion (not trained yet, or its history is too short)"
             versions[spec.key] = None
             continue
@@ -107,8 +108,9 @@ def score(ctx: RunContext) -> dict:
                 if out.partition_by:   # one file per partition, not one per Arrow batch and partition
                     df = df.repartition(out.partition_by)
                 meta = json.dumps(out.record, sort_keys=True) if out.record else ""
-                if len(meta) > 200:   # the lake keeps 200 characters of userMetadata: a cut record is unreadable
-                    raise ValueError(f"gold/{out.table}: the scoring record is {len(meta)} characters, over 200")
+                if len(meta) > DESCRIPTION_CHARS:   # the lake would cut it: a cut record is unreadable
+                    raise ValueError(f"gold/{out.table}: the scoring record is {len(meta)} characters, "
+                                     f"over {DESCRIPTION_CHARS}")
                 lake.write(spark, DeltaDataSet(out.table, "gold", df, partition_col=out.partition_by,
                                                description=meta, mode="overwrite" if out.where is None else
                                                "replace_where", where=out.where or ""))
@@ -118,5 +120,5 @@ def score(ctx: RunContext) -> dict:
                 row["rescored_all_because"] = out.note
             ctx.progress.table(row["table"], row["rows"], row["seconds"])
             tables.append(row)
-        versions[spec.key] = str(env.champion(spec.key).version)
+        versions[spec.key] = str(champion.version)
     return {"tables": tables, "model_versions": versions, "skipped": skipped}
