@@ -11,13 +11,14 @@ SCALE ?= 10000
 SEED ?= 20251231
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup demo test bench up down venvs jars secrets requirements clean-lake system-packages
+.PHONY: help setup demo test bench up down venvs jars secrets requirements clean-lake clean system-packages
 
 help:
 	@echo "make demo   - install everything, start services, generate the city, run the pipeline"
 	@echo "make test   - set up (if needed), start services, run the test suite"
 	@echo "make up     - start the project's services (PostgreSQL, web reference server)"
 	@echo "make down   - stop every process the project started"
+	@echo "make clean  - stop everything and remove the run folder (lake, databases, virtualenvs)"
 
 $(UV):
 	$(PY) -m venv $(RUN)/bootstrap
@@ -83,6 +84,12 @@ requirements: | $(UV)
 	for v in pipeline airflow superset; do \
 	  $(UV) pip compile -q --python-version 3.11 --no-header --no-annotate requirements/$$v.in -o requirements/$$v.txt; \
 	done
+
+# Everything `make setup` and the runs created: the run folder and, for a clone PostgreSQL's user
+# cannot reach, the cluster folder under /var/tmp its `.run/pg` link points to.
+clean: down
+	@pg=$$(readlink -f $(RUN)/pg 2>/dev/null); case "$$pg" in /var/tmp/redcloud-pg-*) echo "rm -rf $$pg"; rm -rf "$$pg";; esac
+	rm -rf $(RUN)
 
 clean-lake:
 	rm -rf $(RUN)/lake $(RUN)/landing $(RUN)/synth

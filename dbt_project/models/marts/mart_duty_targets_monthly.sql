@@ -24,7 +24,7 @@ per_unit as (
         cast(coalesce(sum(completed), 0) as bigint) as completed,
         cast(sum(ytd_targets) as bigint) as ytd_targets,
         cast(sum(ytd_completed) as bigint) as ytd_completed,
-        round(avg(review_score), 2) as mean_review_score
+        {{ exact_mean('review_score') }} as mean_review_score
     from duty_months
     where unit_org_id is not null
     group by 1, 2

@@ -22,7 +22,7 @@ per_org as (
         cast(count(case when state = {{ vocab_literal("question_overdue") }} then 1 end) as bigint) as overdue_open,
         cast(count(case when state = {{ vocab_literal("question_open") }} then 1 end) as bigint) as open_in_time,
         percentile_approx(answer_workdays, 0.5) as median_answer_workdays,
-        round(avg(answer_workdays), 2) as mean_answer_workdays
+        {{ exact_mean('answer_workdays') }} as mean_answer_workdays
     from questions
     group by 1, 2
 ),

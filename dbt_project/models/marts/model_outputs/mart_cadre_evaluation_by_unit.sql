@@ -31,7 +31,7 @@ final as (
         organizations.county_name,
         joined.predicted_grade,
         cast(count(*) as bigint) as cadres,
-        round(avg(joined.score), 2) as mean_score,
+        {{ exact_mean('joined.score') }} as mean_score,
         cast(count(case when joined.assessment_grade = joined.predicted_grade then 1 end) as bigint)
             as cadres_matching_recorded_grade
     from joined
