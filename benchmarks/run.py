@@ -13,7 +13,9 @@ For each scale a fresh worker process (a fresh JVM and settings) does, in ``.run
 3. the **rebuild** (phase ``full``): a fresh lake, logical date = city end - 1 day; bronze extracts every
    source row up to that day (no watermark yet), silver and gold derive the whole history (36 months
    of data, or ``--history-months``; gold is a full rebuild per run anyway), the models are trained
-   (no champion yet) and the marts are built from scratch. This is the documented cheaper equivalent
+   (no champion yet; a ``--history-months`` city starts from a copy of the whole-period city's
+   registry when that city was run, so the same champions score both lakes) and the marts are built
+   from scratch. This is the documented cheaper equivalent
    of a "12-month rebuild": one from-scratch run over all the history instead of 12 month-end
    backfills (``--rebuild-months 12`` runs the real thing: 12 month-end dates in a separate lake; slow).
 4. the **daily incremental run** (phase ``daily``): logical date = city end; bronze extracts by
@@ -361,11 +363,21 @@ def worker(scale: int, seed: int, out: Path, force_generate: bool, rebuild_month
               base / "run" / "web_state", base / "rebuild12"):
         shutil.rmtree(p, ignore_errors=True)
     (base / "run").mkdir(parents=True, exist_ok=True)
+    # The same city with less history keeps the same models: a lake that holds 3 months is still scored
+    # by the champions trained on the city's years (too little history trains none), so its daily run
+    # scores and builds the model marts like the whole-period run's, and the two compare like for like.
+    models_from = None
+    whole = BENCH / bench_label(scale) / "run" / "mlflow"
+    if history_months and (whole / "mlflow.db").exists():
+        shutil.copytree(whole, base / "run" / "mlflow")
+        models_from = str(whole)
+        print(f"  models: the whole-period city's registry ({whole}), copied", flush=True)
     record: list[dict] = []
     res = dict(scale=scale, seed=seed, host=platform.node(), cpus=os.cpu_count(), machine_speed=machine_speed(),
                started=dt.datetime.now().isoformat(),
                python=sys.version.split()[0], stages=record, complete=False, history_months=history_months,
-               period=dict(start=s.synth.start, end=s.synth.end), driver_memory=s.spark.driver_memory)
+               period=dict(start=s.synth.start, end=s.synth.end), driver_memory=s.spark.driver_memory,
+               models_from=models_from)
 
     def checkpoint() -> None:
         """Write what we have after every stage: a run killed half-way (OOM, timeout) still leaves figures."""
@@ -671,7 +683,9 @@ def write_page(doc: dict, out_dir: Path) -> None:
                   f"{run.get('driver_memory', '?')}; events generated: {sum((run.get('city') or {}).get('counts', {}).values()):,} rows"
                   + (f"; machine: {run['machine_speed']['cpu_model']}, fixed CPU workload "
                      f"{run['machine_speed']['speed_s']} s (`benchmarks.run.machine_speed`: compare it before "
-                     "comparing runs of different days)." if run.get("machine_speed") else "."),
+                     "comparing runs of different days)." if run.get("machine_speed") else ".")
+                  + (f" Models: the whole-period city's registry (`{run['models_from']}`), its champions "
+                     "score this lake." if run.get("models_from") else ""),
                   "",
                   "| phase | stage | status | wall s | CPU s | peak RSS MB | rows in | rows out | bytes out | tables | max files/table | load 1m start→end |",
                   "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
