@@ -121,27 +121,36 @@ INPUT_VERSIONS = ("ops", "mart_input_versions")  # per mart, the input versions 
 FROM_START = dt.date(1900, 1, 1)  # "recompute everything" (dbt clamps it to var history_start)
 
 
-def _first_changed(spark, lake, layer: str, table: str, col, cols: list[str] | None,
-                   seen: int | None, now: int, seen_versions: dict[str, int] | None = None) -> dt.date | None:
+def first_changed(spark, lake, layer: str, table: str, col, cols: list[str] | None,
+                   seen: int | None, now: int, seen_versions: dict[str, int] | None = None,
+                   keep=None) -> dt.date | None:
     """The earliest date among the rows of ``layer/table`` that differ between the version the last
     marts run saw (``seen``) and version ``now``, by the date spec ``col`` (see
     :data:`INCREMENTAL_INPUTS`); None when nothing changed, :data:`FROM_START` when the difference
-    has no date (no date spec, no record, a vacuumed version, a changed schema)."""
+    has no date (no date spec, no record, a vacuumed version, a changed schema). ``keep``: a frame of
+    keys (its columns); only the rows of both versions with such a key are compared (the rows the
+    reader can use, e.g. the members linked to a cadre)."""
     from pyspark.sql import functions as F
 
     if seen is None:
         return FROM_START
     if now == seen:
         return None
-    new = lake.read_version(spark, layer, table, now)
-    try:
-        old = lake.read_version(spark, layer, table, seen)
-        old.schema  # noqa: B018 - resolves the version now
-    except Exception:  # noqa: BLE001 - vacuumed or gone
-        return FROM_START
+    changes = lake.read_changes(spark, layer, table, seen, now)   # the files that differ only, when it can
+    if changes is not None:
+        new, old = changes
+    else:
+        new = lake.read_version(spark, layer, table, now)
+        try:
+            old = lake.read_version(spark, layer, table, seen)
+            old.schema  # noqa: B018 - resolves the version now
+        except Exception:  # noqa: BLE001 - vacuumed or gone
+            return FROM_START
     use = sorted(cols or [c for c in new.columns if c not in IGNORED_COLUMNS])
     if not set(use) <= set(old.columns):
         return FROM_START
+    if keep is not None:
+        new, old = (df.join(F.broadcast(keep), keep.columns, "left_semi") for df in (new, old))
 
     def hashed(columns):
         return F.xxhash64(F.to_json(F.struct(*sorted(columns))))
@@ -245,7 +254,7 @@ def changed_from(ctx: RunContext, compare: bool = True) -> tuple[dict[str, str],
             key = (name, last_versions.get(name), repr(col), tuple(cols or ()))
             if key not in found:
                 found[key] = None if not compare or versions[name] is None else \
-                    _first_changed(spark, lake, layer, table, col, cols, key[1], versions[name], last_versions)
+                    first_changed(spark, lake, layer, table, col, cols, key[1], versions[name], last_versions)
             if found[key] is not None:
                 dates.append(found[key])
                 changed[name] = found[key]

@@ -98,6 +98,37 @@ class Lake:
     def read_version(self, spark, layer: str, name: str, version: int):
         return spark.read.format("delta").option("versionAsOf", version).load(self.path(layer, name))
 
+    def read_changes(self, spark, layer: str, name: str, seen: int, now: int):
+        """The rows that may differ between versions ``seen`` and ``now``: ``(added, removed)``, the
+        rows of the data files version ``now`` holds and ``seen`` did not, and the other way round.
+        A row in neither is in a file both versions share, so it did not change; a rewritten file's
+        unchanged rows are in both frames. Only for a local, unpartitioned table whose files are read
+        as plain Parquet (no deletion vectors or column mapping) and whose removed files are still on
+        disk; otherwise None (compare the whole versions)."""
+        import os
+
+        from deltalake import DeltaTable
+
+        try:
+            a, b = (DeltaTable(self.path(layer, name), version=v) for v in (seen, now))
+        except Exception:  # noqa: BLE001 - a version no longer in the log
+            return None
+        if any(t.metadata().partition_columns or t.protocol().min_reader_version > 1 for t in (a, b)):
+            return None
+        old, new = set(a.file_uris()), set(b.file_uris())
+        removed, added = sorted(old - new), sorted(new - old)
+        if any("://" in f and not f.startswith("file://") for f in removed + added):
+            return None
+        if not all(os.path.exists(f.removeprefix("file://")) for f in removed):
+            return None   # vacuumed
+        if not added and not removed:   # a commit of metadata only
+            empty = spark.createDataFrame([], self.read_version(spark, layer, name, now).schema)
+            return empty, empty
+        # the files' own schemas (no time travel to resolve); a side without files is empty
+        new, old = (spark.read.parquet(*files) if files else None for files in (added, removed))
+        return (new if new is not None else spark.createDataFrame([], old.schema),
+                old if old is not None else spark.createDataFrame([], new.schema))
+
     def arrow(self, layer: str, name: str, columns: list[str] | None = None, filters=None,
               version: int | None = None):
         """The table (some columns, a list of ``(column, op, value)`` filters, all of which must hold)

@@ -16,14 +16,17 @@ day, not the next.
    recomputed from the first day the batch touched on (:func:`changed_dates`: the dates of the day's
    keys, the earlier dates of those the merge moved or deleted, and the days after the table's last
    day), its streaks continued from the rows before (:func:`redcloud.stages.gold.increment`); the
-   gold gate validates the replaced rows and the tables' row counts.
+   gold gate validates the replaced rows and the tables' row counts. When a fact's record of the
+   silver versions it was built from was current before the batch, it is carried forward
+   (:func:`redcloud.stages.gold.record_after_batch`), so the nightly run updates the fact from the
+   days the day changed instead of rebuilding it.
 4. **alerts**: from ``[alerts] same_day_reminder_hour`` on, the day's 学习问答 and 驻村 reminders and
    escalations (:func:`redcloud.alerts.run` with :data:`ALERT_KINDS`). A message id is the alert,
    the recipient and the day, so the nightly run does not send a reminder again.
 
 A failed gate puts the tables the step wrote back to their versions before the micro-batch.
 Everything else (the other sources, gold tables, marts, models, serving) waits for the nightly run,
-which recomputes the day in full: the incremental rows equal the full rebuild's
+which loads the whole day again: the incremental rows equal the full rebuild's
 (``tests/integration/test_microbatch.py``).
 """
 
@@ -144,9 +147,11 @@ def run(ctx: RunContext, at: dt.datetime) -> dict:
             dates = set().union(*(touched[e] for e in entities))
             from_dates[fact] = min(dates | {last + dt.timedelta(days=1) if last else ctx.day, ctx.day})
         # the gold gate checks the replaced days' rows, and the tables' row counts
+        gold_before = {fact: lake.version("gold", fact) for fact in FACTS}
         gld = _gated(ctx, "gold", list(FACTS),
                      lambda: {fact: gold.increment(ctx, fact, d) for fact, d in from_dates.items()},
                      batches={fact: F.col("work_date") >= F.lit(d) for fact, d in from_dates.items()})
+        gld["recorded"] = gold.record_after_batch(ctx, versions, gold_before)
         done("gold")
         sent = None
         if at.hour >= ctx.settings.alerts.same_day_reminder_hour and workdays.is_workday(ctx.day):

@@ -21,8 +21,9 @@ marts recomputing only the periods whose inputs changed, :func:`redcloud.marts.c
   changes did reach the earlier months and snapshots (the test fails if the marts only replace the
   logical date's period).
 
-Gold is rebuilt whole by the nightly run (its daily facts' increments are compared with the full
-rebuild in ``tests/unit/test_gold_incremental.py`` and ``test_microbatch.py``).
+- gold's two daily facts were recomputed from the first changed day only, and equal a rebuild of
+  the same lake (the other gold tables are rebuilt whole; the facts' increments are also compared
+  with the full rebuild in ``tests/unit/test_gold_incremental.py`` and ``test_microbatch.py``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def _content(root: str, name: str) -> pd.DataFrame:
     df = DeltaTable(f"{root}/marts/{name}").to_pandas()
     df = df[sorted(df.columns)]
     return df.astype(str).sort_values(list(df.columns)).reset_index(drop=True)
+
+
+def _gold(root: str, name: str) -> pd.DataFrame:
+    df = DeltaTable(f"{root}/gold/{name}").to_pandas()
+    return df.sort_values([c for c in df.columns if c.endswith("_id")][:1] + ["work_date"]).reset_index(drop=True)
 
 
 def _data_tests(s) -> dict[str, dict]:
@@ -165,13 +171,16 @@ def late(city_lake, spark, tmp_path_factory):
             "meeting_attendance")])
         silver_external.run(ctx, entities=[EXTERNAL["power_operations"]])
         history.run(ctx)
-        gold.run(ctx)
+        gold_inc = gold.run(ctx)
+        daily = {t: _gold(s.paths.lake_root, t) for t in gold.INCREMENTAL}
         incremental = marts.run(ctx, select=SELECT)
         inc = {m: _content(s.paths.lake_root, m) for m in INCREMENTAL}
         inc_tests = _data_tests(s)
         full = marts.run(ctx, select=SELECT, full_refresh=True)
+        gold.run(ctx, only=set(gold.INCREMENTAL))   # a repair rebuilds the daily facts whole
         yield dict(settings=s, changes=changes, before=before, incremental=incremental, inc=inc, full=full,
-                   tests=dict(incremental=inc_tests, full=_data_tests(s)))
+                   tests=dict(incremental=inc_tests, full=_data_tests(s)), gold=gold_inc, daily=daily,
+                   daily_full={t: _gold(s.paths.lake_root, t) for t in gold.INCREMENTAL})
     finally:
         postgres.drop_database(APP)
         postgres.drop_database(ORG)
@@ -259,6 +268,21 @@ def test_an_incremental_run_tests_the_rewritten_range_only(late):
     assert {inc[n]["kind"] for n in scoped} >= {"not_null", "unique_combination", "expression_is_true"}
     assert {inc[n]["mart"] for n in scoped} == set(INCREMENTAL)
     assert not any(ranged(t) for t in full.values())
+
+
+def test_the_daily_gold_facts_are_recomputed_from_the_first_changed_day_and_equal_a_rebuild(late):
+    """The nightly gold stage recomputes the two daily facts from the earliest day whose inputs
+    changed (the October answer deleted, the November 驻村 record deleted), not whole, and the rows
+    equal a full rebuild of the same lake."""
+    ch, inc = late["changes"], late["gold"]["increments"]
+    assert set(inc) == {"fct_learning_daily", "fct_village_work_daily"}, late["gold"]["increments"]
+    assert "2025-09-01" <= inc["fct_learning_daily"] <= ch["oct_answer"].work_date.isoformat()
+    assert "2025-11-01" <= inc["fct_village_work_daily"] <= "2025-11-30"
+    rows = {r["table"]: r for r in late["gold"]["tables"]}
+    for t in inc:
+        assert rows[f"gold/{t}"]["from_date"] == inc[t]
+        assert 0 < rows[f"gold/{t}"]["rows_replaced"] < len(late["daily_full"][t]), rows[f"gold/{t}"]
+        pd.testing.assert_frame_equal(late["daily"][t], late["daily_full"][t], obj=t)
 
 
 @pytest.mark.parametrize("mart", INCREMENTAL)

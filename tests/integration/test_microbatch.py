@@ -112,6 +112,8 @@ def test_micro_batches_bring_the_day_in_and_remind_the_same_day(mb, spark, smtp_
     # the day after the table's last day (D2): the 元旦 holidays have no rows, D3 is the first recomputed
     assert r1["gold"]["fct_village_work_daily"]["from_date"] == (D2 + dt.timedelta(days=1)).isoformat()
     assert r1["silver"]["quality"]["passed"] and r1["gold"]["quality"]["passed"]
+    # the main job's record of what the facts were built from is carried on: the nightly run updates them
+    assert r1["gold"]["recorded"] == sorted(microbatch.FACTS)
     day = lake.pandas("gold", "fct_learning_daily", COLS, filters=[("work_date", ">=", D2)])
     by_member = {(int(r.member_id), r.work_date): r for r in day.itertuples()}
     assert all(by_member[(m, D3)].answered for m in early)

@@ -1,4 +1,4 @@
-"""Which snapshot dates an incremental mart must recompute (redcloud.marts._first_changed), on real
+"""Which snapshot dates an incremental mart must recompute (redcloud.marts.first_changed), on real
 Spark + Delta: a closed validity period changes the snapshots from its end on, not from its start; a
 member's changed attribute reaches back to the member's first roll period; a plain date column
 gives the earliest changed row's date. Which marts are updated from their last build instead of
@@ -17,8 +17,8 @@ from redcloud.marts import (
     INCREMENTAL_INPUTS,
     Interval,
     Via,
-    _first_changed,
     changed_from,
+    first_changed,
     record_input_versions,
     seen_inputs,
 )
@@ -44,7 +44,7 @@ def _history(spark, lake, rows) -> int:
 
 
 def _first(spark, lake, table, spec, cols, seen, now, seen_versions=None):
-    return _first_changed(spark, lake, "silver", table, spec, cols, seen, now, seen_versions)
+    return first_changed(spark, lake, "silver", table, spec, cols, seen, now, seen_versions)
 
 
 BASE = [(1, 10, "正式党员", True, D(2010, 5, 1), None),
