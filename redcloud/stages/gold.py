@@ -113,7 +113,7 @@ def increment(ctx: RunContext, table: str, from_date: dt.date, whole_months: boo
 # (table, the date a changed row counts from, the columns the fact reads, and the key of the
 # cadre-member links its rows are compared on: the learning fact has rows for linked cadres only, so
 # a change of any other member's roll period or answers moves none). The links themselves (silver
-# cadres and members) are compared as links (:func:`_links_changed_from`).
+# cadres and members) are compared as links (:func:`_links`).
 DAILY_INPUTS = {
     "fct_learning_daily": [
         ("learning_answers", "answer_date", ["answer_id", "member_id", "answer_date", "is_deleted"], "member_id"),
@@ -185,51 +185,47 @@ def input_versions(ctx: RunContext, fact: str) -> dict[str, int] | None:
 
 
 def _links(ctx: RunContext, seen: dict[str, int], now: dict[str, int]):
-    """The cadre-member links (cadre_id, member_id) now, and the links that differ between the seen
-    and the current versions of silver cadres and members (None: not known, a version is gone). A
-    link is made within one ``id_number_pseudonym``, so only the numbers on changed rows can differ:
-    the links of those numbers are built from both versions and compared."""
+    """The cadre-member links now, with those that differ from the seen versions of silver cadres
+    and members (a frame of cadre_id, member_id: linked now or before), and the earliest
+    registration day of a member whose link differs (the link's rows start no earlier; None: no
+    link differs; FROM_START: not known, a version is gone). A link is made within one
+    ``id_number_pseudonym``, so only the numbers on changed rows can differ: the links of those
+    numbers are built from both versions and compared."""
     spark, lake = ctx.spark, ctx.lake
     pairs = ["cadre_id", "member_id"]
-    new = X.cadre_member_links(*(lake.read(spark, "silver", t) for t in LINK_INPUTS)).select(pairs)
+    links = X.cadre_member_links(*(lake.read(spark, "silver", t) for t in LINK_INPUTS)).select(pairs)
     ids = []
     for t in LINK_INPUTS:
         if seen[t] == now[t]:
             continue
         changes = lake.read_changes(spark, "silver", t, seen[t], now[t])
         if changes is None:
-            return new, None
+            return links, FROM_START
         ids += [c.select("id_number_pseudonym") for c in changes]
     if not ids:
-        return new, new.limit(0)
+        return links, None
     ids = F.broadcast(reduce(DataFrame.unionByName, ids).where(F.col("id_number_pseudonym").isNotNull()).distinct())
     try:
         at = {t: lake.read_version(spark, "silver", t, seen[t]) for t in LINK_INPUTS}
         before = X.cadre_member_links(*(at[t].join(ids, "id_number_pseudonym", "left_semi") for t in LINK_INPUTS))
         before.schema  # noqa: B018 - resolves the versions now
     except Exception:  # noqa: BLE001 - vacuumed or gone
-        return new, None
+        return links, FROM_START
     after = X.cadre_member_links(*(lake.read(spark, "silver", t).join(ids, "id_number_pseudonym", "left_semi")
                                    for t in LINK_INPUTS)).select(pairs)
     before = before.select(pairs)
-    return new, after.subtract(before).unionByName(before.subtract(after))
-
-
-def _links_changed_from(ctx: RunContext, seen: dict[str, int], diff) -> dt.date | None:
-    """The earliest registration day of a member whose cadre link differs between the seen and the
-    current versions of silver cadres and members (the link's rows start no earlier)."""
-    spark, lake = ctx.spark, ctx.lake
-    if diff is None:
-        return FROM_START
-    users = [lake.read(spark, "silver", "app_users")]
-    if "app_users" in seen:
-        users.append(lake.read_version(spark, "silver", "app_users", seen["app_users"]))
-    reg = users[0].select("member_id", F.to_date("registered_at").alias("d"))
-    for u in users[1:]:
-        reg = reg.unionByName(u.select("member_id", F.to_date("registered_at").alias("d")))
+    diff = after.subtract(before).unionByName(before.subtract(after))
+    users = [lake.read(spark, "silver", "app_users")] + \
+        ([lake.read_version(spark, "silver", "app_users", seen["app_users"])] if "app_users" in seen else [])
+    reg = reduce(DataFrame.unionByName, [u.select("member_id", F.to_date("registered_at").alias("d")) for u in users])
     row = diff.select("member_id").distinct().join(reg, "member_id").agg(F.count(F.lit(1)).alias("n"),
                                                                         F.min("d").alias("d")).first()
-    return row["d"] if row["n"] else None
+    return links.unionByName(diff), (row["d"] if row["n"] else None)
+
+
+def _current(rec: dict | None, now: dict[str, int] | None, fp: str, written: int | None) -> bool:
+    """A fact's record still describes it: same rule/code fingerprint, the fact as last written."""
+    return rec is not None and now is not None and rec["fingerprint"] == fp and rec["written"] == written
 
 
 def record_after_batch(ctx: RunContext, silver_before: dict[str, int | None],
@@ -241,7 +237,7 @@ def record_after_batch(ctx: RunContext, silver_before: dict[str, int | None],
     seen, fp, keep = _seen(ctx), fingerprint(ctx), {}
     for fact, before in gold_before.items():
         rec, now = seen.get(fact), input_versions(ctx, fact)
-        if rec is None or now is None or rec["fingerprint"] != fp or rec["written"] != before:
+        if not _current(rec, now, fp, before):
             continue
         if rec["versions"] == {t: silver_before[t] if t in silver_before else v for t, v in now.items()}:
             keep[fact] = now
@@ -250,33 +246,30 @@ def record_after_batch(ctx: RunContext, silver_before: dict[str, int | None],
     return sorted(keep)
 
 
-def plan(ctx: RunContext) -> dict[str, dt.date]:
+def plan(ctx: RunContext, versions: dict[str, dict[str, int] | None]) -> dict[str, dt.date]:
     """Per daily fact that can be updated, the first day to recompute: the earliest date among its
     inputs' rows that changed since its last build (:func:`redcloud.marts.first_changed`), the day
     after its last row, or the logical date, whichever is first. A fact missing here is rebuilt
-    whole (no usable record, less than :data:`UPDATE_AFTER_DAYS` of rows, or a change with no date)."""
+    whole (no usable record, less than :data:`UPDATE_AFTER_DAYS` of rows, or a change with no date).
+    ``versions``: per fact, its inputs' current versions (:func:`input_versions`)."""
     import pyarrow.compute as pc
 
     spark, lake = ctx.spark, ctx.lake
     seen, fp, out = _seen(ctx), fingerprint(ctx), {}
     for fact, inputs in DAILY_INPUTS.items():
-        rec, now = seen.get(fact), input_versions(ctx, fact)
-        if (rec is None or now is None or rec["fingerprint"] != fp or lake.version("gold", fact) != rec["written"]
-                or set(rec["versions"]) != set(now)):
+        rec, now = seen.get(fact), versions.get(fact)
+        if not _current(rec, now, fp, lake.version("gold", fact)) or set(rec["versions"]) != set(now):
             continue
         span = pc.min_max(lake.arrow("gold", fact, ["work_date"])["work_date"]).as_py()
         if span["min"] is None or (ctx.day - span["min"]).days < UPDATE_AFTER_DAYS:
             ctx.progress.note(f"gold/{fact}: rebuild (less than {UPDATE_AFTER_DAYS} days of rows)")
             continue
-        keys = {}
+        keys, dates = {}, {}
         if fact == "fct_learning_daily":
-            links, diff = _links(ctx, rec["versions"], now)
-            linked = links if diff is None else links.unionByName(diff)   # linked now or before
+            linked, dates["cadre-member links"] = _links(ctx, rec["versions"], now)   # linked now or before
             keys = {k: linked.select(k).distinct().cache() for k in ("member_id", "cadre_id")}
-        dates = {table: first_changed(spark, lake, "silver", table, col, cols, rec["versions"][table], now[table],
-                                      keep=keys.get(key)) for table, col, cols, key in inputs}
-        if fact == "fct_learning_daily":
-            dates["cadre-member links"] = _links_changed_from(ctx, rec["versions"], diff)
+        dates.update({table: first_changed(spark, lake, "silver", table, col, cols, rec["versions"][table],
+                                           now[table], keep=keys.get(key)) for table, col, cols, key in inputs})
         for k in keys.values():
             k.unpersist()
         dates["the day after the last row"] = span["max"] + dt.timedelta(days=1)
@@ -315,7 +308,7 @@ def run(ctx: RunContext, only: set[str] | None = None) -> dict:
     # the daily facts' inputs as read now, and the first day each must be recomputed from (a repair rebuilds whole)
     read_versions = {f: input_versions(ctx, f) for f in DAILY_INPUTS}
     with ctx.progress.step("gold: the days the daily facts' inputs changed on"):
-        increments = plan(ctx) if only is None else {}
+        increments = plan(ctx, read_versions) if only is None else {}
 
     def write(name: str, df, doc: str | None) -> None:
         assert name in TABLES, name
