@@ -122,35 +122,134 @@ FROM_START = dt.date(1900, 1, 1)  # "recompute everything" (dbt clamps it to var
 
 
 def first_changed(spark, lake, layer: str, table: str, col, cols: list[str] | None,
-                   seen: int | None, now: int, seen_versions: dict[str, int] | None = None,
-                   keep=None) -> dt.date | None:
+                  seen: int | None, now: int, seen_versions: dict[str, int] | None = None,
+                  keep=None) -> dt.date | None:
     """The earliest date among the rows of ``layer/table`` that differ between the version the last
     marts run saw (``seen``) and version ``now``, by the date spec ``col`` (see
     :data:`INCREMENTAL_INPUTS`); None when nothing changed, :data:`FROM_START` when the difference
-    has no date (no date spec, no record, a vacuumed version, a changed schema). ``keep``: a frame of
-    keys (its columns); only the rows of both versions with such a key are compared (the rows the
-    reader can use, e.g. the members linked to a cadre)."""
-    from pyspark.sql import functions as F
+    has no date (no date spec, no record, a vacuumed version, a changed schema). ``keep``: a
+    ``pyarrow.Table`` of keys (its columns); only the rows of both versions with such a key are
+    compared (the rows the reader can use, e.g. the members linked to a cadre).
 
+    A day's merge rewrites few of a table's data files (:meth:`redcloud.lake.Lake.change_files`):
+    those are compared in DuckDB, in process, where a Spark job per table would cost more than its
+    rows (:func:`_first_changed_in_files`). Otherwise (a partitioned or remote table, a vacuumed
+    version) Spark compares the whole versions (:func:`_first_changed_in_versions`). Both give the
+    same answers (``tests/unit/test_marts_changed_from.py`` runs its cases both ways)."""
     if seen is None:
         return FROM_START
     if now == seen:
         return None
-    changes = lake.read_changes(spark, layer, table, seen, now)   # the files that differ only, when it can
-    if changes is not None:
-        new, old = changes
-    else:
-        new = lake.read_version(spark, layer, table, now)
-        try:
-            old = lake.read_version(spark, layer, table, seen)
-            old.schema  # noqa: B018 - resolves the version now
-        except Exception:  # noqa: BLE001 - vacuumed or gone
+    files = lake.change_files(layer, table, seen, now)
+    if files is not None:
+        return _first_changed_in_files(lake, files, col, cols, seen_versions, keep)
+    return _first_changed_in_versions(spark, lake, layer, table, col, cols, seen, now, seen_versions, keep)
+
+
+def _first_changed_in_files(lake, files: tuple[list[str], list[str]], col, cols: list[str] | None,
+                            seen_versions: dict[str, int] | None, keep) -> dt.date | None:
+    """:func:`first_changed` on the data files two versions do not share (``files``: added,
+    removed), in DuckDB."""
+    import duckdb
+
+    from redcloud.spark import TIMEZONE
+
+    added, removed = files
+    if not added and not removed:   # a commit of metadata only
+        return None
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET TimeZone = '{TIMEZONE}'")   # timestamps to dates as Spark's session does
+        q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
+
+        def scan(paths: list[str]) -> str:
+            listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+            return f"read_parquet([{listed}], union_by_name = true)"
+
+        # a side without files is the other side's columns with no rows
+        con.execute(f"CREATE TEMP VIEW new_files AS SELECT * FROM {scan(added or removed)}"
+                    + ("" if added else " LIMIT 0"))
+        con.execute(f"CREATE TEMP VIEW old_files AS SELECT * FROM {scan(removed or added)}"
+                    + ("" if removed else " LIMIT 0"))
+        new_cols = {r[0]: r[1] for r in con.execute("DESCRIBE new_files").fetchall()}
+        old_cols = {r[0] for r in con.execute("DESCRIBE old_files").fetchall()}
+        use = sorted(cols or [c for c in new_cols if c not in IGNORED_COLUMNS])
+        if not set(use) <= old_cols or not set(use) <= set(new_cols):
             return FROM_START
+        listed = ", ".join(q(c) for c in use)
+        semi = ""
+        if keep is not None:
+            con.register("keep_keys", keep)
+            semi = f" SEMI JOIN keep_keys USING ({', '.join(q(c) for c in keep.column_names)})"
+        for side, src in (("a", "new_files"), ("b", "old_files")):
+            con.execute(f"CREATE TEMP VIEW {side} AS SELECT {listed}, hash({listed}) AS _h FROM {src}{semi}")
+        con.execute("CREATE TEMP VIEW only_new AS SELECT * FROM a ANTI JOIN b USING (_h)")
+        con.execute("CREATE TEMP VIEW only_old AS SELECT * FROM b ANTI JOIN a USING (_h)")
+
+        def as_date(expr: str, kind: str) -> str:
+            if kind in ("INTEGER", "BIGINT", "SMALLINT") and not isinstance(col, (Interval, Via)):
+                return f"make_date(CAST({expr} AS INTEGER), 1, 1)"   # a year column
+            if kind.startswith("TIMESTAMP") and "TIME ZONE" not in kind:
+                # Spark's Parquet timestamps are instants stored as UTC: their day in the session's zone
+                return f"CAST(({expr}) AT TIME ZONE 'UTC' AS DATE)"
+            return f"CAST({expr} AS DATE)"
+
+        if isinstance(col, Interval):
+            # pair the rows that differ only in their end: such a pair differs from the earlier end on
+            pair = ", ".join(q(c) for c in use if c != col.end)
+            s, e = q(col.start), q(col.end)
+            d = "CASE WHEN n_a = 1 AND n_b = 1 THEN coalesce(least(e_a, e_b), least(s_a, s_b)) " \
+                "ELSE least(s_a, s_b) END"
+            n, d = con.execute(
+                f"WITH sa AS (SELECT hash({pair}) AS _p, count(*) AS n_a, min({s}) AS s_a, any_value({e}) AS e_a "
+                f"            FROM only_new GROUP BY 1), "
+                f"     sb AS (SELECT hash({pair}) AS _p, count(*) AS n_b, min({s}) AS s_b, any_value({e}) AS e_b "
+                f"            FROM only_old GROUP BY 1) "
+                f"SELECT count(*), min({as_date(d, new_cols[col.start])}) FROM sa FULL JOIN sb USING (_p)").fetchone()
+        elif isinstance(col, Via):
+            con.register("changed_keys", con.execute(
+                f"SELECT DISTINCT {q(col.key)} FROM (SELECT {q(col.key)} FROM only_new "
+                f"UNION ALL SELECT {q(col.key)} FROM only_old)").to_arrow_table())
+            via = f"{col.layer}/{col.table}"
+            versions = sorted({lake.version(col.layer, col.table), (seen_versions or {}).get(via)} - {None})
+            if not versions:
+                return FROM_START
+            for i, v in enumerate(versions):
+                con.register(f"via_{i}", lake.arrow(col.layer, col.table, [col.key, col.date], version=v))
+            dates = " UNION ALL ".join(f"SELECT * FROM via_{i}" for i in range(len(versions)))
+            kind = {r[0]: r[1] for r in con.execute("DESCRIBE via_0").fetchall()}[col.date]
+            n, d = con.execute(f"SELECT count(*), min({as_date(q(col.date), kind)}) FROM changed_keys "
+                               f"LEFT JOIN ({dates}) USING ({q(col.key)})").fetchone()
+            if n and d is None:
+                return None   # no changed key has a date there: the mart reads none of them
+        else:
+            date = "CAST(NULL AS DATE)" if col is None else as_date(q(col), new_cols[col])
+            n, d = con.execute(f"SELECT count(*), min(_d) FROM (SELECT {date} AS _d FROM only_new "
+                               f"UNION ALL SELECT {date} AS _d FROM only_old)").fetchone()
+    finally:
+        con.close()
+    if not n:
+        return None
+    return d if d is not None else FROM_START
+
+
+def _first_changed_in_versions(spark, lake, layer: str, table: str, col, cols: list[str] | None, seen: int,
+                               now: int, seen_versions: dict[str, int] | None, keep) -> dt.date | None:
+    """:func:`first_changed` on the whole versions ``seen`` and ``now``, in Spark."""
+    from pyspark.sql import functions as F
+
+    new = lake.read_version(spark, layer, table, now)
+    try:
+        old = lake.read_version(spark, layer, table, seen)
+        old.schema  # noqa: B018 - resolves the version now
+    except Exception:  # noqa: BLE001 - vacuumed or gone
+        return FROM_START
     use = sorted(cols or [c for c in new.columns if c not in IGNORED_COLUMNS])
     if not set(use) <= set(old.columns):
         return FROM_START
     if keep is not None:
-        new, old = (df.join(F.broadcast(keep), keep.columns, "left_semi") for df in (new, old))
+        keys = F.broadcast(spark.createDataFrame(keep))
+        new, old = (df.join(keys, keep.column_names, "left_semi") for df in (new, old))
 
     def hashed(columns):
         return F.xxhash64(F.to_json(F.struct(*sorted(columns))))

@@ -98,13 +98,13 @@ class Lake:
     def read_version(self, spark, layer: str, name: str, version: int):
         return spark.read.format("delta").option("versionAsOf", version).load(self.path(layer, name))
 
-    def read_changes(self, spark, layer: str, name: str, seen: int, now: int):
-        """The rows that may differ between versions ``seen`` and ``now``: ``(added, removed)``, the
-        rows of the data files version ``now`` holds and ``seen`` did not, and the other way round.
-        A row in neither is in a file both versions share, so it did not change; a rewritten file's
-        unchanged rows are in both frames. Only for a local, unpartitioned table whose files are read
-        as plain Parquet (no deletion vectors or column mapping) and whose removed files are still on
-        disk; otherwise None (compare the whole versions)."""
+    def change_files(self, layer: str, name: str, seen: int, now: int) -> tuple[list[str], list[str]] | None:
+        """The local Parquet files that differ between versions ``seen`` and ``now``: ``(added,
+        removed)``, the data files version ``now`` holds and ``seen`` did not, and the other way
+        round. A row in neither is in a file both versions share, so it did not change; a rewritten
+        file's unchanged rows are on both sides. Only for a local, unpartitioned table whose files
+        are read as plain Parquet (no deletion vectors or column mapping) and whose removed files are
+        still on disk; otherwise None (compare the whole versions)."""
         import os
 
         from deltalake import DeltaTable
@@ -119,8 +119,18 @@ class Lake:
         removed, added = sorted(old - new), sorted(new - old)
         if any("://" in f and not f.startswith("file://") for f in removed + added):
             return None
-        if not all(os.path.exists(f.removeprefix("file://")) for f in removed):
+        added, removed = ([f.removeprefix("file://") for f in files] for files in (added, removed))
+        if not all(os.path.exists(f) for f in removed):
             return None   # vacuumed
+        return added, removed
+
+    def read_changes(self, spark, layer: str, name: str, seen: int, now: int):
+        """The rows that may differ between versions ``seen`` and ``now`` as Spark frames ``(added,
+        removed)``: the rows of :meth:`change_files`; None where that is None."""
+        files = self.change_files(layer, name, seen, now)
+        if files is None:
+            return None
+        added, removed = files
         if not added and not removed:   # a commit of metadata only
             empty = spark.createDataFrame([], self.read_version(spark, layer, name, now).schema)
             return empty, empty

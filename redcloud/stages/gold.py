@@ -186,41 +186,51 @@ def input_versions(ctx: RunContext, fact: str) -> dict[str, int] | None:
 
 def _links(ctx: RunContext, seen: dict[str, int], now: dict[str, int]):
     """The cadre-member links now, with those that differ from the seen versions of silver cadres
-    and members (a frame of cadre_id, member_id: linked now or before), and the earliest
+    and members (an Arrow table of cadre_id, member_id: linked now or before), and the earliest
     registration day of a member whose link differs (the link's rows start no earlier; None: no
-    link differs; FROM_START: not known, a version is gone). A link is made within one
-    ``id_number_pseudonym``, so only the numbers on changed rows can differ: the links of those
-    numbers are built from both versions and compared."""
+    link differs; FROM_START: not known, a version is gone). Most days change no column a link is
+    made from (:data:`spark_jobs.gold.facts.LINK_COLUMNS`): then no link differs. Otherwise, a link
+    is made within one ``id_number_pseudonym``, so only the numbers in the data files that differ
+    can differ: the links of those numbers are built from both versions' rows and compared."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     spark, lake = ctx.spark, ctx.lake
     pairs = ["cadre_id", "member_id"]
-    links = X.cadre_member_links(*(lake.read(spark, "silver", t) for t in LINK_INPUTS)).select(pairs)
+    links = X.cadre_member_links(*(lake.read(spark, "silver", t) for t in LINK_INPUTS)).select(pairs).toArrow()
+    if all(first_changed(spark, lake, "silver", t, None, X.LINK_COLUMNS[t], seen[t], now[t]) is None
+           for t in LINK_INPUTS):
+        return links, None
     ids = []
     for t in LINK_INPUTS:
-        if seen[t] == now[t]:
-            continue
-        changes = lake.read_changes(spark, "silver", t, seen[t], now[t])
-        if changes is None:
+        files = lake.change_files("silver", t, seen[t], now[t]) if seen[t] != now[t] else ([], [])
+        if files is None:
             return links, FROM_START
-        ids += [c.select("id_number_pseudonym") for c in changes]
+        ids += [pq.read_table(f, columns=["id_number_pseudonym"])["id_number_pseudonym"] for f in files[0] + files[1]]
+    ids = pc.unique(pa.chunked_array(ids, pa.string())).drop_null().to_pylist()
     if not ids:
         return links, None
-    ids = F.broadcast(reduce(DataFrame.unionByName, ids).where(F.col("id_number_pseudonym").isNotNull()).distinct())
+
+    def built(versions: dict[str, int]):   # the links of those numbers, from the rows of these versions
+        rows = (lake.arrow("silver", t, X.LINK_COLUMNS[t], filters=[("id_number_pseudonym", "in", ids)],
+                           version=versions[t]) for t in LINK_INPUTS)
+        return X.cadre_member_links(*(spark.createDataFrame(r) for r in rows)).select(pairs)
+
     try:
-        at = {t: lake.read_version(spark, "silver", t, seen[t]) for t in LINK_INPUTS}
-        before = X.cadre_member_links(*(at[t].join(ids, "id_number_pseudonym", "left_semi") for t in LINK_INPUTS))
-        before.schema  # noqa: B018 - resolves the versions now
+        before = built(seen)
     except Exception:  # noqa: BLE001 - vacuumed or gone
         return links, FROM_START
-    after = X.cadre_member_links(*(lake.read(spark, "silver", t).join(ids, "id_number_pseudonym", "left_semi")
-                                   for t in LINK_INPUTS)).select(pairs)
-    before = before.select(pairs)
-    diff = after.subtract(before).unionByName(before.subtract(after))
+    after = built(now)
+    diff = after.subtract(before).unionByName(before.subtract(after)).toArrow()
+    if not diff.num_rows:
+        return links, None
     users = [lake.read(spark, "silver", "app_users")] + \
         ([lake.read_version(spark, "silver", "app_users", seen["app_users"])] if "app_users" in seen else [])
     reg = reduce(DataFrame.unionByName, [u.select("member_id", F.to_date("registered_at").alias("d")) for u in users])
-    row = diff.select("member_id").distinct().join(reg, "member_id").agg(F.count(F.lit(1)).alias("n"),
-                                                                        F.min("d").alias("d")).first()
-    return links.unionByName(diff), (row["d"] if row["n"] else None)
+    row = spark.createDataFrame(diff).select("member_id").distinct().join(reg, "member_id").agg(
+        F.count(F.lit(1)).alias("n"), F.min("d").alias("d")).first()
+    return pa.concat_tables([links, diff.cast(links.schema)]), (row["d"] if row["n"] else None)
 
 
 def _current(rec: dict | None, now: dict[str, int] | None, fp: str, written: int | None) -> bool:
@@ -252,6 +262,7 @@ def plan(ctx: RunContext, versions: dict[str, dict[str, int] | None]) -> dict[st
     after its last row, or the logical date, whichever is first. A fact missing here is rebuilt
     whole (no usable record, less than :data:`UPDATE_AFTER_DAYS` of rows, or a change with no date).
     ``versions``: per fact, its inputs' current versions (:func:`input_versions`)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     spark, lake = ctx.spark, ctx.lake
@@ -267,11 +278,9 @@ def plan(ctx: RunContext, versions: dict[str, dict[str, int] | None]) -> dict[st
         keys, dates = {}, {}
         if fact == "fct_learning_daily":
             linked, dates["cadre-member links"] = _links(ctx, rec["versions"], now)   # linked now or before
-            keys = {k: linked.select(k).distinct().cache() for k in ("member_id", "cadre_id")}
+            keys = {k: pa.table({k: pc.unique(linked[k])}) for k in ("member_id", "cadre_id")}
         dates.update({table: first_changed(spark, lake, "silver", table, col, cols, rec["versions"][table],
                                            now[table], keep=keys.get(key)) for table, col, cols, key in inputs})
-        for k in keys.values():
-            k.unpersist()
         dates["the day after the last row"] = span["max"] + dt.timedelta(days=1)
         first = min([d for d in dates.values() if d is not None] + [ctx.day])
         changed = ", ".join(f"{t} {d}" for t, d in dates.items() if d is not None)

@@ -198,6 +198,11 @@ def rank_is_obligated(rank: Column, rules: Rules) -> Column:
 # cadre <-> member link
 # ---------------------------------------------------------------------------------------------
 
+# the columns cadre_member_links reads: a change of any other column moves no link
+LINK_COLUMNS = {"cadres": ["cadre_id", "id_number_pseudonym", "is_deleted"],
+                "members": ["member_id", "id_number_pseudonym", "is_deleted"]}
+
+
 def cadre_member_links(cadres: DataFrame, members: DataFrame) -> DataFrame:
     """(cadre_id, member_id, link_method): which party member record a cadre record is.
 

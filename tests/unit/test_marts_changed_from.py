@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
 import pytest
 
 from redcloud.lake import DeltaDataSet, Lake
@@ -29,9 +30,15 @@ MEMBERS = "member_id long, gender string, education string, org_id long"
 HISTORY_COLS = ["member_id", "org_id", "party_status", "is_on_roll", "valid_from", "valid_to"]
 
 
-@pytest.fixture()
-def lake(tmp_path):
-    return Lake(tmp_path / "lake")
+@pytest.fixture(params=["files", "versions"])
+def lake(request, tmp_path, monkeypatch):
+    """A lake whose changes are compared file by file in DuckDB (the data files two versions do not
+    share), or, as for a partitioned or vacuumed table, version against version in Spark: every
+    case must give the same answer both ways."""
+    lake = Lake(tmp_path / "lake")
+    if request.param == "versions":
+        monkeypatch.setattr(lake, "change_files", lambda *a, **k: None)
+    return lake
 
 
 def _write(spark, lake, name, rows, schema) -> int:
@@ -108,6 +115,24 @@ def test_a_plain_date_column_gives_the_earliest_changed_row(spark, lake):
     v1 = _write(spark, lake, "work", [(2, D(2025, 11, 4), 3.0), (3, D(2025, 12, 30), 1.0)], schema)
     assert _first(spark, lake, "work", "work_date", None, v0, v1) == D(2025, 10, 3)
     assert _first(spark, lake, "work", None, None, v0, v1) == FROM_START
+    # only the rows of the kept keys are compared (e.g. the members linked to a cadre)
+    keep = pa.table({"record_id": pa.array([2, 3], pa.int64())})
+    assert first_changed(spark, lake, "silver", "work", "work_date", None, v0, v1, keep=keep) == D(2025, 12, 30)
+    keep = pa.table({"record_id": pa.array([2], pa.int64())})
+    assert first_changed(spark, lake, "silver", "work", "work_date", None, v0, v1, keep=keep) is None
+
+
+def test_a_year_column_and_a_timestamp_count_from_their_day(spark, lake):
+    schema = "cadre_id long, year int, registered_at timestamp"
+    v0 = _write(spark, lake, "years", [(1, 2023, dt.datetime(2024, 1, 1, 7, 30)),
+                                       (2, 2024, dt.datetime(2024, 6, 1, 9, 0))], schema)
+    v1 = _write(spark, lake, "years", [(1, 2023, dt.datetime(2024, 1, 1, 7, 30)),
+                                       (2, 2025, dt.datetime(2024, 6, 1, 9, 0))], schema)
+    assert _first(spark, lake, "years", "year", None, v0, v1) == D(2024, 1, 1)
+    # 16:30 UTC on 1 March is 00:30 on 2 March in the session's time zone (Asia/Shanghai)
+    v2 = _write(spark, lake, "years", [(1, 2023, dt.datetime(2024, 1, 1, 7, 30)),
+                                       (2, 2025, dt.datetime(2024, 3, 1, 16, 30, tzinfo=dt.timezone.utc))], schema)
+    assert _first(spark, lake, "years", "registered_at", None, v1, v2) == D(2024, 3, 2)
 
 
 COMPOSITION = "mart_member_composition"
