@@ -207,7 +207,7 @@ def _first_changed_in_files(lake, files: tuple[list[str], list[str]], col, cols:
                 f"            FROM only_old GROUP BY 1) "
                 f"SELECT count(*), min({as_date(d, new_cols[col.start])}) FROM sa FULL JOIN sb USING (_p)").fetchone()
         elif isinstance(col, Via):
-            con.register("changed_keys", con.execute(
+            con.register("changed_keys", con.sql(
                 f"SELECT DISTINCT {q(col.key)} FROM (SELECT {q(col.key)} FROM only_new "
                 f"UNION ALL SELECT {q(col.key)} FROM only_old)").to_arrow_table())
             via = f"{col.layer}/{col.table}"

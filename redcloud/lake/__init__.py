@@ -124,21 +124,6 @@ class Lake:
             return None   # vacuumed
         return added, removed
 
-    def read_changes(self, spark, layer: str, name: str, seen: int, now: int):
-        """The rows that may differ between versions ``seen`` and ``now`` as Spark frames ``(added,
-        removed)``: the rows of :meth:`change_files`; None where that is None."""
-        files = self.change_files(layer, name, seen, now)
-        if files is None:
-            return None
-        added, removed = files
-        if not added and not removed:   # a commit of metadata only
-            empty = spark.createDataFrame([], self.read_version(spark, layer, name, now).schema)
-            return empty, empty
-        # the files' own schemas (no time travel to resolve); a side without files is empty
-        new, old = (spark.read.parquet(*files) if files else None for files in (added, removed))
-        return (new if new is not None else spark.createDataFrame([], old.schema),
-                old if old is not None else spark.createDataFrame([], new.schema))
-
     def arrow(self, layer: str, name: str, columns: list[str] | None = None, filters=None,
               version: int | None = None):
         """The table (some columns, a list of ``(column, op, value)`` filters, all of which must hold)
